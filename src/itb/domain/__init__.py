@@ -1,0 +1,1 @@
+"""Pure calculation and clinical rules. Imports nothing from the rest of ``itb``; no I/O."""

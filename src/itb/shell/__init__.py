@@ -1,0 +1,1 @@
+"""The thin shell: reading files, writing output, splitting batch work across processes."""

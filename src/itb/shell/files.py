@@ -1,0 +1,29 @@
+"""Reading the user's input files (or standard input) with errors a user can act on."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+
+
+class InputError(Exception):
+    """The input could not be read or is not JSON; the message is for the user."""
+
+
+def read_source(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(name, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror})") from None
+
+
+def read_json(name: str) -> object:
+    data = read_source(name)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{name}: not valid JSON ({exc})") from None
