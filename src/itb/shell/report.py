@@ -39,3 +39,74 @@ def print_forecast(state: ReservoirState, result: Forecast, case_id: Any = None)
     )
     table.add_row(f"empty ({state.empty_ml:g} mL)", _when(result.empty_at, state.at))
     console.print(table)
+
+
+_EVENT_TEXT = {
+    "low_reservoir_alarm": "LOW RESERVOIR alarm (single tone, hourly): book a refill now",
+    "empty_reservoir_alarm": "EMPTY RESERVOIR alarm (two-tone): drug no longer flowing - emergency",
+    "drug_exhausted": "real reservoir EMPTY (the pump does not know): withdrawal risk",
+    "refill": "refill",
+    "program_changed": "program changed",
+    "bolus_started": "bolus started",
+    "bolus_completed": "bolus completed",
+    "bolus_cancel": "bolus cancelled",
+    "mri_scan": "MRI scan",
+    "motor_stall": "MOTOR STALL alarm (two-tone): infusion stopped",
+    "motor_stall_recovered": "motor recovered: infusion resumed (interrogate to confirm)",
+    "safety_valve_closed": "SAFETY VALVE SHUT (two-tone): no drug flows until reset",
+    "valve_reset": "safety valve reset",
+    "elective_replacement_indicator": "ERI alarm (single tone): plan pump replacement",
+    "end_of_service": "END OF SERVICE alarm (two-tone): the pump has stopped for good",
+    "interrogation": "interrogation",
+    "alarms_cleared": "alarm tones cleared",
+}
+_HIDDEN = frozenset({"at", "type", "pump_log", "priority", "tone", "repeat_minutes"})
+
+
+def _details(event: dict) -> str:
+    parts = []
+    for key, value in event.items():
+        if key in _HIDDEN:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value) or "none"
+        elif isinstance(value, float):
+            value = f"{value:.6g}"
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
+
+
+def print_timeline(scenario: Any, outcome: Any, disclaimer: str) -> None:
+    """A readable timeline of a simulation, then the final state."""
+    from itb.contracts.simulate import outcome_json
+
+    data = outcome_json(outcome)
+    setup = scenario.setup
+    console = Console()
+    console.print(
+        f"[bold]{setup.model.description}[/bold], {setup.reservoir_capacity_ml:g} mL; "
+        f"{scenario.reservoir_ml:g} mL at {scenario.concentration_mcg_per_ml:g} mcg/mL; "
+        f"{scenario.program.daily_dose_mcg:.6g} mcg/day; "
+        f"{scenario.start.strftime(DATE_FORMAT)} to {scenario.until.strftime(DATE_FORMAT)}"
+    )
+    console.print(f"[dim]{disclaimer}[/dim]")
+    table = Table(show_lines=False)
+    table.add_column("when", no_wrap=True)
+    table.add_column("event")
+    table.add_column("details")
+    for event in data["events"]:
+        style = "bold red" if event.get("priority") == "critical" or event["type"] == "drug_exhausted" else None
+        if event.get("priority") == "non-critical":
+            style = "yellow"
+        text = _EVENT_TEXT.get(event["type"], event["type"])
+        if not event["pump_log"]:
+            text += " [not in the pump's log]"
+        table.add_row(event["at"].strftime(DATE_FORMAT), text, _details(event), style=style)
+    console.print(table)
+    final = data["final"]
+    console.print(
+        f"At {final['at'].strftime(DATE_FORMAT)}: pump {final['state']}; reservoir {final['reservoir_ml']:.3f} mL "
+        f"(pump believes {final['pump_estimated_reservoir_ml']:.3f} mL); delivered {final['delivered_mcg']:.1f} mcg; "
+        f"in the catheter {final['in_transit_mcg']:.1f} mcg; ERI {final['eri_at'].strftime('%Y-%m-%d')}; "
+        f"active alarms: {', '.join(final['active_alarms']) or 'none'}"
+    )
