@@ -52,8 +52,9 @@ def _items(obj: dict, key: str, path: str, errs: list[Violation], *, required: b
     return value
 
 
-def _object(item: object, path: str, name: str, i: int, fields: frozenset, required: tuple,
-            errs: list[Violation]) -> dict:
+def _object(
+    item: object, path: str, name: str, i: int, fields: frozenset, required: tuple, errs: list[Violation]
+) -> dict:
     """``item`` if it is an object (its unknown and missing keys reported), else ``{}``."""
     if type(item) is not dict:
         errs.append(Violation(f"{path}.{name}[{i}]", "must be an object"))

@@ -14,9 +14,7 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def check_keys(
-    obj: dict, path: str, allowed: Iterable[str], required: Iterable[str], errs: list[Violation]
-) -> None:
+def check_keys(obj: dict, path: str, allowed: Iterable[str], required: Iterable[str], errs: list[Violation]) -> None:
     """Unknown fields and missing (or null) required fields."""
     for key in obj:
         if key not in allowed:

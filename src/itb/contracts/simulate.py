@@ -125,8 +125,9 @@ ACTIONS: dict[str, tuple[frozenset[str], tuple[str, ...], Callable[..., Action |
 class _Context:
     """What action rules need to know of the rest of the scenario."""
 
-    def __init__(self, start: datetime | None, until: datetime | None, model: DeviceModel | None,
-                 capacity_ml: float | None) -> None:
+    def __init__(
+        self, start: datetime | None, until: datetime | None, model: DeviceModel | None, capacity_ml: float | None
+    ) -> None:
         self.start, self.until, self.model, self.capacity_ml = start, until, model, capacity_ml
 
 

@@ -48,9 +48,12 @@ def bound_violation(
     if value is None:
         return None
     t = type(value)
-    if (t is int or t is float) and (value > minimum if strict else value >= minimum):  # type: ignore[operator]
-        if (maximum is None and value < _INF) or (maximum is not None and value <= maximum):  # type: ignore[operator]
-            return None
+    if (
+        (t is int or t is float)
+        and (value > minimum if strict else value >= minimum)  # type: ignore[operator]
+        and (value <= maximum if maximum is not None else value < _INF)  # type: ignore[operator]
+    ):
+        return None
     rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
     if maximum is not None:
         rule += f" and <= {maximum:g}"

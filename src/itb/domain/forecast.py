@@ -100,9 +100,7 @@ def at_second(day0: datetime, t: float) -> datetime:
     return day0 + timedelta(seconds=math.floor(t + TRUNCATION_EPSILON_S))
 
 
-def forecast_reservoir(
-    state: ReservoirState, program: DosingProgram, profile: DailyProfile | None = None
-) -> Forecast:
+def forecast_reservoir(state: ReservoirState, program: DosingProgram, profile: DailyProfile | None = None) -> Forecast:
     """The forecast of ``shared/spec/forecast.md`` for a valid state and program.
 
     ``profile`` may be passed when the caller already built it from ``program``.

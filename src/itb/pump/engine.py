@@ -108,9 +108,10 @@ class ImplantedPump:
         )
         self.hard_eri_t: float | None = None
         if battery.hard_life_years is not None:
-            self.hard_eri_t = implanted_t + (
-                battery.hard_life_years * DAYS_PER_YEAR - battery.end_of_service_after_eri_days
-            ) * SECONDS_PER_DAY
+            self.hard_eri_t = (
+                implanted_t
+                + (battery.hard_life_years * DAYS_PER_YEAR - battery.end_of_service_after_eri_days) * SECONDS_PER_DAY
+            )
         self.eri_t: float | None = None
         self.eos_t: float | None = None
         self._schedule_one_time(program)

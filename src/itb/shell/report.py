@@ -29,8 +29,7 @@ def print_forecast(state: ReservoirState, result: Forecast, case_id: Any = None)
     table.add_row("known at", state.at.strftime(DATE_FORMAT))
     table.add_row(
         "reservoir",
-        f"{state.reservoir_ml:g} mL of {state.reservoir_capacity_ml:g} mL at "
-        f"{state.concentration_mcg_per_ml:g} mcg/mL",
+        f"{state.reservoir_ml:g} mL of {state.reservoir_capacity_ml:g} mL at {state.concentration_mcg_per_ml:g} mcg/mL",
     )
     table.add_row("daily dose", f"{result.daily_dose_mcg:.6g} mcg/day ({result.daily_volume_ml:.4g} mL/day)")
     table.add_row(

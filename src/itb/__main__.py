@@ -1,0 +1,3 @@
+from itb.cli import main
+
+main()

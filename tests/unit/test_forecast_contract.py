@@ -1,0 +1,559 @@
+"""The forecast contract (shared/spec/forecast.md) through ``itb.contracts.forecast.answer``."""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from itb.contracts.forecast import answer
+
+EXAMPLES = Path("/work/shared/spec/examples")
+OUTPUT_FIELDS = {"id", "daily_dose_mcg", "daily_volume_ml", "low_reservoir_alarm_at", "empty_at"}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def wire(obj: object) -> dict:
+    """The answer as it goes over the wire (datetimes as ISO text)."""
+    return orjson.loads(orjson.dumps(answer(obj)))
+
+
+def assert_same_answer(got: dict, expected: dict) -> None:
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        have = got[key]
+        if key.endswith("_at"):
+            if want is None:
+                assert have is None, key
+            else:
+                assert have is not None, key
+                assert datetime.fromisoformat(have).replace(microsecond=0) == datetime.fromisoformat(want), key
+        elif isinstance(want, float) and not isinstance(want, bool):
+            assert math.isclose(have, want, rel_tol=1e-6, abs_tol=1e-12), key
+        else:
+            assert have == want, key
+
+
+# -- worked examples ---------------------------------------------------------------------
+
+CASES = read_jsonl(EXAMPLES / "forecast.jsonl")
+EXPECTED = {e["id"]: e for e in read_jsonl(EXAMPLES / "forecast.expected.jsonl")}
+
+
+def test_every_example_has_an_expected_answer():
+    assert [c["id"] for c in CASES] == list(EXPECTED)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_worked_example(case):
+    assert_same_answer(wire(case), EXPECTED[case["id"]])
+
+
+# -- a valid base case and helpers -------------------------------------------------------
+
+BASE = {
+    "id": "p-0042",
+    "at": "2026-03-01T09:30:00",
+    "reservoir_capacity_ml": 20,
+    "reservoir_ml": 18.5,
+    "concentration_mcg_per_ml": 500,
+    "low_reservoir_alarm_ml": 2.0,
+    "empty_ml": 0.0,
+    "program": {
+        "steps": [
+            {"start": "00:00", "rate_mcg_per_day": 250},
+            {"start": "07:00", "rate_mcg_per_day": 350},
+        ],
+        "boluses": [{"start": "12:00", "dose_mcg": 40, "duration_minutes": 30}],
+        "one_time_boluses": [{"at": "2026-03-02T10:00:00", "dose_mcg": 75, "duration_minutes": 10}],
+    },
+}
+
+
+def case(**changes) -> dict:
+    c = copy.deepcopy(BASE)
+    c.update(changes)
+    return c
+
+
+def edited(path: str, value: object = None, *, delete: bool = False) -> dict:
+    """BASE with the field at dotted ``path`` (list items as ``steps.1``) set or deleted."""
+    c = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node: object = c
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]  # type: ignore[index]
+    key = int(last) if isinstance(node, list) else last
+    if delete:
+        del node[key]  # type: ignore[arg-type]
+    else:
+        node[key] = value  # type: ignore[index]
+    return c
+
+
+def error_of(obj: object) -> str:
+    out = answer(obj)
+    assert set(out) == {"id", "error"}, out
+    assert isinstance(out["error"], str)
+    assert "\n" not in out["error"]
+    return out["error"]
+
+
+def test_base_case_is_valid():
+    out = answer(BASE)
+    assert set(out) == OUTPUT_FIELDS
+    assert out["id"] == "p-0042"
+    assert out["daily_dose_mcg"] == pytest.approx(250 * 7 / 24 + 350 * 17 / 24 + 40)
+
+
+# -- bad input: each rule names the field ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["at", "reservoir_capacity_ml", "reservoir_ml", "concentration_mcg_per_ml", "low_reservoir_alarm_ml",
+     "program"],
+)
+def test_missing_top_level_field(field):
+    err = error_of(edited(field, delete=True))
+    assert field in err
+    assert "required" in err
+
+
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("program.steps", "program.steps"),
+        ("program.steps.0.start", "program.steps[0].start"),
+        ("program.steps.1.rate_mcg_per_day", "program.steps[1].rate_mcg_per_day"),
+        ("program.boluses.0.start", "program.boluses[0].start"),
+        ("program.boluses.0.dose_mcg", "program.boluses[0].dose_mcg"),
+        ("program.boluses.0.duration_minutes", "program.boluses[0].duration_minutes"),
+        ("program.one_time_boluses.0.at", "program.one_time_boluses[0].at"),
+        ("program.one_time_boluses.0.dose_mcg", "program.one_time_boluses[0].dose_mcg"),
+        ("program.one_time_boluses.0.duration_minutes", "program.one_time_boluses[0].duration_minutes"),
+    ],
+)
+def test_missing_nested_field(path, name):
+    err = error_of(edited(path, delete=True))
+    assert name in err
+    assert "required" in err
+
+
+def test_null_required_top_level_field_is_missing():
+    err = error_of(case(reservoir_ml=None))
+    assert "reservoir_ml: is required" in err
+
+
+NULL_BUG = (
+    "src bug: a JSON null for a required field of a step/bolus item is not reported "
+    "(check_keys is skipped when the item has the right keys, bound_violation skips None) "
+    "and forecast_reservoir raises TypeError"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=NULL_BUG)
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("program.steps.1.rate_mcg_per_day", "program.steps[1].rate_mcg_per_day"),
+        ("program.boluses.0.dose_mcg", "program.boluses[0].dose_mcg"),
+        ("program.boluses.0.duration_minutes", "program.boluses[0].duration_minutes"),
+        ("program.one_time_boluses.0.at", "program.one_time_boluses[0].at"),
+        ("program.one_time_boluses.0.dose_mcg", "program.one_time_boluses[0].dose_mcg"),
+        ("program.one_time_boluses.0.duration_minutes", "program.one_time_boluses[0].duration_minutes"),
+    ],
+)
+def test_null_required_nested_field_is_missing(path, name):
+    err = error_of(edited(path, None))
+    assert name in err
+
+
+@pytest.mark.parametrize(
+    "field", ["reservoir_capacity_ml", "reservoir_ml", "concentration_mcg_per_ml", "low_reservoir_alarm_ml",
+              "empty_ml"]
+)
+def test_negative_top_level_value(field):
+    err = error_of(case(**{field: -1}))
+    assert field in err
+
+
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("program.steps.1.rate_mcg_per_day", "program.steps[1].rate_mcg_per_day"),
+        ("program.boluses.0.dose_mcg", "program.boluses[0].dose_mcg"),
+        ("program.one_time_boluses.0.dose_mcg", "program.one_time_boluses[0].dose_mcg"),
+    ],
+)
+def test_negative_nested_value(path, name):
+    assert name in error_of(edited(path, -0.5))
+
+
+@pytest.mark.parametrize("value", ["20", True, [20], {"ml": 20}], ids=["str", "bool", "list", "object"])
+@pytest.mark.parametrize(
+    "field", ["reservoir_capacity_ml", "reservoir_ml", "concentration_mcg_per_ml", "low_reservoir_alarm_ml",
+              "empty_ml"]
+)
+def test_non_numeric_top_level_value(field, value):
+    err = error_of(case(**{field: value}))
+    assert field in err
+    assert "number" in err
+
+
+@pytest.mark.parametrize("value", ["250", True, [250]], ids=["str", "bool", "list"])
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("program.steps.0.rate_mcg_per_day", "program.steps[0].rate_mcg_per_day"),
+        ("program.boluses.0.dose_mcg", "program.boluses[0].dose_mcg"),
+        ("program.boluses.0.duration_minutes", "program.boluses[0].duration_minutes"),
+        ("program.one_time_boluses.0.dose_mcg", "program.one_time_boluses[0].dose_mcg"),
+    ],
+)
+def test_non_numeric_nested_value(path, name, value):
+    err = error_of(edited(path, value))
+    assert name in err
+    assert "number" in err
+
+
+@pytest.mark.parametrize("field", ["reservoir_ml", "low_reservoir_alarm_ml", "empty_ml"])
+def test_volume_above_capacity(field):
+    err = error_of(case(**{field: 20.5}))
+    assert field in err
+    assert "reservoir_capacity_ml" in err
+
+
+def test_reservoir_equal_to_capacity_is_fine():
+    assert "error" not in answer(case(reservoir_ml=20))
+
+
+def test_concentration_zero():
+    assert "concentration_mcg_per_ml" in error_of(case(concentration_mcg_per_ml=0))
+
+
+def test_capacity_zero():
+    assert "reservoir_capacity_ml" in error_of(case(reservoir_capacity_ml=0, reservoir_ml=0, low_reservoir_alarm_ml=0))
+
+
+def test_steps_out_of_order():
+    steps = [{"start": "00:00", "rate_mcg_per_day": 1}, {"start": "09:00", "rate_mcg_per_day": 2},
+             {"start": "08:00", "rate_mcg_per_day": 3}]
+    err = error_of(edited("program.steps", steps))
+    assert "program.steps[2].start" in err
+
+
+def test_steps_with_the_same_start():
+    steps = [{"start": "00:00", "rate_mcg_per_day": 1}, {"start": "00:00", "rate_mcg_per_day": 2}]
+    assert "program.steps[1].start" in error_of(edited("program.steps", steps))
+
+
+def test_steps_not_starting_at_midnight():
+    err = error_of(edited("program.steps.0.start", "00:30"))
+    assert "program.steps[0].start" in err
+    assert "00:00" in err
+
+
+def test_steps_empty():
+    assert "program.steps" in error_of(edited("program.steps", []))
+
+
+@pytest.mark.parametrize("value", ["24:00", "7:00", "07:00:00", "noon", 420, "07:60"])
+def test_step_start_not_a_time_of_day(value):
+    assert "program.steps[1].start" in error_of(edited("program.steps.1.start", value))
+
+
+@pytest.mark.parametrize("value", ["24:00", "12", 720])
+def test_bolus_start_not_a_time_of_day(value):
+    assert "program.boluses[0].start" in error_of(edited("program.boluses.0.start", value))
+
+
+@pytest.mark.parametrize("duration", [0, 1441, 0.5])
+def test_bolus_duration_out_of_range(duration):
+    err = error_of(edited("program.boluses.0.duration_minutes", duration))
+    assert "program.boluses[0].duration_minutes" in err
+
+
+@pytest.mark.parametrize("duration", [0, 1441])
+def test_one_time_bolus_duration_out_of_range(duration):
+    err = error_of(edited("program.one_time_boluses.0.duration_minutes", duration))
+    assert "program.one_time_boluses[0].duration_minutes" in err
+
+
+def test_one_time_bolus_unknown_kind():
+    err = error_of(edited("program.one_time_boluses.0.kind", "mega"))
+    assert "program.one_time_boluses[0].kind" in err
+
+
+@pytest.mark.parametrize("kind", ["single", "bridge", "priming"])
+def test_one_time_bolus_known_kinds(kind):
+    assert "error" not in answer(edited("program.one_time_boluses.0.kind", kind))
+
+
+BAD_DATES = [
+    "2026-02-30T09:30:00",
+    "2026-03-01T25:00:00",
+    "2026-03-01 09:30:00",
+    "01/03/2026 09:30",
+    "2026-03-01",
+    "2026-03-01T09:30:00.5",
+    "yesterday",
+    "",
+    20260301,
+]
+
+
+@pytest.mark.parametrize("value", BAD_DATES)
+def test_date_that_does_not_parse(value):
+    err = error_of(case(at=value))
+    assert err.startswith("at:")
+
+
+@pytest.mark.parametrize("value", BAD_DATES)
+def test_one_time_bolus_date_that_does_not_parse(value):
+    assert "program.one_time_boluses[0].at" in error_of(edited("program.one_time_boluses.0.at", value))
+
+
+OFFSETS = ["2026-03-01T09:30:00+01:00", "2026-03-01T09:30:00Z", "2026-03-01T09:30:00-05:00"]
+SHORT_OFFSETS = ["2026-03-01T09:30+01", "2026-03-01T09:30-05", "2026-03-01T09+01:00"]
+SHORT_OFFSET_BUG = (
+    "src bug: parse_local_datetime only checks len in (16, 19) and value[10] == 'T', so a 19-character "
+    "string with an offset (e.g. '2026-03-01T09:30+01') is parsed by datetime.fromisoformat as an aware "
+    "datetime and accepted"
+)
+
+
+@pytest.mark.parametrize("value", OFFSETS)
+def test_date_with_an_offset(value):
+    assert error_of(case(at=value)).startswith("at:")
+
+
+@pytest.mark.parametrize("value", OFFSETS)
+def test_one_time_bolus_date_with_an_offset(value):
+    assert "program.one_time_boluses[0].at" in error_of(edited("program.one_time_boluses.0.at", value))
+
+
+@pytest.mark.xfail(strict=True, reason=SHORT_OFFSET_BUG)
+@pytest.mark.parametrize("value", SHORT_OFFSETS)
+def test_date_with_a_short_offset(value):
+    assert error_of(case(at=value)).startswith("at:")
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=SHORT_OFFSET_BUG + "; then subtracting it from the "
+                   "naive day0 in one_time_windows raises TypeError")
+@pytest.mark.parametrize("value", SHORT_OFFSETS)
+def test_one_time_bolus_date_with_a_short_offset(value):
+    assert "program.one_time_boluses[0].at" in error_of(edited("program.one_time_boluses.0.at", value))
+
+
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("colour", "colour"),
+        ("program.rate", "program.rate"),
+        ("program.steps.0.rate", "program.steps[0].rate"),
+        ("program.steps.1.note", "program.steps[1].note"),
+        ("program.boluses.0.rate", "program.boluses[0].rate"),
+        ("program.one_time_boluses.0.note", "program.one_time_boluses[0].note"),
+    ],
+)
+def test_unknown_field(path, name):
+    err = error_of(edited(path, 1))
+    assert name in err
+    assert "unknown field" in err
+
+
+@pytest.mark.parametrize(
+    "path, value, name",
+    [
+        ("program", [], "program"),
+        ("program.steps", {"start": "00:00"}, "program.steps"),
+        ("program.steps.0", "00:00", "program.steps[0]"),
+        ("program.boluses", "none", "program.boluses"),
+        ("program.boluses.0", 40, "program.boluses[0]"),
+        ("program.one_time_boluses.0", [], "program.one_time_boluses[0]"),
+    ],
+)
+def test_wrong_json_type(path, value, name):
+    assert name in error_of(edited(path, value))
+
+
+@pytest.mark.parametrize("obj", [[BASE], "case", 42, None])
+def test_case_that_is_not_an_object(obj):
+    out = answer(obj)
+    assert out["id"] is None
+    assert "case" in out["error"]
+
+
+def test_several_violations_are_all_reported():
+    bad = case(
+        reservoir_ml=-1,
+        concentration_mcg_per_ml=0,
+        low_reservoir_alarm_ml="two",
+        colour="red",
+    )
+    del bad["at"]
+    bad["program"]["steps"][0]["start"] = "01:00"
+    bad["program"]["boluses"][0]["duration_minutes"] = 0
+    bad["program"]["one_time_boluses"][0]["at"] = "soon"
+    err = error_of(bad)
+    for name in (
+        "at",
+        "reservoir_ml",
+        "concentration_mcg_per_ml",
+        "low_reservoir_alarm_ml",
+        "colour",
+        "program.steps[0].start",
+        "program.boluses[0].duration_minutes",
+        "program.one_time_boluses[0].at",
+    ):
+        assert f"{name}:" in err, name
+    assert len(err.split("; ")) == 8
+
+
+def test_violations_inside_program_are_all_reported():
+    steps = [{"start": "00:00", "rate_mcg_per_day": -1}, {"start": "06:00", "rate_mcg_per_day": "x"},
+             {"start": "05:00", "rate_mcg_per_day": 1, "extra": 0}]
+    err = error_of(edited("program.steps", steps))
+    for name in ("program.steps[0].rate_mcg_per_day", "program.steps[1].rate_mcg_per_day",
+                 "program.steps[2].start", "program.steps[2].extra"):
+        assert name in err, name
+
+
+# -- id, defaults, edge answers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["p-0042", 17, 2.5, ""])
+def test_id_is_echoed(value):
+    assert answer(case(id=value))["id"] == value
+
+
+@pytest.mark.parametrize("value", ["p-0042", 17])
+def test_id_is_echoed_on_errors(value):
+    assert answer(case(id=value, reservoir_ml=-1))["id"] == value
+
+
+def test_id_is_optional():
+    c = case()
+    del c["id"]
+    out = answer(c)
+    assert "error" not in out
+    assert out.get("id") is None
+
+
+def test_empty_ml_defaults_to_zero():
+    without = case()
+    del without["empty_ml"]
+    a, b = answer(without), answer(case(empty_ml=0))
+    assert a == b
+    assert a["empty_at"] is not None
+
+
+def test_empty_ml_raises_the_empty_level():
+    a, b = answer(case(empty_ml=0)), answer(case(empty_ml=1))
+    assert b["empty_at"] < a["empty_at"]
+    assert b["low_reservoir_alarm_at"] == a["low_reservoir_alarm_at"]
+
+
+def test_already_at_the_alarm_returns_at():
+    out = answer(case(reservoir_ml=2.0))
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["empty_at"] > out["low_reservoir_alarm_at"]
+
+
+def test_already_below_alarm_and_empty_returns_at():
+    out = answer(case(reservoir_ml=0.5, empty_ml=1.0))
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["empty_at"] == datetime(2026, 3, 1, 9, 30)
+
+
+def test_empty_reservoir_returns_at_even_when_nothing_is_delivered():
+    out = answer(case(reservoir_ml=0, program={"steps": [{"start": "00:00", "rate_mcg_per_day": 0}]}))
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["empty_at"] == datetime(2026, 3, 1, 9, 30)
+
+
+def test_rate_zero_returns_null():
+    out = wire(case(program={"steps": [{"start": "00:00", "rate_mcg_per_day": 0}]}))
+    assert out["daily_dose_mcg"] == 0
+    assert out["daily_volume_ml"] == 0
+    assert out["low_reservoir_alarm_at"] is None
+    assert out["empty_at"] is None
+
+
+def test_rate_zero_with_a_bolus_in_the_past_returns_null():
+    program = {"steps": [{"start": "00:00", "rate_mcg_per_day": 0}],
+               "one_time_boluses": [{"at": "2026-02-01T10:00:00", "dose_mcg": 75, "duration_minutes": 10}]}
+    out = answer(case(program=program))
+    assert out["low_reservoir_alarm_at"] is None
+    assert out["empty_at"] is None
+
+
+def test_one_time_bolus_running_at_at_delivers_only_its_remainder():
+    # 1440 mcg over 1440 min (1 mcg/min) from 2026-03-01T00:00; at 09:30 there is 870 mcg left of it.
+    program = {"steps": [{"start": "00:00", "rate_mcg_per_day": 0}],
+               "one_time_boluses": [{"at": "2026-03-01T00:00:00", "dose_mcg": 1440, "duration_minutes": 1440}]}
+    # 1000 mcg/mL: 0.5 mL above the alarm is 500 mcg, delivered by 09:30 + 500 min = 17:50.
+    out = answer(case(program=program, concentration_mcg_per_ml=1000, reservoir_ml=2.5))
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 17, 50)
+    assert out["empty_at"] is None  # 2.5 mL is 2500 mcg, more than the 870 mcg left
+
+
+def test_at_without_seconds_is_the_minute():
+    assert answer(case(at="2026-03-01T09:30")) == answer(case(at="2026-03-01T09:30:00"))
+
+
+def test_seconds_of_at_are_kept_and_results_truncated_to_the_second():
+    # 1440 mcg/day at 1440 mcg/mL: 1 mL a day; 0.5 mL above the alarm takes 12 h exactly.
+    c = case(at="2026-03-01T09:30:17", concentration_mcg_per_ml=1440, reservoir_ml=2.5,
+             program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1440}]})
+    out = answer(c)
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 21, 30, 17)
+    assert out["empty_at"] == datetime(2026, 3, 3, 21, 30, 17)
+    # 1/3 mL more takes 8 h: 1/3 mcg of 1440 mcg/mL is not a whole second; truncated.
+    out = answer(case(at="2026-03-01T00:00:00", concentration_mcg_per_ml=1440, reservoir_ml=2.0 + 1 / 7,
+                      program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1440}]}))
+    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 3, 25, 42)  # 86400/7 = 12342.857 s
+
+
+def test_integer_and_float_values_give_the_same_answer():
+    a = answer(case(reservoir_capacity_ml=20, reservoir_ml=18, concentration_mcg_per_ml=500))
+    b = answer(case(reservoir_capacity_ml=20.0, reservoir_ml=18.0, concentration_mcg_per_ml=500.0))
+    assert a == b
+
+
+def test_ten_year_horizon():
+    # 1 mcg/day at 1000 mcg/mL: 3.652 mL above the alarm is 3652 days.
+    c = case(at="2026-01-01T00:00:00", concentration_mcg_per_ml=1000, reservoir_ml=5.652,
+             program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1}]})
+    out = answer(c)
+    assert abs((out["low_reservoir_alarm_at"] - datetime(2036, 1, 1)).total_seconds()) <= 1
+
+
+OVERFLOW_BUG = (
+    "src bug: a valid case whose crossing falls after 9999-12-31 (or whose numbers overflow a float) "
+    "makes forecast_reservoir raise OverflowError/ValueError instead of answering (null or an error)"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=(OverflowError, ValueError), reason=OVERFLOW_BUG)
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 0.001}]}},
+        {"at": "9999-12-31T23:59:00"},
+        {"reservoir_capacity_ml": 1e308, "reservoir_ml": 1e308, "concentration_mcg_per_ml": 1e308},
+        {"program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 1e308}]}},
+    ],
+    ids=["tiny-rate", "year-9999", "huge-volume", "huge-rate"],
+)
+def test_extreme_valid_case_is_answered_without_an_exception(changes):
+    out = answer(case(**changes))
+    assert "error" in out or set(out) == OUTPUT_FIELDS
