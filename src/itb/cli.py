@@ -118,6 +118,6 @@ def main() -> None:
             exc.show()  # type: ignore[attr-defined]
             raise SystemExit(2) from None
         fail(exc.format_message())
-    except BrokenPipeError:
+    except (KeyboardInterrupt, BrokenPipeError):
         sys.stderr.close()
         raise SystemExit(1) from None

@@ -60,8 +60,10 @@ def test_daily_dose_of_a_stopped_pump_is_zero():
 
 
 def test_daily_volume_is_dose_over_concentration():
-    program = DosingProgram(steps=(Step(0, 300), Step(7 * 60 + 30, 450), Step(21 * 60, 300)),
-                            daily_boluses=(DailyBolus(23 * 60 + 30, 60, 90),))
+    program = DosingProgram(
+        steps=(Step(0, 300), Step(7 * 60 + 30, 450), Step(21 * 60, 300)),
+        daily_boluses=(DailyBolus(23 * 60 + 30, 60, 90),),
+    )
     assert program.daily_dose_mcg == pytest.approx(444.375)
     assert program.daily_volume_ml(1000) == pytest.approx(0.444375)
     assert program.daily_volume_ml(500) == pytest.approx(0.88875)
@@ -90,8 +92,11 @@ def test_valid_program_has_no_violations():
 
 
 def test_zero_rates_and_zero_doses_are_allowed():
-    program = DosingProgram(steps=(Step(0, 0),), daily_boluses=(DailyBolus(0, 0, 1),),
-                            one_time_boluses=(OneTimeBolus(datetime(2026, 1, 1), 0, 1440),))
+    program = DosingProgram(
+        steps=(Step(0, 0),),
+        daily_boluses=(DailyBolus(0, 0, 1),),
+        one_time_boluses=(OneTimeBolus(datetime(2026, 1, 1), 0, 1440),),
+    )
     assert check_program(program) == []
 
 
@@ -131,19 +136,37 @@ def test_rule_step_rate_not_negative():
     assert ">= 0" in found[0].rule
 
 
-@pytest.mark.parametrize("rate", [True, False, "100", [100], None], ids=["true", "false", "str", "list", "none"])
+@pytest.mark.parametrize("rate", [True, False, "100", [100]], ids=["true", "false", "str", "list"])
 def test_rule_step_rate_is_a_number(rate):
     found = check_program(DosingProgram(steps=(Step(0, 100), Step(60, rate))))
-    if rate is None:
-        # None stands for "missing": check_program leaves it to the parser that found it missing.
-        assert found == []
-    else:
-        assert fields(found) == ["program.steps[1].rate_mcg_per_day"]
-        assert "number" in found[0].rule
+    assert fields(found) == ["program.steps[1].rate_mcg_per_day"]
+    assert "number" in found[0].rule
 
 
-def test_rule_step_rate_infinite_is_refused():
-    found = check_program(DosingProgram(steps=(Step(0, float("inf")),)))
+def test_rule_step_rate_is_required():
+    found = check_program(DosingProgram(steps=(Step(0, 100), Step(60, None))))  # type: ignore[arg-type]
+    assert fields(found) == ["program.steps[1].rate_mcg_per_day"]
+    assert "required" in found[0].rule
+
+
+def test_rule_bolus_dose_and_duration_are_required():
+    program = DosingProgram(
+        steps=(Step(0, 100),),
+        daily_boluses=(DailyBolus(0, None, None),),  # type: ignore[arg-type]
+        one_time_boluses=(OneTimeBolus(None, None, None),),  # type: ignore[arg-type]
+    )
+    assert sorted(fields(check_program(program))) == [
+        "program.boluses[0].dose_mcg",
+        "program.boluses[0].duration_minutes",
+        "program.one_time_boluses[0].at",
+        "program.one_time_boluses[0].dose_mcg",
+        "program.one_time_boluses[0].duration_minutes",
+    ]
+
+
+@pytest.mark.parametrize("rate", [float("inf"), float("nan"), 1e308])
+def test_rule_step_rate_finite_and_physical(rate):
+    found = check_program(DosingProgram(steps=(Step(0, rate),)))
     assert fields(found) == ["program.steps[0].rate_mcg_per_day"]
 
 
@@ -183,8 +206,7 @@ def test_rule_one_time_bolus_dose_not_negative():
 
 @pytest.mark.parametrize("duration", [0, 1441])
 def test_rule_one_time_bolus_duration_between_1_and_1440_minutes(duration):
-    program = DosingProgram(steps=(Step(0, 100),),
-                            one_time_boluses=(OneTimeBolus(datetime(2026, 1, 1), 10, duration),))
+    program = DosingProgram(steps=(Step(0, 100),), one_time_boluses=(OneTimeBolus(datetime(2026, 1, 1), 10, duration),))
     assert fields(check_program(program)) == ["program.one_time_boluses[0].duration_minutes"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from itb.contracts.jsonfields import MINUTES_OF_DAY, check_keys, drop_reported, join, local_datetime
+from itb.contracts.jsonfields import MINUTES_OF_DAY, check_keys, drop_reported, join, local_datetime, parse_hhmm
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.forecast import Forecast, ReservoirState, check_reservoir, forecast_reservoir
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step, check_program
@@ -59,7 +59,7 @@ def _object(
     if type(item) is not dict:
         errs.append(Violation(f"{path}.{name}[{i}]", "must be an object"))
         return {}
-    if len(item) != len(required) or not fields.issuperset(item):
+    if len(item) != len(required) or not fields.issuperset(item) or None in item.values():
         check_keys(item, f"{path}.{name}[{i}]", fields, required, errs)
     return item
 
@@ -101,7 +101,7 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
     steps = _fast_items(obj, "steps", _step_from, 2)
     if steps is None:
         steps = tuple(
-            Step(MINUTES_OF_DAY.get(item.get("start"), -1), item.get("rate_mcg_per_day"))  # type: ignore[arg-type]
+            Step(parse_hhmm(item.get("start")), item.get("rate_mcg_per_day"))  # type: ignore[arg-type]
             for item in (
                 _object(raw, path, "steps", i, STEP_FIELDS, STEP_REQUIRED, errs)
                 for i, raw in enumerate(_items(obj, "steps", path, errs, required=True))
@@ -110,7 +110,7 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
     boluses = _fast_items(obj, "boluses", _bolus_from, 3)
     if boluses is None:
         boluses = tuple(
-            DailyBolus(MINUTES_OF_DAY.get(item.get("start"), -1), item.get("dose_mcg"), item.get("duration_minutes"))
+            DailyBolus(parse_hhmm(item.get("start")), item.get("dose_mcg"), item.get("duration_minutes"))
             for item in (
                 _object(raw, path, "boluses", i, BOLUS_FIELDS, BOLUS_REQUIRED, errs)
                 for i, raw in enumerate(_items(obj, "boluses", path, errs, required=False))
@@ -121,7 +121,7 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
         item = _object(raw, path, "one_time_boluses", i, ONE_TIME_FIELDS, ONE_TIME_REQUIRED, errs)
         where = f"{path}.one_time_boluses[{i}]"
         kind = item.get("kind", "single")
-        if kind not in BOLUS_KINDS:
+        if type(kind) is not str or kind not in BOLUS_KINDS:
             errs.append(Violation(f"{where}.kind", f"must be one of {', '.join(sorted(BOLUS_KINDS))}"))
             kind = "single"
         at = local_datetime(item, "at", where, errs)
@@ -150,7 +150,7 @@ def parse_case(obj: object) -> tuple[ReservoirState, DosingProgram]:
         low_reservoir_alarm_ml=obj.get("low_reservoir_alarm_ml"),  # type: ignore[arg-type]
         empty_ml=0.0 if empty is None else empty,
     )
-    errs.extend(check_reservoir(state))
+    errs[:] = drop_reported(errs, check_reservoir(state))
     raw_program = obj.get("program")
     program = parse_program(raw_program, "program", errs) if raw_program is not None else None
     if errs:

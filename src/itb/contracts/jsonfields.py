@@ -29,9 +29,10 @@ def parse_local_datetime(value: object) -> datetime | None:
     if type(value) is not str or len(value) not in (16, 19) or value[10] != "T":
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is None else None
 
 
 def local_datetime(obj: dict, key: str, path: str, errs: list[Violation]) -> datetime | None:
@@ -49,8 +50,8 @@ MINUTES_OF_DAY: dict[str, int] = {f"{m // 60:02d}:{m % 60:02d}": m for m in rang
 
 
 def parse_hhmm(value: object) -> int:
-    """Minutes after midnight for ``HH:MM`` (00:00-23:59), else -1."""
-    return MINUTES_OF_DAY.get(value, -1) if type(value) is str else -1
+    """Minutes after midnight for ``HH:MM`` (00:00-23:59), else -1 (judged by check_program)."""
+    return MINUTES_OF_DAY.get(value, -1) if type(value) is str else -1  # type: ignore[arg-type]
 
 
 def drop_reported(errs: list[Violation], more: Iterable[Violation]) -> list[Violation]:

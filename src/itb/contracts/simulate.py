@@ -87,7 +87,7 @@ def _bolus(item: dict, where: str, at: datetime, ctx: _Context, errs: list[Viola
         item, "duration_minutes", where, errs, minimum=MIN_BOLUS_DURATION_MINUTES, maximum=MAX_BOLUS_DURATION_MINUTES
     )
     kind = item.get("kind", "single")
-    if kind not in BOLUS_KINDS:
+    if type(kind) is not str or kind not in BOLUS_KINDS:
         errs.append(Violation(f"{where}.kind", f"must be one of {', '.join(sorted(BOLUS_KINDS))}"))
         return None
     return None if dose is None or minutes is None else Bolus(at, dose, minutes, kind)
@@ -144,7 +144,7 @@ def parse_actions(raw: object, ctx: _Context, errs: list[Violation]) -> list[Act
             errs.append(Violation(where, "must be an object"))
             continue
         kind = item.get("type")
-        if kind not in ACTIONS:
+        if type(kind) is not str or kind not in ACTIONS:
             errs.append(Violation(f"{where}.type", f"unknown action type; one of {', '.join(ACTIONS)}"))
             continue
         fields, required, build = ACTIONS[kind]
@@ -168,12 +168,13 @@ def parse_pump(raw: object, start: datetime | None, errs: list[Violation]) -> tu
         return None, None
     n = len(errs)
     check_keys(raw, "pump", PUMP_FIELDS, PUMP_REQUIRED, errs)
-    model = MODELS.get(raw.get("model"))  # type: ignore[arg-type]
+    name = raw.get("model")
+    model = MODELS.get(name) if type(name) is str else None
     if model is None and raw.get("model") is not None:
         errs.append(Violation("pump.model", f"must be one of {', '.join(MODELS)}"))
     cap = raw.get("reservoir_capacity_ml")
     sizes = model.reservoir_sizes_ml if model else (20.0, 40.0)
-    if cap is not None and (bound_violation("x", cap, minimum=0) or cap not in sizes):
+    if cap is not None and (type(cap) not in (int, float) or cap not in sizes):
         errs.append(Violation("pump.reservoir_capacity_ml", f"must be one of {', '.join(f'{s:g}' for s in sizes)}"))
     low_default = model.default_low_reservoir_alarm_ml if model else 2.0
     low = _num(raw, "low_reservoir_alarm_ml", "pump", errs, minimum=0)

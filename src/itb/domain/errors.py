@@ -38,15 +38,26 @@ def is_number(value: object) -> bool:
     return t is int or (t is float and math.isfinite(value))  # type: ignore[arg-type]
 
 
-def bound_violation(
-    field: str, value: object, *, minimum: float, strict: bool = False, maximum: float | None = None
-) -> Violation | None:
-    """The violation of ``minimum <= value (<= maximum)`` (``>`` when strict), if any.
+#: No dose, rate, volume or concentration in this field comes near this; larger numbers are
+#: refused as not physical (and would overflow the arithmetic).
+MAX_PHYSICAL = 1e9
 
-    ``None`` values are skipped: a missing field is reported where it is found missing.
+
+def bound_violation(
+    field: str,
+    value: object,
+    *,
+    minimum: float,
+    strict: bool = False,
+    maximum: float | None = MAX_PHYSICAL,
+    required: bool = False,
+) -> Violation | None:
+    """The violation of ``minimum <= value <= maximum`` (``>`` when strict), if any.
+
+    ``None`` (JSON null or absent) is a violation when ``required``, else skipped.
     """
     if value is None:
-        return None
+        return Violation(field, "is required") if required else None
     t = type(value)
     if (
         (t is int or t is float)

@@ -19,6 +19,8 @@ from itb.domain.program import SECONDS_PER_DAY, DosingProgram
 #: x.9999999 in floating point is not reported a second early. Far below the contract's
 #: one-second tolerance.
 TRUNCATION_EPSILON_S = 1e-3
+#: Volumes closer than this (mL) to a level count as at the level (floating-point slack).
+VOLUME_SLACK_ML = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +46,19 @@ class Forecast:
 def check_reservoir(state: ReservoirState) -> list[Violation]:
     """Every rule the reservoir state breaks (the program is checked by ``check_program``).
 
-    Fields that are ``None`` are taken as missing and reported by whoever parsed them.
+    Fields that are ``None`` are reported as required.
     """
     cap = state.reservoir_capacity_ml
     found = [
-        bound_violation("reservoir_capacity_ml", cap, minimum=0, strict=True),
-        bound_violation("concentration_mcg_per_ml", state.concentration_mcg_per_ml, minimum=0, strict=True),
+        bound_violation("reservoir_capacity_ml", cap, minimum=0, strict=True, required=True),
+        bound_violation(
+            "concentration_mcg_per_ml", state.concentration_mcg_per_ml, minimum=0, strict=True, required=True
+        ),
     ]
-    cap_ok = found[0] is None and cap is not None
+    cap_ok = found[0] is None
     for name in ("reservoir_ml", "low_reservoir_alarm_ml", "empty_ml"):
         value = getattr(state, name)
-        bad = bound_violation(name, value, minimum=0)
+        bad = bound_violation(name, value, minimum=0, required=True)
         if bad is None and cap_ok and value is not None and value > cap:
             bad = Violation(name, f"must not exceed reservoir_capacity_ml ({cap:g} mL), got {value:g}")
         found.append(bad)
@@ -95,9 +99,12 @@ def time_to_deliver(
     return profile.time_to_deliver(t, amount_mcg)
 
 
-def at_second(day0: datetime, t: float) -> datetime:
-    """``day0 + t`` seconds, truncated to the second."""
-    return day0 + timedelta(seconds=math.floor(t + TRUNCATION_EPSILON_S))
+def at_second(day0: datetime, t: float) -> datetime | None:
+    """``day0 + t`` seconds, truncated to the second; None past the calendar (year 9999)."""
+    try:
+        return day0 + timedelta(seconds=math.floor(t + TRUNCATION_EPSILON_S))
+    except (OverflowError, ValueError):
+        return None
 
 
 def forecast_reservoir(state: ReservoirState, program: DosingProgram, profile: DailyProfile | None = None) -> Forecast:
@@ -114,7 +121,7 @@ def forecast_reservoir(state: ReservoirState, program: DosingProgram, profile: D
     conc = state.concentration_mcg_per_ml
 
     def crossing(level_ml: float) -> datetime | None:
-        if state.reservoir_ml <= level_ml:
+        if state.reservoir_ml <= level_ml + VOLUME_SLACK_ML:
             return at
         t = time_to_deliver(profile, t0, (state.reservoir_ml - level_ml) * conc, windows)
         return None if t is None else at_second(day0, t)

@@ -15,6 +15,11 @@ from collections.abc import Iterable
 
 from itb.domain.program import SECONDS_PER_DAY, DailyBolus, DosingProgram, Step
 
+#: Relative slack on a cumulative dose target (floating-point rounding is ~1e-16).
+RELATIVE_TOLERANCE = 1e-12
+#: A target further away than this many days is "never" (far beyond any calendar).
+NEVER_DAYS = 1e9
+
 
 class DailyProfile:
     """One day of rate segments ``[starts_s[i], starts_s[i+1])`` at ``rates_mcg_per_day[i]``."""
@@ -94,7 +99,13 @@ class DailyProfile:
         d = self.daily_mcg
         if d <= 0:
             return None
-        k = math.ceil(y / d) - 1
+        # A hair below y, so that a target computed as 8050.000000000001 for an exact 8050 is
+        # met at the end of the segment that delivers it, not after the pause that follows.
+        y -= y * RELATIVE_TOLERANCE
+        days = y / d
+        if not days < NEVER_DAYS:
+            return None
+        k = math.ceil(days) - 1
         rem = y - k * d
         if rem <= 0:  # float guard: y a hair above a whole number of days
             k -= 1
@@ -119,7 +130,9 @@ class DailyProfile:
         if self.daily_mcg <= 0:
             return None
         t = self.first_time_reaching(self.delivered_by(t0) + amount_mcg)
-        return t if t is not None and t > t0 else t0
+        if t is None:
+            return None
+        return t if t > t0 else t0
 
 
 def _cut(starts: list[float], rates: list[float], x: float) -> int:

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from itb.domain.errors import Violation, bound_violation
+from itb.domain.errors import MAX_PHYSICAL, Violation, bound_violation
 
 MINUTES_PER_DAY = 1440
 SECONDS_PER_DAY = 86400
@@ -104,14 +104,13 @@ def daily_dose_mcg(steps: tuple[Step, ...], boluses: tuple[DailyBolus, ...] = ()
 
 
 _NUMBER_TYPES = (int, float)
-_INF = float("inf")
 
 
 def _valid_steps(steps: tuple[Step, ...]) -> bool:
     """The common case, checked without building any message."""
     prev = -1
     for start, rate in steps:
-        if type(start) is not int or start <= prev or type(rate) not in _NUMBER_TYPES or not 0 <= rate < _INF:
+        if type(start) is not int or start <= prev or type(rate) not in _NUMBER_TYPES or not 0 <= rate <= MAX_PHYSICAL:
             return False
         prev = start
     return bool(steps) and steps[0].start_minute == 0 and prev < MINUTES_PER_DAY
@@ -133,7 +132,10 @@ def check_program(program: DosingProgram, path: str = "program") -> list[Violati
             out.append(Violation(f"{where}.start", "must be a time of day HH:MM from 00:00 to 23:59"))
         out.extend(_bolus_amount_violations(where, b.dose_mcg, b.duration_minutes))
     for i, o in enumerate(program.one_time_boluses):
-        out.extend(_bolus_amount_violations(f"{path}.one_time_boluses[{i}]", o.dose_mcg, o.duration_minutes))
+        where = f"{path}.one_time_boluses[{i}]"
+        if o.at is None:
+            out.append(Violation(f"{where}.at", "is required"))
+        out.extend(_bolus_amount_violations(where, o.dose_mcg, o.duration_minutes))
     return out
 
 
@@ -152,7 +154,7 @@ def _step_violations(steps: tuple[Step, ...], path: str) -> list[Violation]:
             out.append(Violation(f"{where}.start", "must be later than the previous step's start"))
         else:
             prev = s.start_minute
-        bad = bound_violation(f"{where}.rate_mcg_per_day", s.rate_mcg_per_day, minimum=0)
+        bad = bound_violation(f"{where}.rate_mcg_per_day", s.rate_mcg_per_day, minimum=0, required=True)
         if bad:
             out.append(bad)
     return out
@@ -160,12 +162,13 @@ def _step_violations(steps: tuple[Step, ...], path: str) -> list[Violation]:
 
 def _bolus_amount_violations(where: str, dose_mcg: float, duration_minutes: float) -> list[Violation]:
     found = (
-        bound_violation(f"{where}.dose_mcg", dose_mcg, minimum=0),
+        bound_violation(f"{where}.dose_mcg", dose_mcg, minimum=0, required=True),
         bound_violation(
             f"{where}.duration_minutes",
             duration_minutes,
             minimum=MIN_BOLUS_DURATION_MINUTES,
             maximum=MAX_BOLUS_DURATION_MINUTES,
+            required=True,
         ),
     )
     return [v for v in found if v]

@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from itb.domain.forecast import VOLUME_SLACK_ML
 from itb.domain.profile import DailyProfile
 from itb.domain.program import SECONDS_PER_DAY, DosingProgram
 from itb.pump import alarms as A
 from itb.pump.catheter import Catheter
 from itb.pump.models import DAYS_PER_YEAR, DeviceModel, MriBehaviour
-
-#: Volumes closer than this (mL) to a level count as at the level (floating-point slack).
-VOLUME_SLACK_ML = 1e-9
 
 
 @dataclass(slots=True)

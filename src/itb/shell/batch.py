@@ -29,7 +29,10 @@ def answer_lines(lines: list[bytes], answer: Callable[[object], dict], first_lin
                 continue
             out.append(dumps({"id": None, "error": f"line {number}: not valid JSON ({exc})"}))
             continue
-        out.append(dumps(answer(obj)))
+        try:
+            out.append(dumps(answer(obj)))
+        except Exception as exc:  # never lose a line: an unforeseen failure is answered in place
+            out.append(dumps({"id": None, "error": f"line {number}: internal error ({type(exc).__name__}: {exc})"}))
     out.append(b"")
     return b"\n".join(out)
 
@@ -48,11 +51,13 @@ def answer_batch(data: bytes, answer: Callable[[object], dict], workers: int | N
         pid = os.fork()
         if pid == 0:  # child: answer its slice, hand the bytes back, leave at once
             os.close(read_fd)
+            code = 1
             try:
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(answer_lines(lines[start : start + size], answer, start + 1))
+                code = 0
             finally:
-                os._exit(0)
+                os._exit(code)
         os.close(write_fd)
         children.append((pid, read_fd))
     chunks = [answer_lines(lines[:size], answer)]

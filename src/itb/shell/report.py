@@ -15,7 +15,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def _when(at: datetime | None, since: datetime) -> str:
     if at is None:
-        return "never (nothing is delivered)"
+        return "never (nothing is delivered, or not before the year 10000)"
     days = (at - since).total_seconds() / 86400
     return f"{at.strftime(DATE_FORMAT)}  (in {days:.1f} days)"
 
@@ -59,6 +59,12 @@ _EVENT_TEXT = {
     "interrogation": "interrogation",
     "alarms_cleared": "alarm tones cleared",
 }
+
+
+def _date(at: datetime | None) -> str:
+    return at.strftime(DATE_FORMAT) if at is not None else "after the year 9999"
+
+
 _HIDDEN = frozenset({"at", "type", "pump_log", "priority", "tone", "repeat_minutes"})
 
 
@@ -100,12 +106,12 @@ def print_timeline(scenario: Any, outcome: Any, disclaimer: str) -> None:
         text = _EVENT_TEXT.get(event["type"], event["type"])
         if not event["pump_log"]:
             text += " [not in the pump's log]"
-        table.add_row(event["at"].strftime(DATE_FORMAT), text, _details(event), style=style)
+        table.add_row(_date(event["at"]), text, _details(event), style=style)
     console.print(table)
     final = data["final"]
     console.print(
-        f"At {final['at'].strftime(DATE_FORMAT)}: pump {final['state']}; reservoir {final['reservoir_ml']:.3f} mL "
+        f"At {_date(final['at'])}: pump {final['state']}; reservoir {final['reservoir_ml']:.3f} mL "
         f"(pump believes {final['pump_estimated_reservoir_ml']:.3f} mL); delivered {final['delivered_mcg']:.1f} mcg; "
-        f"in the catheter {final['in_transit_mcg']:.1f} mcg; ERI {final['eri_at'].strftime('%Y-%m-%d')}; "
+        f"in the catheter {final['in_transit_mcg']:.1f} mcg; ERI {_date(final['eri_at'])}; "
         f"active alarms: {', '.join(final['active_alarms']) or 'none'}"
     )

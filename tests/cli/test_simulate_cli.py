@@ -1,0 +1,183 @@
+"""``itb simulate`` through the installed command, as a user runs it (``shared/spec/simulate.md``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "simulate-overinfusion.json"
+DISCLAIMER = "Not a certified medical device"
+
+_EXE = shutil.which("itb")
+ITB = [_EXE] if _EXE else [sys.executable, "-c", "from itb.cli import main; main()"]
+
+GOOD: dict[str, Any] = {
+    "start": "2026-01-05T08:00:00",
+    "until": "2026-03-01T00:00:00",
+    "pump": {"model": "peristaltic", "reservoir_capacity_ml": 20, "low_reservoir_alarm_ml": 2.0},
+    "reservoir_ml": 20.0,
+    "concentration_mcg_per_ml": 500,
+    "program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 500}]},
+    "actions": [{"at": "2026-01-15T08:00:00", "type": "refill", "added_ml": 20, "concentration_mcg_per_ml": 500}],
+}
+
+
+def itb(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ITB, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def with_(**changes: Any) -> dict:
+    obj = json.loads(json.dumps(GOOD))
+    for key, value in changes.items():
+        if key == "action":  # replaces the one action, keeping its time unless given
+            obj["actions"][0] = {"at": obj["actions"][0]["at"], **value}
+        elif key == "action_fields":
+            obj["actions"][0].update(value)
+        elif key == "pump_fields":
+            obj["pump"].update(value)
+        else:
+            obj[key] = value
+    return obj
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], field: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert field in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+# ------------------------------------------------------------------ the bundled demo
+@pytest.fixture(scope="module")
+def demo_text() -> subprocess.CompletedProcess[str]:
+    return itb("simulate")
+
+
+def test_demo_prints_a_timeline_with_refills(demo_text):
+    assert demo_text.returncode == 0, demo_text.stderr
+    assert "Traceback" not in demo_text.stderr
+    text = " ".join(demo_text.stdout.split())
+    assert "refill" in text
+    assert "MRI" in text or "mri" in text
+    assert DISCLAIMER in text
+
+
+def test_demo_json_has_events_and_final():
+    result = itb("simulate", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) >= {"events", "final"}
+    assert any(e["type"] == "refill" for e in data["events"])
+    assert all({"at", "type"} <= set(e) for e in data["events"])
+    times = [e["at"] for e in data["events"]]
+    assert times == sorted(times)  # ISO strings of one width sort as times
+    final = data["final"]
+    for key in ("at", "reservoir_ml", "pump_estimated_reservoir_ml", "delivered_mcg", "in_transit_mcg", "eri_at"):
+        assert key in final, key
+    assert len(final["eri_at"]) == 19  # YYYY-MM-DDTHH:MM:SS, to the second
+
+
+# ------------------------------------------------------------------ files and stdin
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="shared example not found")
+def test_shared_example_file_json():
+    result = itb("simulate", str(EXAMPLE), "--json")
+    assert result.returncode == 0, result.stderr
+    events = {e["type"]: e for e in json.loads(result.stdout)["events"]}
+    assert events["refill"]["discrepancy_ml"] == pytest.approx(-1.0)
+    assert events["low_reservoir_alarm"]["at"] == "2026-02-02T08:00:00"
+    assert events["drug_exhausted"]["at"] == "2026-02-02T12:21:49"
+    assert events["empty_reservoir_alarm"]["at"] == "2026-02-04T08:00:00"
+
+
+def test_stdin_with_dash_gives_the_same_answer_as_a_file(tmp_path):
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(GOOD))
+    from_file = itb("simulate", str(path), "--json")
+    from_stdin = itb("simulate", "-", "--json", stdin=json.dumps(GOOD))
+    assert from_file.returncode == from_stdin.returncode == 0, from_stdin.stderr
+    assert json.loads(from_stdin.stdout) == json.loads(from_file.stdout)
+    assert any(e["type"] == "refill" for e in json.loads(from_stdin.stdout)["events"])
+
+
+def test_stdin_timeline_without_json():
+    result = itb("simulate", "-", stdin=json.dumps(GOOD))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "refill" in text
+    assert DISCLAIMER in text
+
+
+# ------------------------------------------------------------------ bad input
+BAD = {
+    "overfill": (with_(action_fields={"added_ml": 25}), "actions[0].added_ml"),
+    "unknown action type": (with_(action={"type": "reboot"}), "actions[0].type"),
+    "action before start": (with_(action_fields={"at": "2026-01-05T07:59:59"}), "actions[0].at"),
+    "action after until": (with_(action_fields={"at": "2026-03-01T00:00:01"}), "actions[0].at"),
+    "bad date": (with_(start="2026-02-30T08:00:00"), "start"),
+    "date with offset": (with_(until="2026-03-01T00:00:00+01:00"), "until"),
+    "unknown field": (with_(colour="blue"), "colour"),
+    "unknown pump field": (with_(pump_fields={"colour": "blue"}), "pump.colour"),
+    "unknown model": (with_(pump_fields={"model": "gravity"}), "pump.model"),
+    "reservoir above capacity": (with_(reservoir_ml=25), "reservoir_ml"),
+    "valve_reset on peristaltic": (with_(action={"type": "valve_reset"}), "actions[0].type"),
+    "missing program": ({k: v for k, v in GOOD.items() if k != "program"}, "program"),
+    "flow error out of range": (with_(flow_error=-1.5), "flow_error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_scenario_exit_2_one_line_naming_the_field(case, tmp_path):
+    obj, field = BAD[case]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(obj))
+    assert_refused(itb("simulate", str(path), "--json"), field)
+
+
+def test_bad_scenario_on_stdin_is_refused_the_same_way():
+    assert_refused(itb("simulate", "-", stdin=json.dumps(with_(action_fields={"added_ml": 21}))), "actions[0].added_ml")
+
+
+def test_missing_file_and_invalid_json_exit_2(tmp_path):
+    assert_refused(itb("simulate", str(tmp_path / "nope.json")), "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_refused(itb("simulate", str(bad)), "bad.json")
+
+
+# ------------------------------------------------------------------ bugs found by these tests (now fixed)
+UNHASHABLE = {
+    "action type a list": (with_(action={"type": ["refill"]}), "actions[0].type"),
+    "pump model a list": (with_(pump_fields={"model": ["peristaltic"]}), "pump.model"),
+    "bolus kind a list": (
+        with_(action={"type": "bolus", "dose_mcg": 5, "duration_minutes": 10, "kind": []}),
+        "actions[0].kind",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNHASHABLE))
+def test_non_string_names_are_refused_not_a_traceback(case):
+    obj, field = UNHASHABLE[case]
+    assert_refused(itb("simulate", "-", stdin=json.dumps(obj)), field)
+
+
+def test_scenario_near_year_9999_does_not_crash():
+    obj = with_(start="9999-01-01T00:00:00", until="9999-12-31T00:00:00", actions=[])
+    result = itb("simulate", "-", "--json", stdin=json.dumps(obj))
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2)
+
+
+def test_subnormal_rate_is_answered_or_refused_not_a_traceback():
+    obj = with_(program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1e-310}]}, actions=[])
+    result = itb("simulate", "-", "--json", stdin=json.dumps(obj))
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2)
