@@ -190,25 +190,41 @@ class ImplantedPump:
         prof = self._current_profile()
         conc = self.conc
         s = self.setup
-        needs = []  # programmed mcg until each level
+        # (programmed mcg until the level, what to set when the clock cannot move before it)
+        needs: list[tuple[float, str]] = []
         if s.low_reservoir_alarm_ml < self.est_ml and A.LOW_RESERVOIR.name not in self.alarms:
-            needs.append((self.est_ml - s.low_reservoir_alarm_ml) * conc)
+            needs.append(((self.est_ml - s.low_reservoir_alarm_ml) * conc, "low"))
         if self.est_ml > s.empty_ml:
-            needs.append((self.est_ml - s.empty_ml) * conc)
+            needs.append(((self.est_ml - s.empty_ml) * conc, "empty"))
         if self.flowing and self.real_ml > 0:
-            needs.append(self.real_ml * conc / (1 + s.flow_error))
+            needs.append((self.real_ml * conc / (1 + s.flow_error), "real"))
         best = horizon
-        if needs:
-            t = prof.time_to_deliver(self.t, min(needs))
+        for need, what in needs:
+            t = prof.time_to_deliver(self.t, need)
+            if t is not None and t <= self.t:
+                self._snap(what)  # less than rounding away: the level is reached now
+                return self.t
             if t is not None:
                 best = min(best, t)
         if self.eri_t is None:
             # Energy = idle drain + cost per mL: the same profile scaled to battery units.
             energy = prof.scaled(battery.pumping_units_per_ml / conc, battery.idle_units_per_day)
             t = energy.time_to_deliver(self.t, max(0.0, remaining_units))
+            if t is not None and t <= self.t:
+                self.energy_used = self.energy_budget
+                return self.t
             if t is not None:
                 best = min(best, t)
         return best
+
+    def _snap(self, what: str) -> None:
+        s = self.setup
+        if what == "low":
+            self.est_ml = min(self.est_ml, s.low_reservoir_alarm_ml)
+        elif what == "empty":
+            self.est_ml = min(self.est_ml, s.empty_ml)
+        else:
+            self.real_ml = 0.0
 
     def _move(self, t_next: float) -> None:
         dt = t_next - self.t
