@@ -190,7 +190,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 def simulate(obj: dict):
-    """(the pump after the run, the JSON outcome); a hung engine xfails the test at once (no
+    """(the pump after the run, the JSON outcome); a hung engine fails the test at once (no
     shrinking through one time limit after another) and names the scenario."""
     try:
         with time_limit(HANG_LIMIT_S):

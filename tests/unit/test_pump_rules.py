@@ -354,7 +354,7 @@ def test_a_tiny_refill_months_into_a_run_empties_without_stopping_the_clock():
 
 
 def test_eri_reached_while_pumping_does_not_stop_the_clock():
-    # Reproduce: this scenario as JSON through `itb simulate FILE --json` never returns.
+    # This scenario once made `itb simulate FILE --json` loop forever (see HANG_BUG).
     _, data = simulate(_long_life(8 * 365.25 - 1))
     assert one(data, "elective_replacement_indicator")
 
