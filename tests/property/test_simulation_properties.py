@@ -8,10 +8,6 @@
 
 from __future__ import annotations
 
-import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from itb.contracts.simulate import outcome_json, parse_scenario
+from itb.contracts.simulate import parse_scenario
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.program import DosingProgram
-from itb.pump.simulator import run
+from simulation_runner import simulate
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -160,44 +156,6 @@ def scenarios(draw, *, flow_error=None, mri: bool = True) -> dict[str, Any]:
         "flow_error": draw(flow_error),
         "actions": draw(actions(pump["model"], cap, start, until, mri=mri)),
     }
-
-
-#: A simulation here takes milliseconds; this long means the engine's clock stopped advancing.
-HANG_LIMIT_S = 2.0
-HANG_BUG = (
-    "regression: ImplantedPump.advance_to looped forever (DailyProfile.first_time_reaching shaves its "
-    "target by 1e-12 x the cumulative dose since day 0, more than the engine's slack): see "
-    "test_pump_rules.test_eri_reached_while_pumping_does_not_stop_the_clock. Scenario: "
-)
-
-
-class EngineHang(Exception):
-    """The simulation did not finish in HANG_LIMIT_S."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def stop(signum: int, frame: object) -> None:
-        raise EngineHang(f"no result after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def simulate(obj: dict):
-    """(the pump after the run, the JSON outcome); a hung engine fails the test at once (no
-    shrinking through one time limit after another) and names the scenario."""
-    try:
-        with time_limit(HANG_LIMIT_S):
-            outcome = run(parse_scenario(obj))
-    except EngineHang:
-        pytest.fail(HANG_BUG + json.dumps(obj))
-    return outcome.pump, outcome_json(outcome)
 
 
 # ------------------------------------------------------------------ (a) mass balance

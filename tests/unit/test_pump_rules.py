@@ -10,20 +10,17 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from itb.contracts.simulate import outcome_json, parse_scenario
+from itb.contracts.simulate import parse_scenario
 from itb.domain.errors import InvalidInput
 from itb.pump import alarms as A
 from itb.pump.models import PERISTALTIC, VALVE_GATED
-from itb.pump.simulator import run
+from simulation_runner import simulate
 
 START = datetime(2026, 1, 5, 8, 0, 0)
 BASE: dict[str, Any] = {
@@ -50,41 +47,6 @@ def scenario(*, pump: dict | None = None, **fields: Any) -> dict:
         obj["pump"].update(pump)
     obj.update(fields)
     return obj
-
-
-#: A simulation here takes milliseconds; this long means the engine's clock stopped advancing.
-HANG_LIMIT_S = 2.0
-HANG_BUG = (
-    "regression: ImplantedPump.advance_to looped forever: DailyProfile.first_time_reaching shaves its target "
-    "by 1e-12 x the cumulative dose since day 0, so when what is left before a level (ERI's energy, or "
-    "the reservoir's last ~1e-9 mL) is below that but above the engine's slack, time_to_deliver "
-    "returns t0 and the clock never moves"
-)
-
-
-class EngineHang(Exception):
-    """The simulation did not finish in HANG_LIMIT_S."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def stop(signum: int, frame: object) -> None:
-        raise EngineHang(f"no result after {seconds:g} s: the engine's clock is not advancing")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def simulate(obj: dict):
-    """(the pump after the run, the contract's JSON outcome)."""
-    with time_limit(HANG_LIMIT_S):
-        outcome = run(parse_scenario(obj))
-    return outcome.pump, outcome_json(outcome)
 
 
 def of_type(data: dict, kind: str) -> list[dict]:
@@ -330,10 +292,7 @@ def _long_life(until_days: float) -> dict:
 
 @pytest.fixture(scope="module")
 def eight_years():
-    try:
-        return simulate(_long_life(8 * 365.25 - 1))
-    except EngineHang:
-        pytest.fail(HANG_BUG)
+    return simulate(_long_life(8 * 365.25 - 1))
 
 
 def test_a_tiny_refill_months_into_a_run_empties_without_stopping_the_clock():
@@ -354,7 +313,7 @@ def test_a_tiny_refill_months_into_a_run_empties_without_stopping_the_clock():
 
 
 def test_eri_reached_while_pumping_does_not_stop_the_clock():
-    # This scenario once made `itb simulate FILE --json` loop forever (see HANG_BUG).
+    # This scenario once made `itb simulate FILE --json` loop forever (see tests/simulation_runner.py).
     _, data = simulate(_long_life(8 * 365.25 - 1))
     assert one(data, "elective_replacement_indicator")
 

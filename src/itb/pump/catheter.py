@@ -24,10 +24,6 @@ class Catheter:
     def content_mcg(self) -> float:
         return sum(v * c for v, c in self.slugs)
 
-    @property
-    def tip_concentration_mcg_per_ml(self) -> float | None:
-        return self.slugs[0][1] if self.slugs else None
-
     def push(self, volume_ml: float, concentration_mcg_per_ml: float) -> float:
         """Push ``volume_ml`` in at the pump; return the mcg that leave at the tip."""
         if volume_ml <= 0:
