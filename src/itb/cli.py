@@ -47,7 +47,7 @@ def forecast(
     if batch is not None:
         from itb.shell.batch import answer_batch
 
-        sys.stdout.buffer.write(answer_batch(read_source(batch), contract.answer))
+        sys.stdout.buffer.write(answer_batch(read_source(batch), contract.answer_many))
         return
     from itb.domain.errors import InvalidInput
 

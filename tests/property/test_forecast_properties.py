@@ -16,12 +16,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import itb.shell.batch as batch
-from itb.contracts.forecast import answer
+from itb.contracts.forecast import answer as contract_answer
+from itb.contracts.forecast import answer_many, case_id, parse_case, result_json
+from itb.domain.errors import InvalidInput
+from itb.domain.forecast import forecast_many
 
 DAY_S = 86_400
 MAX_HORIZON_DAYS = 5 * 366
 
 # -- generated cases ---------------------------------------------------------------------
+
+
+def answer(obj: object) -> dict:
+    """The contract's answer with its instants read back as datetimes, for comparing."""
+    out = contract_answer(obj)
+    return {k: datetime.fromisoformat(v) if k.endswith("_at") and isinstance(v, str) else v for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -321,23 +330,28 @@ def field_paths(obj: object, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.data())
-def test_answer_never_raises_on_mutated_cases(case: Case, data):
-    obj = case.json()
-    for _ in range(data.draw(st.integers(1, 3))):
+@st.composite
+def mutated_cases(draw) -> dict:
+    """A valid case with 1-3 fields set to any JSON value, deleted, or added."""
+    obj = draw(cases()).json()
+    for _ in range(draw(st.integers(1, 3))):
         paths = field_paths(obj)
-        path = data.draw(st.sampled_from(paths))
+        path = draw(st.sampled_from(paths))
         parent: object = obj
         for key in path[:-1]:
             parent = parent[key]  # type: ignore[index]
-        action = data.draw(st.sampled_from(["set", "set", "delete", "add"]))
+        action = draw(st.sampled_from(["set", "set", "delete", "add"]))
         if action == "delete":
             del parent[path[-1]]  # type: ignore[attr-defined]
             continue
-        key = data.draw(st.text(max_size=8)) if action == "add" and isinstance(parent, dict) else path[-1]
-        value = data.draw(json_values)
-        parent[key] = value  # type: ignore[index]
+        key = draw(st.text(max_size=8)) if action == "add" and isinstance(parent, dict) else path[-1]
+        parent[key] = draw(json_values)  # type: ignore[index]
+    return obj
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_cases())
+def test_answer_never_raises_on_mutated_cases(obj: dict):
     out = answer(obj)
     line = orjson.dumps(out)  # what the batch writes
     assert b"\n" not in line
@@ -347,6 +361,49 @@ def test_answer_never_raises_on_mutated_cases(case: Case, data):
     )
     if "error" in out:
         assert out["error"]
+
+
+# -- the batch's column-wise fast path equals the precise per-case path ---------------------
+
+
+def precise_answer(obj: object) -> dict:
+    """A case answered alone by the per-case rules (the path that writes the error messages)."""
+    try:
+        state, program = parse_case(obj)
+    except InvalidInput as exc:
+        return {"id": case_id(obj), "error": exc.one_line()}
+    return result_json(case_id(obj), forecast_many([(state, program)])[0])
+
+
+@st.composite
+def unusual_valid_cases(draw) -> dict:
+    """Valid cases in forms the fast path must treat exactly as the precise one does."""
+    case = draw(cases())
+    obj = case.json()
+    form = draw(st.sampled_from(["null empty", "minutes only", "kinds", "long program", "floats", "no id"]))
+    if form == "null empty":
+        obj["empty_ml"] = None
+    elif form == "minutes only":
+        obj["at"] = obj["at"][:16]
+    elif form == "kinds":
+        for bolus in obj["program"].get("one_time_boluses", []):
+            bolus["kind"] = draw(st.sampled_from(["single", "bridge", "priming"]))
+    elif form == "long program":  # more steps than the fast path's padded arrays take
+        obj["program"]["steps"] = [{"start": hhmm(m), "rate_mcg_per_day": 100 + m % 7} for m in range(0, 1440, 10)]
+    elif form == "floats":
+        obj["reservoir_capacity_ml"] = float(obj["reservoir_capacity_ml"])
+        for step in obj["program"]["steps"]:
+            step["rate_mcg_per_day"] = float(step["rate_mcg_per_day"]) + 0.25
+    else:
+        obj.pop("id")
+    return obj
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(cases().map(Case.json) | mutated_cases() | unusual_valid_cases(), min_size=1, max_size=12))
+def test_batch_fast_path_agrees_with_the_precise_path(objs: list):
+    # Same answers, same errors, whatever else is in the batch (padding never leaks between cases).
+    assert answer_many(objs) == [precise_answer(obj) for obj in objs]
 
 
 # -- (c) batch: parallel equals serial ---------------------------------------------------
@@ -390,10 +447,10 @@ def batch_lines(draw) -> list[bytes]:
 @given(batch_lines(), st.sampled_from([2, 3]), st.booleans())
 def test_parallel_batch_equals_serial(lines: list[bytes], workers: int, trailing_newline: bool):
     data = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
-    serial = batch.answer_lines(data.split(b"\n"), answer)
+    serial = batch.answer_lines(data.split(b"\n"), answer_many)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(batch, "PARALLEL_MIN_LINES", 2)
-        parallel = batch.answer_batch(data, answer, workers=workers)
+        parallel = batch.answer_batch(data, answer_many, workers=workers)
     assert parallel == serial
     answered = [line for line in lines if line.strip()]
     assert len(parallel.splitlines()) == len(answered)
@@ -413,7 +470,7 @@ def test_batch_answers_in_order_with_global_line_numbers(monkeypatch):
             lines.append(good.replace(b'"gen"', str(i).encode()))
     data = b"\n".join(lines) + b"\n"
     monkeypatch.setattr(batch, "PARALLEL_MIN_LINES", 10)
-    out = [orjson.loads(x) for x in batch.answer_batch(data, answer, workers=2).splitlines()]
+    out = [orjson.loads(x) for x in batch.answer_batch(data, answer_many, workers=2).splitlines()]
     numbers = [i for i in range(1, 61) if i % 11 != 0]
     assert len(out) == len(numbers)
     for number, got in zip(numbers, out):
@@ -426,13 +483,13 @@ def test_batch_answers_in_order_with_global_line_numbers(monkeypatch):
         else:
             assert got["id"] == number
             assert got["low_reservoir_alarm_at"] == "2026-04-01T00:00:00"
-    assert batch.answer_batch(data, answer, workers=2) == batch.answer_lines(data.split(b"\n"), answer)
+    assert batch.answer_batch(data, answer_many, workers=2) == batch.answer_lines(data.split(b"\n"), answer_many)
 
 
 def test_batch_really_uses_several_processes(monkeypatch):
     monkeypatch.setattr(batch, "PARALLEL_MIN_LINES", 4)
     data = b"\n".join(b"{}" for _ in range(12))
-    out = batch.answer_batch(data, lambda obj: {"pid": os.getpid()}, workers=3)
+    out = batch.answer_batch(data, lambda objs: [{"pid": os.getpid()} for _ in objs], workers=3)
     pids = [orjson.loads(line)["pid"] for line in out.splitlines()]
     assert len(pids) == 12
     assert len(set(pids)) == 3
@@ -441,22 +498,22 @@ def test_batch_really_uses_several_processes(monkeypatch):
 
 
 def test_small_batch_stays_in_one_process():
-    out = batch.answer_batch(b"{}\n{}\n", lambda obj: {"pid": os.getpid()}, workers=4)
+    out = batch.answer_batch(b"{}\n{}\n", lambda objs: [{"pid": os.getpid()} for _ in objs], workers=4)
     assert {orjson.loads(line)["pid"] for line in out.splitlines()} == {os.getpid()}
 
 
 def test_empty_batch_gives_empty_output(monkeypatch):
     monkeypatch.setattr(batch, "PARALLEL_MIN_LINES", 1)
-    assert batch.answer_batch(b"", answer, workers=2) == b""
-    assert batch.answer_batch(b"\n\n\n", answer, workers=2) == b""
+    assert batch.answer_batch(b"", answer_many, workers=2) == b""
+    assert batch.answer_batch(b"\n\n\n", answer_many, workers=2) == b""
 
 
 def test_failing_worker_does_not_silently_drop_lines(monkeypatch):
     # Regression: a worker whose answer raised left through `finally: os._exit(0)` and its lines vanished.
-    def flaky(obj):
-        if obj == {"boom": True}:
+    def flaky(objs):
+        if {"boom": True} in objs:
             raise OverflowError("date value out of range")
-        return {"ok": True}
+        return [{"ok": True} for _ in objs]
 
     lines = [b"{}"] * 6 + [b'{"boom": true}'] + [b"{}"] * 5
     monkeypatch.setattr(batch, "PARALLEL_MIN_LINES", 2)

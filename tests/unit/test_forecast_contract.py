@@ -301,6 +301,10 @@ def test_one_time_bolus_known_kinds(kind):
 
 
 BAD_DATES = [
+    "2026-W09-1T09:30:00",  # an ISO week date: datetime.fromisoformat alone reads it
+    "2026-060T09:30:00",  # an ISO ordinal date
+    "2026-03-01T09:30:0Z",
+    "２０２６-03-01T09:30",  # digits that are not ASCII
     "2026-02-30T09:30:00",
     "2026-03-01T25:00:00",
     "2026-03-01 09:30:00",
@@ -468,20 +472,20 @@ def test_empty_ml_raises_the_empty_level():
 
 def test_already_at_the_alarm_returns_at():
     out = answer(case(reservoir_ml=2.0))
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T09:30:00"
     assert out["empty_at"] > out["low_reservoir_alarm_at"]
 
 
 def test_already_below_alarm_and_empty_returns_at():
     out = answer(case(reservoir_ml=0.5, empty_ml=1.0))
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
-    assert out["empty_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T09:30:00"
+    assert out["empty_at"] == "2026-03-01T09:30:00"
 
 
 def test_empty_reservoir_returns_at_even_when_nothing_is_delivered():
     out = answer(case(reservoir_ml=0, program={"steps": [{"start": "00:00", "rate_mcg_per_day": 0}]}))
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 9, 30)
-    assert out["empty_at"] == datetime(2026, 3, 1, 9, 30)
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T09:30:00"
+    assert out["empty_at"] == "2026-03-01T09:30:00"
 
 
 def test_rate_zero_returns_null():
@@ -510,7 +514,7 @@ def test_one_time_bolus_running_at_at_delivers_only_its_remainder():
     }
     # 1000 mcg/mL: 0.5 mL above the alarm is 500 mcg, delivered by 09:30 + 500 min = 17:50.
     out = answer(case(program=program, concentration_mcg_per_ml=1000, reservoir_ml=2.5))
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 17, 50)
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T17:50:00"
     assert out["empty_at"] is None  # 2.5 mL is 2500 mcg, more than the 870 mcg left
 
 
@@ -527,8 +531,8 @@ def test_seconds_of_at_are_kept_and_results_truncated_to_the_second():
         program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1440}]},
     )
     out = answer(c)
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 21, 30, 17)
-    assert out["empty_at"] == datetime(2026, 3, 3, 21, 30, 17)
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T21:30:17"
+    assert out["empty_at"] == "2026-03-03T21:30:17"
     # 1/3 mL more takes 8 h: 1/3 mcg of 1440 mcg/mL is not a whole second; truncated.
     out = answer(
         case(
@@ -538,7 +542,7 @@ def test_seconds_of_at_are_kept_and_results_truncated_to_the_second():
             program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1440}]},
         )
     )
-    assert out["low_reservoir_alarm_at"] == datetime(2026, 3, 1, 3, 25, 42)  # 86400/7 = 12342.857 s
+    assert out["low_reservoir_alarm_at"] == "2026-03-01T03:25:42"  # 86400/7 = 12342.857 s
 
 
 def test_integer_and_float_values_give_the_same_answer():
@@ -556,7 +560,7 @@ def test_ten_year_horizon():
         program={"steps": [{"start": "00:00", "rate_mcg_per_day": 1}]},
     )
     out = answer(c)
-    assert abs((out["low_reservoir_alarm_at"] - datetime(2036, 1, 1)).total_seconds()) <= 1
+    assert abs((datetime.fromisoformat(out["low_reservoir_alarm_at"]) - datetime(2036, 1, 1)).total_seconds()) <= 1
 
 
 # Regression: these used to raise OverflowError / ValueError (a traceback in the command).
@@ -575,7 +579,7 @@ def test_at_on_the_last_day_of_the_calendar():
     assert set(out) == OUTPUT_FIELDS
     assert out["empty_at"] is None
     out = answer(case(at="9999-12-31T23:59:00", reservoir_ml=2.0))
-    assert out["low_reservoir_alarm_at"] == datetime(9999, 12, 31, 23, 59)
+    assert out["low_reservoir_alarm_at"] == "9999-12-31T23:59:00"
 
 
 @pytest.mark.parametrize(
@@ -613,7 +617,8 @@ def test_crossing_just_before_a_pause_is_not_reported_after_it():
         },
     )
     out = answer(c)
-    assert abs((out["low_reservoir_alarm_at"] - datetime(2026, 8, 8, 13, 0)).total_seconds()) <= 1
+    alarm = datetime.fromisoformat(out["low_reservoir_alarm_at"])
+    assert abs((alarm - datetime(2026, 8, 8, 13, 0)).total_seconds()) <= 1
 
 
 def test_crossing_just_before_a_pause_with_exact_floats():
@@ -627,4 +632,27 @@ def test_crossing_just_before_a_pause_with_exact_floats():
             "boluses": [{"start": "12:00", "dose_mcg": 50, "duration_minutes": 60}],
         },
     )
-    assert answer(c)["low_reservoir_alarm_at"] == datetime(2026, 8, 7, 13, 0)
+    assert answer(c)["low_reservoir_alarm_at"] == "2026-08-07T13:00:00"
+
+
+# -- the batch path: many cases in one call ----------------------------------------------
+
+
+def test_batch_answers_each_case_as_alone():
+    from itb.contracts.forecast import answer_many
+
+    odd_step = case()
+    odd_step["program"]["steps"][0]["colour"] = "red"  # an unknown key inside an item
+    long_program = case(
+        program={
+            "steps": [{"start": f"{h:02d}:{m:02d}", "rate_mcg_per_day": 100 + h} for h in range(24) for m in (0, 30)]
+        }
+    )
+    null_kind = edited("program.one_time_boluses.0.kind", None)
+    batch = [case(id=1), odd_step, long_program, null_kind, case(id=5, empty_ml=None), "not an object"]
+    got = answer_many(batch)
+    assert got == [answer(obj) for obj in batch]
+    assert "error" not in got[0] and "error" not in got[2] and "error" not in got[4]
+    assert got[1]["error"].startswith("program.steps[0].colour: unknown field")
+    assert "program.one_time_boluses[0].kind: must be one of" in got[3]["error"]
+    assert got[5] == {"id": None, "error": "case: must be a JSON object"}

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from itb.contracts.jsonfields import MINUTES_OF_DAY, check_keys, drop_reported, join, local_datetime, parse_hhmm
+from itb.contracts.forecast_columns import read_columns
+from itb.contracts.forecast_fields import (
+    BOLUS_FIELDS,
+    BOLUS_KINDS,
+    BOLUS_REQUIRED,
+    CASE_FIELDS,
+    CASE_REQUIRED,
+    ONE_TIME_FIELDS,
+    ONE_TIME_REQUIRED,
+    PROGRAM_FIELDS,
+    STEP_FIELDS,
+    STEP_REQUIRED,
+)
+from itb.contracts.jsonfields import check_keys, drop_reported, join, local_datetime, parse_hhmm
 from itb.domain.errors import InvalidInput, Violation
-from itb.domain.forecast import Forecast, ReservoirState, check_reservoir, forecast_reservoir
+from itb.domain.forecast import Forecast, ReservoirState, check_reservoir, forecast_many
+from itb.domain.forecast_arrays import forecast_arrays
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step, check_program
-
-CASE_FIELDS = frozenset(
-    {
-        "id",
-        "at",
-        "reservoir_capacity_ml",
-        "reservoir_ml",
-        "concentration_mcg_per_ml",
-        "low_reservoir_alarm_ml",
-        "empty_ml",
-        "program",
-    }
-)
-CASE_REQUIRED = (
-    "at",
-    "reservoir_capacity_ml",
-    "reservoir_ml",
-    "concentration_mcg_per_ml",
-    "low_reservoir_alarm_ml",
-    "program",
-)
-PROGRAM_FIELDS = frozenset({"steps", "boluses", "one_time_boluses"})
-STEP_FIELDS = frozenset({"start", "rate_mcg_per_day"})
-STEP_REQUIRED = ("start", "rate_mcg_per_day")
-BOLUS_FIELDS = frozenset({"start", "dose_mcg", "duration_minutes"})
-BOLUS_REQUIRED = ("start", "dose_mcg", "duration_minutes")
-ONE_TIME_FIELDS = frozenset({"at", "dose_mcg", "duration_minutes", "kind"})
-ONE_TIME_REQUIRED = ("at", "dose_mcg", "duration_minutes")
-BOLUS_KINDS = frozenset(k.value for k in BolusKind)
 
 
 def _items(obj: dict, key: str, path: str, errs: list[Violation], *, required: bool) -> list:
@@ -64,30 +50,6 @@ def _object(
     return item
 
 
-def _step_from(item: dict) -> Step:
-    return Step(MINUTES_OF_DAY[item["start"]], item["rate_mcg_per_day"])
-
-
-def _bolus_from(item: dict) -> DailyBolus:
-    return DailyBolus(MINUTES_OF_DAY[item["start"]], item["dose_mcg"], item["duration_minutes"])
-
-
-def _fast_items(obj: dict, key: str, make: Callable[[dict], Any], width: int) -> tuple | None:
-    """The items when every one is a well-formed object (the common case), else None.
-
-    Anything unusual (a missing or unknown key, a malformed time) returns None and the caller
-    takes the slow path that names each problem. Values are still judged by check_program.
-    """
-    raw = obj.get(key, ())
-    try:
-        if type(raw) is not list or (key == "steps" and not raw):
-            return None
-        items = tuple(map(make, raw))
-    except (KeyError, TypeError):
-        return None
-    return items if all(type(r) is dict and len(r) == width for r in raw) else None
-
-
 def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgram:
     """A program in the contract's form; its violations are appended to ``errs``.
 
@@ -98,24 +60,20 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
         return DosingProgram(steps=())
     if "steps" not in obj or not PROGRAM_FIELDS.issuperset(obj):
         check_keys(obj, path, PROGRAM_FIELDS, ("steps",), errs)
-    steps = _fast_items(obj, "steps", _step_from, 2)
-    if steps is None:
-        steps = tuple(
-            Step(parse_hhmm(item.get("start")), item.get("rate_mcg_per_day"))  # type: ignore[arg-type]
-            for item in (
-                _object(raw, path, "steps", i, STEP_FIELDS, STEP_REQUIRED, errs)
-                for i, raw in enumerate(_items(obj, "steps", path, errs, required=True))
-            )
+    steps = tuple(
+        Step(parse_hhmm(item.get("start")), item.get("rate_mcg_per_day"))  # type: ignore[arg-type]
+        for item in (
+            _object(raw, path, "steps", i, STEP_FIELDS, STEP_REQUIRED, errs)
+            for i, raw in enumerate(_items(obj, "steps", path, errs, required=True))
         )
-    boluses = _fast_items(obj, "boluses", _bolus_from, 3)
-    if boluses is None:
-        boluses = tuple(
-            DailyBolus(parse_hhmm(item.get("start")), item.get("dose_mcg"), item.get("duration_minutes"))
-            for item in (
-                _object(raw, path, "boluses", i, BOLUS_FIELDS, BOLUS_REQUIRED, errs)
-                for i, raw in enumerate(_items(obj, "boluses", path, errs, required=False))
-            )
+    )
+    boluses = tuple(
+        DailyBolus(parse_hhmm(item.get("start")), item.get("dose_mcg"), item.get("duration_minutes"))
+        for item in (
+            _object(raw, path, "boluses", i, BOLUS_FIELDS, BOLUS_REQUIRED, errs)
+            for i, raw in enumerate(_items(obj, "boluses", path, errs, required=False))
         )
+    )
     one_time = []
     for i, raw in enumerate(_items(obj, "one_time_boluses", path, errs, required=False)):
         item = _object(raw, path, "one_time_boluses", i, ONE_TIME_FIELDS, ONE_TIME_REQUIRED, errs)
@@ -168,20 +126,56 @@ def case_id(obj: object) -> Any:
 
 
 def result_json(case_id_value: Any, result: Forecast) -> dict:
-    """The contract's output object (datetimes left for the encoder to write as ISO text)."""
+    """The contract's output object, instants as ``YYYY-MM-DDTHH:MM:SS`` text."""
     return {
         "id": case_id_value,
         "daily_dose_mcg": result.daily_dose_mcg,
         "daily_volume_ml": result.daily_volume_ml,
-        "low_reservoir_alarm_at": result.low_reservoir_alarm_at,
-        "empty_at": result.empty_at,
+        "low_reservoir_alarm_at": _iso(result.low_reservoir_alarm_at),
+        "empty_at": _iso(result.empty_at),
     }
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat(timespec="seconds")
 
 
 def answer(obj: object) -> dict:
     """One case answered: the result, or ``{"id": ..., "error": ...}`` naming every violation."""
-    try:
-        state, program = parse_case(obj)
-    except InvalidInput as exc:
-        return {"id": case_id(obj), "error": exc.one_line()}
-    return result_json(case_id(obj), forecast_reservoir(state, program))
+    return answer_many([obj])[0]
+
+
+def answer_many(objs: Sequence[object]) -> list[dict]:
+    """Every case answered, in order, as :func:`answer` would, but as one array computation.
+
+    Well-formed cases are read column-wise straight from the decoded JSON (the fast path, see
+    :mod:`itb.contracts.forecast_columns`); any case it does not vouch for is parsed one by one
+    with the precise rules, which name every violation. Both feed the same arithmetic.
+    """
+    out: list[dict | None] = [None] * len(objs)
+    slow: list[int] = []
+    for rows, columns in read_columns(objs, slow):
+        result = forecast_arrays(columns.cases)
+        alarm = result.iso(columns.cases, "low_reservoir_alarm")
+        empty = result.iso(columns.cases, "empty")
+        for row, case_id_value, dose, volume, a, e in zip(
+            rows, columns.ids, result.daily_dose_mcg.tolist(), result.daily_volume_ml.tolist(), alarm, empty
+        ):
+            out[row] = {
+                "id": case_id_value,
+                "daily_dose_mcg": dose,
+                "daily_volume_ml": volume,
+                "low_reservoir_alarm_at": a,
+                "empty_at": e,
+            }
+    valid: list[tuple[int, ReservoirState, DosingProgram]] = []
+    for row in slow:
+        obj = objs[row]
+        try:
+            valid.append((row, *parse_case(obj)))
+        except InvalidInput as exc:
+            out[row] = {"id": case_id(obj), "error": exc.one_line()}
+    forecasts = forecast_many([(state, program) for _, state, program in valid])
+    for (row, _, _), forecast in zip(valid, forecasts):
+        out[row] = result_json(case_id(objs[row]), forecast)
+    return out  # type: ignore[return-value]

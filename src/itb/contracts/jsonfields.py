@@ -25,8 +25,21 @@ def check_keys(obj: dict, path: str, allowed: Iterable[str], required: Iterable[
 
 
 def parse_local_datetime(value: object) -> datetime | None:
-    """``YYYY-MM-DDTHH:MM[:SS]`` without offset or fraction, else None."""
-    if type(value) is not str or len(value) not in (16, 19) or value[10] != "T":
+    """``YYYY-MM-DDTHH:MM[:SS]`` without offset or fraction, else None.
+
+    Only that form: ``datetime.fromisoformat`` alone would also take week dates
+    (``2026-W09-1``) and other ISO spellings the contract does not allow.
+    """
+    if (
+        type(value) is not str
+        or len(value) not in (16, 19)
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[10] != "T"
+        or value[13] != ":"
+        or (len(value) == 19 and value[16] != ":")
+        or not value.isascii()
+    ):
         return None
     try:
         parsed = datetime.fromisoformat(value)

@@ -10,7 +10,7 @@ from typing import Any
 from itb.contracts.forecast import BOLUS_KINDS, parse_program
 from itb.contracts.jsonfields import check_keys, join, local_datetime
 from itb.domain.errors import InvalidInput, Violation, bound_violation
-from itb.domain.forecast import at_second
+from itb.domain.numerics import at_second
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES
 from itb.pump.engine import Event, PumpSetup
 from itb.pump.models import MODELS, DeviceModel, MriBehaviour

@@ -13,12 +13,8 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
+from itb.domain.numerics import NEVER_DAYS, RELATIVE_TOLERANCE
 from itb.domain.program import SECONDS_PER_DAY, DailyBolus, DosingProgram, Step
-
-#: Relative slack on a cumulative dose target (floating-point rounding is ~1e-16).
-RELATIVE_TOLERANCE = 1e-12
-#: A target further away than this many days is "never" (far beyond any calendar).
-NEVER_DAYS = 1e9
 
 
 class DailyProfile:

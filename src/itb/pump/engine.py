@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from itb.domain.forecast import VOLUME_SLACK_ML
+from itb.domain.numerics import VOLUME_SLACK_ML
 from itb.domain.profile import DailyProfile
 from itb.domain.program import SECONDS_PER_DAY, DosingProgram
 from itb.pump import alarms as A

@@ -1,0 +1,295 @@
+"""The fast path of ``itb forecast --batch``: decoded cases read column-wise into arrays.
+
+A registry's nightly batch is hundreds of thousands of well-formed cases. Reading them one by
+one into objects costs more than the forecast itself, so this module reads each field of a
+whole chunk at once (C-level ``map`` over the decoded JSON) and checks every rule of the
+contract on the columns with numpy.
+
+It only *vouches* for cases: a case it is not sure of (any broken rule, any unusual shape or
+type, a program too long for the padded arrays) is handed back to the caller, which parses it
+with the precise per-case rules of :mod:`itb.contracts.forecast`; those name every violation,
+or answer the case if it turns out valid after all. So this path never needs to build an error
+message, and never accepts a case the precise rules would refuse (a property test holds the two
+paths to the same answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from itb.contracts.forecast_fields import (
+    BOLUS_KINDS,
+    BOLUS_REQUIRED,
+    CASE_FIELDS,
+    ONE_TIME_FIELDS,
+    ONE_TIME_REQUIRED,
+    PROGRAM_FIELDS,
+    STEP_REQUIRED,
+)
+from itb.contracts.jsonfields import MINUTES_OF_DAY, parse_local_datetime
+from itb.domain.errors import MAX_PHYSICAL
+from itb.domain.forecast_arrays import CaseArrays, padded
+from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES
+
+#: Cases per array computation (bounds memory; each chunk is independent).
+CHUNK_CASES = 4096
+#: Longer programs than these are answered by the per-case path (same arithmetic), so that one
+#: odd case cannot make a whole chunk's padded arrays wide.
+MAX_STEPS = 48
+MAX_BOLUSES = 8
+MAX_ONE_TIME = 4
+
+_EMPTY: tuple = ()
+_NUMBER = {int, float}
+_LIST_OR_NULL = {list, type(None)}
+_CASE_NUMBERS = ("at", "reservoir_capacity_ml", "concentration_mcg_per_ml", "reservoir_ml", "low_reservoir_alarm_ml")
+_SCALAR_ID = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A chunk of vouched-for cases: their ids (echoed back) and their arrays."""
+
+    ids: list[Any]
+    cases: CaseArrays
+
+
+class _Irregular(Exception):
+    """Something in a chunk has a shape the column reader does not handle; use the per-case path."""
+
+
+def read_columns(objs: Sequence[object], slow: list[int]) -> Iterator[tuple[list[int], Columns]]:
+    """``(rows, columns)`` for the cases of ``objs`` this path vouches for, chunk by chunk.
+
+    The index of every other case is appended to ``slow``.
+    """
+    if _all_well_shaped(objs):
+        candidates = list(range(len(objs)))
+    else:
+        candidates = [row for row, obj in enumerate(objs) if _well_shaped(obj)]
+        chosen = set(candidates)
+        slow.extend(row for row in range(len(objs)) if row not in chosen)
+    for start in range(0, len(candidates), CHUNK_CASES):
+        rows = candidates[start : start + CHUNK_CASES]
+        try:
+            ok, columns = _read_chunk([objs[row] for row in rows])  # type: ignore[misc]
+        except _Irregular:
+            slow.extend(rows)
+            continue
+        if ok.all():
+            yield rows, columns
+            continue
+        slow.extend(row for row, good in zip(rows, ok.tolist()) if not good)
+        keep = np.flatnonzero(ok)
+        if len(keep):
+            yield [rows[i] for i in keep.tolist()], _take(columns, keep)
+
+
+def _all_well_shaped(objs: Sequence[object]) -> bool:
+    """:func:`_well_shaped` for every case, checked a column at a time (the common case)."""
+    if set(map(type, objs)) != {dict} or not all(map(CASE_FIELDS.issuperset, objs)):  # type: ignore[arg-type]
+        return False
+    programs = [obj.get("program") for obj in objs]  # type: ignore[attr-defined]
+    if set(map(type, programs)) != {dict} or not all(map(PROGRAM_FIELDS.issuperset, programs)):  # type: ignore[arg-type]
+        return False
+    steps = [p.get("steps") for p in programs]  # type: ignore[union-attr]
+    if set(map(type, steps)) != {list} or not 0 < min(map(len, steps)) <= max(map(len, steps)) <= MAX_STEPS:
+        return False
+    for key, limit in (("boluses", MAX_BOLUSES), ("one_time_boluses", MAX_ONE_TIME)):
+        lists = [p.get(key) for p in programs]  # type: ignore[union-attr]
+        if not set(map(type, lists)) <= _LIST_OR_NULL or max(map(len, filter(None, lists)), default=0) > limit:
+            return False
+    return True
+
+
+def _well_shaped(obj: object) -> bool:
+    """The case-level shape the column reader expects (cheap; values are checked later)."""
+    if type(obj) is not dict or not obj.keys() <= CASE_FIELDS:
+        return False
+    program = obj.get("program")
+    if type(program) is not dict or not program.keys() <= PROGRAM_FIELDS:
+        return False
+    steps = program.get("steps")
+    boluses = program.get("boluses")
+    one_time = program.get("one_time_boluses")
+    return (
+        type(steps) is list
+        and 0 < len(steps) <= MAX_STEPS
+        and (boluses is None or (type(boluses) is list and len(boluses) <= MAX_BOLUSES))
+        and (one_time is None or (type(one_time) is list and len(one_time) <= MAX_ONE_TIME))
+    )
+
+
+def _take(columns: Columns, keep: np.ndarray) -> Columns:
+    cases = columns.cases
+    return Columns(
+        [columns.ids[i] for i in keep.tolist()],
+        CaseArrays(*(getattr(cases, f)[keep] for f in cases.__dataclass_fields__)),
+    )
+
+
+# -- reading a chunk -----------------------------------------------------------------------
+
+
+def _items(lists: list[list]) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """The items of every case's list, flat; their count per case; the case of each item."""
+    items = list(chain.from_iterable(lists))
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    return items, counts, np.repeat(np.arange(len(lists)), counts)
+
+
+def _fields(items: list[dict], keys: tuple[str, ...], allowed: frozenset[str] | None = None) -> list[list]:
+    """Each of ``keys`` for every item. Each item must be an object with those keys and no
+    other (or none outside ``allowed``, when given)."""
+    try:
+        values = [list(map(itemgetter(key), items)) for key in keys]
+    except (KeyError, TypeError):  # a missing key, or an item that is not an object
+        raise _Irregular from None
+    if allowed is not None:
+        if not all(item.keys() <= allowed for item in items):
+            raise _Irregular
+    elif sum(map(len, items)) != len(keys) * len(items):  # an unknown key
+        raise _Irregular
+    return values
+
+
+def _numbers(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """Values as floats, and which are not finite numbers (null, text, booleans, overflow)."""
+    if set(map(type, values)) <= _NUMBER:
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except OverflowError:
+            raise _Irregular from None
+        return arr, ~np.isfinite(arr)
+    bad = np.array([type(v) not in _NUMBER for v in values], dtype=bool)
+    try:
+        arr = np.array([v if type(v) in _NUMBER else np.nan for v in values], dtype=np.float64)
+    except OverflowError:
+        raise _Irregular from None
+    return arr, bad | ~np.isfinite(arr)
+
+
+def _in_range(values: list, low: float, *, strict: bool = False, high: float = MAX_PHYSICAL) -> tuple:
+    """Floats of ``values`` and which break ``low <= v <= high`` (``low < v`` when strict)."""
+    arr, bad = _numbers(values)
+    with np.errstate(invalid="ignore"):
+        bad |= ~((arr > low) if strict else (arr >= low)) | ~(arr <= high)
+    return arr, bad
+
+
+def _minutes(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """ "HH:MM" texts as minutes after midnight, and which are not such a text."""
+    try:
+        found = list(map(MINUTES_OF_DAY.get, values))
+    except TypeError:  # an unhashable value (a list or an object)
+        raise _Irregular from None
+    bad = np.array([m is None for m in found], dtype=bool) if None in found else np.zeros(len(found), bool)
+    if bad.any():
+        found = [-1 if m is None else m for m in found]
+    return np.array(found, dtype=np.float64), bad
+
+
+def _epoch_seconds(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """Local date-times (the contract's form) as seconds since 1970, and which do not parse."""
+    parsed = list(map(parse_local_datetime, values))
+    bad = np.array([p is None for p in parsed], dtype=bool)
+    if bad.any():
+        values = [v if p is not None else "1970-01-01T00:00" for v, p in zip(values, parsed)]
+    try:  # text the contract accepts names the same instant for numpy as for datetime
+        return np.array(values, dtype="datetime64[s]").astype(np.int64), bad
+    except ValueError:
+        raise _Irregular from None
+
+
+def _per_case(bad_items: np.ndarray, case_of_item: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(case_of_item[bad_items], minlength=n) > 0
+
+
+def _read_chunk(objs: list[dict]) -> tuple[np.ndarray, Columns]:
+    """The chunk's arrays, and which cases are valid (invalid rows hold harmless values)."""
+    n = len(objs)
+    ids = [obj.get("id") for obj in objs]
+    if not set(map(type, ids)) <= {*_SCALAR_ID, type(None)}:
+        ids = [i if type(i) in _SCALAR_ID else None for i in ids]
+
+    # The reservoir.
+    try:
+        ats, capacities, concentrations, reservoirs, alarms = (
+            list(map(itemgetter(key), objs)) for key in _CASE_NUMBERS
+        )
+    except KeyError:  # a required field is missing: answered by the per-case path
+        raise _Irregular from None
+    at_s, bad = _epoch_seconds(ats)
+    capacity, bad_capacity = _in_range(capacities, 0, strict=True)
+    bad |= bad_capacity
+    concentration, bad_conc = _in_range(concentrations, 0, strict=True)
+    bad |= bad_conc
+    empties = [obj.get("empty_ml") for obj in objs]
+    if None in empties:
+        empties = [0.0 if v is None else v for v in empties]
+    volumes = []
+    for values in (reservoirs, alarms, empties):
+        arr, bad_volume = _in_range(values, 0)
+        with np.errstate(invalid="ignore"):
+            bad |= bad_volume | (arr > capacity)
+        volumes.append(arr)
+    day0 = at_s - at_s % 86400
+
+    # The basal steps: the first at 00:00, starts strictly increasing.
+    programs = [obj["program"] for obj in objs]
+    steps, step_count, step_case = _items([p["steps"] for p in programs])
+    starts, rates = _fields(steps, STEP_REQUIRED)
+    step_min, bad_step = _minutes(starts)
+    step_rate, bad_rate = _in_range(rates, 0)
+    bad_step |= bad_rate
+    first = np.zeros(len(steps), dtype=bool)
+    first[np.cumsum(step_count) - step_count] = True
+    previous = np.empty_like(step_min)
+    previous[1:] = step_min[:-1]
+    bad_step |= np.where(first, step_min != 0, step_min <= previous)
+    bad |= _per_case(bad_step, step_case, n)
+
+    # Daily boluses.
+    boluses, bolus_count, bolus_case = _items([p.get("boluses") or _EMPTY for p in programs])
+    starts, doses, durations = _fields(boluses, BOLUS_REQUIRED)
+    bolus_min, bad_bolus = _minutes(starts)
+    bolus_dose, bad_dose = _in_range(doses, 0)
+    bolus_duration, bad_duration = _in_range(durations, MIN_BOLUS_DURATION_MINUTES, high=MAX_BOLUS_DURATION_MINUTES)
+    bad |= _per_case(bad_bolus | bad_dose | bad_duration, bolus_case, n)
+
+    # One-time boluses: ``at`` as seconds after the case's day 0.
+    one_time, ot_count, ot_case = _items([p.get("one_time_boluses") or _EMPTY for p in programs])
+    ats, doses, durations = _fields(one_time, ONE_TIME_REQUIRED, ONE_TIME_FIELDS)
+    kinds = [item.get("kind", "single") for item in one_time]
+    ot_at, bad_ot = _epoch_seconds(ats)
+    ot_dose, bad_dose = _in_range(doses, 0)
+    ot_duration, bad_duration = _in_range(durations, MIN_BOLUS_DURATION_MINUTES, high=MAX_BOLUS_DURATION_MINUTES)
+    bad_kind = np.array([type(k) is not str or k not in BOLUS_KINDS for k in kinds], dtype=bool)
+    bad |= _per_case(bad_ot | bad_dose | bad_duration | bad_kind, ot_case, n)
+
+    cases = CaseArrays(
+        day0_epoch_s=day0,
+        t0_s=(at_s - day0).astype(np.float64),
+        reservoir_ml=volumes[0],
+        concentration_mcg_per_ml=concentration,
+        low_reservoir_alarm_ml=volumes[1],
+        empty_ml=volumes[2],
+        step_start_min=padded(step_min, step_count, 0.0),
+        step_rate_mcg_per_day=padded(step_rate, step_count, 0.0),
+        step_count=step_count,
+        bolus_start_min=padded(bolus_min, bolus_count, 0.0),
+        bolus_dose_mcg=padded(bolus_dose, bolus_count, 0.0),
+        bolus_duration_min=padded(bolus_duration, bolus_count, 1.0),
+        bolus_count=bolus_count,
+        one_time_start_s=padded((ot_at - day0[ot_case]).astype(np.float64), ot_count, 0.0),
+        one_time_dose_mcg=padded(ot_dose, ot_count, 0.0),
+        one_time_duration_min=padded(ot_duration, ot_count, 1.0),
+        one_time_count=ot_count,
+    )
+    return ~bad, Columns(ids, cases)
