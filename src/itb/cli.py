@@ -101,6 +101,374 @@ def simulate(
         print_timeline(parsed, outcome, DISCLAIMER)
 
 
+# ----------------------------------------------------------------------------- the pump
+pump_app = typer.Typer(help="A virtual implanted pump that answers telemetry.", no_args_is_help=True)
+app.add_typer(pump_app, name="pump")
+
+
+@pump_app.command("serve")
+def pump_serve(
+    state: Annotated[str, typer.Option("--state", help="The pump's state file (created if missing).")],
+    port: Annotated[int, typer.Option("--port", help="TCP port on the host (0: any free port).")] = 7070,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    clock_speed: Annotated[
+        float, typer.Option("--clock-speed", help="Pump seconds per real second (86400: a day a second).")
+    ] = 1.0,
+    faults: Annotated[
+        str, typer.Option("--faults", help="Faults on the link, e.g. 'drop=0.05,corrupt=0.02,seed=1'.")
+    ] = "",
+    init: Annotated[
+        str | None, typer.Option("--init", help="Scenario JSON whose start makes a new pump. Default: the demo.")
+    ] = None,
+) -> None:
+    """Run a virtual pump (state survives restarts; Ctrl-C stops it and saves)."""
+    from itb.domain.errors import InvalidInput
+    from itb.pump.firmware import TherapyInfo
+    from itb.shell.pump_server import open_pump, serve
+    from itb.telemetry.faults import FaultSpec
+
+    if not clock_speed > 0:
+        fail("--clock-speed: must be > 0")
+    if not 0 <= port < 65536:
+        fail("--port: must be from 0 to 65535")
+    try:
+        spec = FaultSpec.parse(faults)
+    except ValueError as exc:
+        fail(str(exc))
+    init_obj = read_json(init) if init else read_json(str(default_scenario()))
+    if type(init_obj) is not dict:
+        fail("--init: must be a scenario JSON object")
+    therapy = TherapyInfo(patient_id="demo-child", origin="cerebral", age_years=7.0) if init is None else TherapyInfo()
+    try:
+        store, firmware, created = open_pump(Path(state), init_obj, therapy)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        fail(exc.one_line())
+
+    def ready(bound: int) -> None:
+        what = "new pump" if created else "pump restored"
+        print(
+            f"{what} ({firmware.pump.setup.model.name}, {firmware.pump.setup.reservoir_capacity_ml:g} mL) "
+            f"listening on {host}:{bound}; pump clock {firmware.now():%Y-%m-%d %H:%M:%S} x{clock_speed:g}; "
+            f"faults: {spec if spec.active else 'none'}. {DISCLAIMER}",
+            flush=True,
+        )
+
+    try:
+        serve(store, firmware, host=host, port=port, clock_speed=clock_speed, faults=spec, ready=ready)
+    except OSError as exc:
+        fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc})")
+
+
+# ----------------------------------------------------------------------------- the programmer
+programmer_app = typer.Typer(help="The clinician programmer: talk to a pump over telemetry.", no_args_is_help=True)
+app.add_typer(programmer_app, name="programmer")
+
+
+class _Visit:
+    """Options shared by every programmer command."""
+
+    address: object = None
+    record_path: Path | None = None
+    as_json: bool = False
+
+
+_visit = _Visit()
+CONFIRM_HELP = "Acknowledge a soft limit by its code (repeat for several)."
+
+
+@programmer_app.callback()
+def programmer_options(
+    pump: Annotated[str, typer.Option("--pump", help="The pump's HOST:PORT (see `itb pump serve`).")],
+    record: Annotated[
+        str | None,
+        typer.Option("--record", help="The programmer's record file (default: $ITB_HOME or ~/.local/share/itb)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    from itb.shell.programmer_session import UsageError, default_record_path, parse_address
+
+    try:
+        _visit.address = parse_address(pump)
+    except UsageError as exc:
+        fail(str(exc))
+    _visit.record_path = Path(record) if record else default_record_path()
+    _visit.as_json = as_json
+
+
+def _run_visit(work) -> None:  # type: ignore[no-untyped-def]
+    """Open the record, reconcile what an earlier visit left uncertain, do ``work``, save."""
+    from rich.console import Console
+
+    from itb.programmer.workflows import NotAllowed, reconcile_record
+    from itb.shell.programmer_session import (
+        EXIT_REFUSED,
+        EXIT_UNREACHABLE,
+        UsageError,
+        link_to,
+        load_record,
+        save_record,
+    )
+    from itb.telemetry.session import LinkDown, RemoteError, UncertainOutcome
+
+    console = Console(stderr=_visit.as_json)
+    try:
+        record = load_record(_visit.record_path)  # type: ignore[arg-type]
+    except UsageError as exc:
+        fail(str(exc))
+    link = link_to(_visit.address)  # type: ignore[arg-type]
+    code = 0
+    try:
+        reconcile_record(link, record)
+        code = work(link, record, console) or 0
+    except NotAllowed as exc:
+        sys.stderr.write(f"itb: not sent: {exc}\n")
+        code = EXIT_REFUSED
+    except (LinkDown, ConnectionError, OSError) as exc:
+        sys.stderr.write(f"itb: cannot reach the pump: {exc}\n")
+        code = EXIT_UNREACHABLE
+    except UncertainOutcome as exc:
+        sys.stderr.write(f"itb: the pump stopped answering: {exc}\n")
+        code = EXIT_UNREACHABLE
+    except RemoteError as exc:
+        sys.stderr.write(f"itb: the pump refused: {exc}\n")
+        code = EXIT_REFUSED
+    except UsageError as exc:
+        sys.stderr.write(f"itb: error: {exc}\n")
+        code = EXIT_REFUSED
+    finally:
+        link.close()
+        save_record(_visit.record_path, record)  # type: ignore[arg-type]
+    if code:
+        raise SystemExit(code)
+
+
+def _emit(obj: object) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(obj, default=str) + b"\n")
+
+
+def _go_ahead(console, assessment, confirm: list[str], yes: bool) -> None:  # type: ignore[no-untyped-def]
+    """Stop before sending unless allowed, acknowledged and confirmed (``--yes`` or a prompt)."""
+    from itb.programmer.workflows import NotAllowed
+
+    if not assessment.allowed(confirm):
+        raise NotAllowed(assessment, confirm)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        from itb.shell.programmer_session import UsageError
+
+        raise UsageError("reviewed, not sent: add --yes to send without a prompt")
+    if not typer.confirm("Send to the pump?", default=False):
+        raise typer.Abort()
+
+
+@programmer_app.command("interrogate")
+def programmer_interrogate() -> None:
+    """Read the pump: status, program, reservoir, alarm and ERI dates, alarms."""
+    from itb.programmer.workflows import interrogate
+    from itb.shell.programmer_report import print_view
+
+    def work(link, record, console):  # type: ignore[no-untyped-def]
+        view = interrogate(link)
+        if _visit.as_json:
+            _emit(
+                {
+                    **view.status,
+                    "program": view.block.text.decode(),
+                    "low_reservoir_alarm_at": view.forecast.low_reservoir_alarm_at,
+                    "empty_at": view.forecast.empty_at,
+                }
+            )
+        else:
+            print_view(console, view)
+
+    _run_visit(work)
+
+
+@programmer_app.command("log")
+def programmer_log(
+    since: Annotated[int, typer.Option("--since", help="Only events after this sequence number.")] = 0,
+) -> None:
+    """Read the pump's event log."""
+    from itb.shell.programmer_report import print_log
+
+    if since < 0:
+        fail("--since: must be >= 0")
+
+    def work(link, record, console):  # type: ignore[no-untyped-def]
+        events = link.read_log(since)
+        if _visit.as_json:
+            _emit(events)
+        else:
+            print_log(console, events)
+
+    _run_visit(work)
+
+
+@programmer_app.command("program")
+def programmer_program(
+    rate: Annotated[str | None, typer.Option("--rate", help="Simple continuous dose, e.g. '0.3 mg/day'.")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="A program JSON (as in `itb forecast`).")] = None,
+    confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+) -> None:
+    """Change the program: review old against new, confirm, send as one block, verify."""
+    from itb.contracts.forecast import parse_program
+    from itb.domain.errors import InvalidInput, Violation
+    from itb.domain.limits import assess_entry
+    from itb.domain.program import DosingProgram
+    from itb.domain.units import Dimension, parse_quantity
+    from itb.programmer.workflows import interrogate, review_program, send_program
+    from itb.shell.programmer_report import print_program_outcome, print_program_review
+    from itb.shell.programmer_session import exit_status
+
+    if (rate is None) == (file is None):
+        fail("give either --rate or --file")
+    acks = confirm or []
+    entered = None
+    try:
+        if rate is not None:
+            entered = parse_quantity(rate, Dimension.RATE, "--rate")
+            new = DosingProgram.simple_continuous(entered.value)
+        else:
+            errs: list[Violation] = []
+            new = parse_program(read_json(file), "program", errs)  # type: ignore[arg-type]
+            if errs:
+                raise InvalidInput(errs)
+    except InvalidInput as exc:
+        fail(exc.one_line())
+
+    def work(link, record, console):  # type: ignore[no-untyped-def]
+        view = interrogate(link)
+        review = review_program(view, new)
+        if entered is not None:
+            review = type(review)(
+                review.view,
+                review.old,
+                review.new,
+                review.assessment.merged(assess_entry(entered, review.old.daily_dose_mcg)),
+            )
+        print_program_review(console, review, acks)
+        _go_ahead(console, review.assessment, acks, yes)
+        outcome = send_program(link, review, record, acks)
+        if _visit.as_json:
+            _emit({**outcome.entry.json(), "version": outcome.version, "verified": outcome.verified})
+        else:
+            print_program_outcome(console, outcome)
+        return exit_status([outcome.entry])
+
+    _run_visit(work)
+
+
+@programmer_app.command("refill")
+def programmer_refill(
+    withdrawn: Annotated[str, typer.Option("--withdrawn", help="Volume withdrawn and measured, e.g. '3.1 mL'.")],
+    added: Annotated[str, typer.Option("--added", help="Volume put in, e.g. '20 mL'.")],
+    concentration: Annotated[str, typer.Option("--concentration", help="Of the new drug, e.g. '1000 mcg/mL'.")],
+    confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+) -> None:
+    """Refill: discrepancy check, no overfill, bridge bolus, new alarm date, next refill date."""
+    from itb.domain.errors import InvalidInput
+    from itb.domain.units import Dimension, parse_quantity
+    from itb.programmer.workflows import interrogate, plan_refill, send_refill
+    from itb.shell.programmer_report import print_refill_outcome, print_refill_plan
+    from itb.shell.programmer_session import exit_status
+
+    acks = confirm or []
+    problems = []
+    values = {}
+    for name, text, dim in (
+        ("--withdrawn", withdrawn, Dimension.VOLUME),
+        ("--added", added, Dimension.VOLUME),
+        ("--concentration", concentration, Dimension.CONCENTRATION),
+    ):
+        try:
+            values[name] = parse_quantity(text, dim, name).value
+        except InvalidInput as exc:
+            problems.append(exc.one_line())
+    if problems:
+        fail("; ".join(problems))
+
+    def work(link, record, console):  # type: ignore[no-untyped-def]
+        view = interrogate(link)
+        plan = plan_refill(
+            view,
+            withdrawn_ml=values["--withdrawn"],
+            added_ml=values["--added"],
+            concentration_mcg_per_ml=values["--concentration"],
+        )
+        if not _visit.as_json:
+            print_refill_plan(console, plan, acks)
+        _go_ahead(console, plan.assessment, acks, yes)
+        outcome = send_refill(link, plan, record, acks)
+        entries = [outcome.refill] + ([outcome.bridge] if outcome.bridge else [])
+        if _visit.as_json:
+            _emit(
+                {
+                    "refill": outcome.refill.json(),
+                    "bridge": outcome.bridge.json() if outcome.bridge else None,
+                    "low_reservoir_alarm_at": plan.low_reservoir_alarm_at,
+                    "next_refill_at": plan.next_refill_at,
+                }
+            )
+        else:
+            print_refill_outcome(console, outcome)
+        return exit_status(entries)
+
+    _run_visit(work)
+
+
+@programmer_app.command("bolus")
+def programmer_bolus(
+    dose: Annotated[str | None, typer.Option("--dose", help="e.g. '25 mcg' (a single bolus).")] = None,
+    duration: Annotated[str, typer.Option("--duration", help="e.g. '30 min'.")] = "30 min",
+    priming_catheter_cm: Annotated[
+        float | None, typer.Option("--priming", help="Prime a new catheter of this length (cm) instead.")
+    ] = None,
+    confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+) -> None:
+    """A single bolus (lockout, daily maximum) or a priming bolus (catheter length -> volume)."""
+    from itb.domain.errors import InvalidInput
+    from itb.domain.units import Dimension, parse_quantity
+    from itb.programmer.workflows import interrogate, review_bolus, review_priming, send_bolus
+    from itb.shell.programmer_report import print_bolus_review, print_entry
+    from itb.shell.programmer_session import exit_status
+
+    if (dose is None) == (priming_catheter_cm is None):
+        fail("give either --dose or --priming")
+    acks = confirm or []
+    try:
+        minutes = parse_quantity(duration, Dimension.DURATION, "--duration").value
+        amount = parse_quantity(dose, Dimension.DOSE, "--dose") if dose is not None else None
+    except InvalidInput as exc:
+        fail(exc.one_line())
+    if priming_catheter_cm is not None and not 0 < priming_catheter_cm <= 200:
+        fail("--priming: the catheter length must be > 0 and <= 200 cm")
+
+    def work(link, record, console):  # type: ignore[no-untyped-def]
+        view = interrogate(link)
+        review = (
+            review_bolus(view, amount.value, minutes)
+            if amount is not None
+            else review_priming(view, priming_catheter_cm, minutes)  # type: ignore[arg-type]
+        )
+        if not _visit.as_json:
+            print_bolus_review(console, review, acks)
+        _go_ahead(console, review.assessment, acks, yes)
+        entry = send_bolus(link, review, record, acks)
+        if _visit.as_json:
+            _emit(entry.json())
+        else:
+            print_entry(console, entry)
+        return exit_status([entry])
+
+    _run_visit(work)
+
+
 def default_scenario() -> Path:
     return Path(__file__).parent / "scenarios" / "child-first-year.json"
 

@@ -91,6 +91,33 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
     return program
 
 
+def program_json(program: DosingProgram) -> dict:
+    """A program in the contract's form (what :func:`parse_program` reads back)."""
+    out: dict[str, Any] = {
+        "steps": [{"start": hhmm(s.start_minute), "rate_mcg_per_day": s.rate_mcg_per_day} for s in program.steps]
+    }
+    if program.daily_boluses:
+        out["boluses"] = [
+            {"start": hhmm(b.start_minute), "dose_mcg": b.dose_mcg, "duration_minutes": b.duration_minutes}
+            for b in program.daily_boluses
+        ]
+    if program.one_time_boluses:
+        out["one_time_boluses"] = [
+            {
+                "at": o.at.isoformat(timespec="seconds"),
+                "dose_mcg": o.dose_mcg,
+                "duration_minutes": o.duration_minutes,
+                "kind": str(o.kind),
+            }
+            for o in program.one_time_boluses
+        ]
+    return out
+
+
+def hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
 def parse_case(obj: object) -> tuple[ReservoirState, DosingProgram]:
     """A forecast case; raises :class:`InvalidInput` with every violation found."""
     if type(obj) is not dict:

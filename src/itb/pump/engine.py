@@ -46,6 +46,8 @@ class _Bolus:
     kind: str
     counted_mcg: float = 0.0
     announced: bool = False
+    #: the programmer's idempotency key of the command that started it (None in scenarios)
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +254,8 @@ class ImplantedPump:
         for b in self.boluses:
             if not b.announced and b.start_t <= t:
                 b.announced = True
-                self._log("bolus_started", dose_mcg=_r(b.dose_mcg), duration_minutes=_minutes(b), kind=b.kind)
+                keyed = {"key": b.key} if b.key is not None else {}
+                self._log("bolus_started", dose_mcg=_r(b.dose_mcg), duration_minutes=_minutes(b), kind=b.kind, **keyed)
         for b in [b for b in self.boluses if b.end_t <= t]:
             self.boluses.remove(b)
             self._log("bolus_completed", dose_mcg=_r(b.counted_mcg), kind=b.kind, cut_short=False)
@@ -327,9 +330,11 @@ class ImplantedPump:
         self._on_boundaries()
         return event
 
-    def start_bolus(self, dose_mcg: float, duration_minutes: float, kind: str = "single") -> None:
+    def start_bolus(
+        self, dose_mcg: float, duration_minutes: float, kind: str = "single", key: str | None = None
+    ) -> None:
         rate = dose_mcg * 1440 / duration_minutes
-        self.boluses.append(_Bolus(self.t, self.t + duration_minutes * 60, rate, dose_mcg, kind))
+        self.boluses.append(_Bolus(self.t, self.t + duration_minutes * 60, rate, dose_mcg, kind, key=key))
         self._on_boundaries()
 
     def cancel_boluses(self) -> Event:
@@ -376,17 +381,25 @@ class ImplantedPump:
         return self._log("alarms_cleared", silenced=silenced, still_active=self.active_alarms())
 
     def interrogate(self) -> Event:
-        return self._log(
-            "interrogation",
-            pump_estimated_reservoir_ml=_r(self.est_ml),
-            reservoir_ml=_r(self.real_ml),
-            active_alarms=self.active_alarms(),
-            sounding_alarms=self.sounding_alarms(),
-            state=self.state,
-            concentration_mcg_per_ml=self.conc,
-            daily_dose_mcg=_r(self.program.daily_dose_mcg),
-            eri_at_t=self.eri_forecast_t(),
-        )
+        return self._log("interrogation", **self.status())
+
+    def status(self) -> dict[str, Any]:
+        """What an interrogation reads (``reservoir_ml`` is the body's truth, not the pump's)."""
+        return {
+            "pump_estimated_reservoir_ml": _r(self.est_ml),
+            "reservoir_ml": _r(self.real_ml),
+            "active_alarms": self.active_alarms(),
+            "sounding_alarms": self.sounding_alarms(),
+            "state": self.state,
+            "concentration_mcg_per_ml": self.conc,
+            "daily_dose_mcg": _r(self.program.daily_dose_mcg),
+            "eri_at_t": self.eri_forecast_t(),
+        }
+
+    @property
+    def log(self) -> list[Event]:
+        """The pump's own event log (what the programmer can read), oldest first."""
+        return [e for e in self.events if e.pump_log]
 
     # ---------------------------------------------------------------- forecasts and totals
     def eri_forecast_t(self) -> float:
@@ -437,6 +450,10 @@ class ImplantedPump:
             else model.non_critical_alarm_repeat_minutes
         )
         self._log(event_type, priority=str(kind.priority), tone=kind.tone, repeat_minutes=repeat, **fields)
+
+    def note(self, event_type: str, **fields: Any) -> Event:
+        """Record something in the pump's own log (e.g. its clock was set)."""
+        return self._log(event_type, **fields)
 
     def _log(self, event_type: str, **fields: Any) -> Event:
         event = Event(self.t, event_type, fields)

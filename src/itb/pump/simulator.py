@@ -100,9 +100,19 @@ def apply(pump: ImplantedPump, action: Action) -> None:
 
 def run(scenario: Scenario) -> Outcome:
     """Apply the actions in time order (ties in the order given) and run to ``until``."""
+    pump = new_pump(scenario)
+    for action in sorted(scenario.actions, key=lambda a: a.at):
+        pump.advance_to(pump.t_of(action.at))
+        apply(pump, action)
+    pump.advance_to(pump.t_of(scenario.until))
+    return Outcome(scenario, pump)
+
+
+def new_pump(scenario: Scenario) -> ImplantedPump:
+    """The pump as the scenario starts it (its actions not applied)."""
     start = scenario.start
     day0 = datetime(start.year, start.month, start.day)
-    pump = ImplantedPump(
+    return ImplantedPump(
         scenario.setup,
         t=(start - day0).total_seconds(),
         implanted_t=(scenario.implanted_at - day0).total_seconds(),
@@ -111,8 +121,3 @@ def run(scenario: Scenario) -> Outcome:
         program=scenario.program,
         day0=day0,
     )
-    for action in sorted(scenario.actions, key=lambda a: a.at):
-        pump.advance_to(pump.t_of(action.at))
-        apply(pump, action)
-    pump.advance_to(pump.t_of(scenario.until))
-    return Outcome(scenario, pump)

@@ -1,0 +1,176 @@
+"""Refill arithmetic: discrepancy, overfill, bridge and priming boluses, the next refill date.
+
+At a refill the nurse withdraws everything left in the reservoir and measures it. The pump
+only *counts* what it pumped, so the volume it expects can differ from what comes out: a
+difference beyond the threshold must be investigated (pump over/under-infusion, a catheter
+problem, or an earlier pocket fill). After the refill the programmer prints the new
+low-reservoir alarm date; the clinic books the next refill a few days before it, and never
+later than drug stability allows (180 days). Sources: ``shared/domain.md``, "Refills".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itb.domain.limits import Assessment, Finding, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class RefillSettings:
+    """Every refill rule a clinic may change, with its source."""
+
+    #: flag a withdrawn volume that differs from the expected by more than this (domain.md: "about 2 mL")
+    discrepancy_ml: float = 2.0
+    #: the named option "1 mL for 20 mL pumps" (domain.md: "some clinics use 1 mL for 20 mL pumps")
+    small_pump_discrepancy_ml: float = 1.0
+    use_small_pump_threshold: bool = False
+    small_pump_capacity_ml: float = 20.0
+    #: also flag a difference beyond the device's labelled flow tolerance x volume pumped (domain.md)
+    use_device_tolerance: bool = True
+    #: book the next refill this many days before the low-reservoir alarm (domain.md: 3-5 days)
+    next_refill_margin_days: float = 4.0
+    #: drug stability: refill at least this often whatever the volume (domain.md: 180 days)
+    max_refill_interval_days: float = 180.0
+
+
+DEFAULT_REFILL = RefillSettings()
+
+
+def discrepancy_threshold_ml(capacity_ml: float, settings: RefillSettings = DEFAULT_REFILL) -> float:
+    if settings.use_small_pump_threshold and capacity_ml <= settings.small_pump_capacity_ml:
+        return settings.small_pump_discrepancy_ml
+    return settings.discrepancy_ml
+
+
+def assess_refill(
+    *,
+    expected_ml: float,
+    withdrawn_ml: float,
+    added_ml: float,
+    capacity_ml: float,
+    pumped_since_refill_ml: float | None = None,
+    flow_tolerance: float | None = None,
+    settings: RefillSettings = DEFAULT_REFILL,
+) -> Assessment:
+    """Every finding of a refill: overfill (refused) and a discrepancy (to be confirmed)."""
+    findings: list[Finding] = []
+    if added_ml > capacity_ml:
+        findings.append(
+            Finding(
+                "refill_overfill",
+                Severity.REFUSE,
+                f"adding {added_ml:g} mL would overfill the {capacity_ml:g} mL reservoir: never fill past its size",
+            )
+        )
+    if added_ml <= 0:
+        findings.append(Finding("refill_volume_positive", Severity.REFUSE, "the volume added must be more than 0 mL"))
+    difference = withdrawn_ml - expected_ml
+    threshold = discrepancy_threshold_ml(capacity_ml, settings)
+    reasons = []
+    if abs(difference) > threshold:
+        reasons.append(f"more than {threshold:g} mL")
+    if settings.use_device_tolerance and pumped_since_refill_ml and flow_tolerance:
+        tolerance_ml = flow_tolerance * pumped_since_refill_ml
+        if abs(difference) > max(tolerance_ml, 0.1):
+            reasons.append(f"more than the device tolerance ({flow_tolerance:.1%} of {pumped_since_refill_ml:.3g} mL)")
+    if reasons:
+        more_or_less = "more" if difference > 0 else "less"
+        cause = (
+            "the pump under-infused, or the catheter is blocked"
+            if difference > 0
+            else "the pump over-infused, or drug was injected outside the pump (pocket fill): watch for overdose"
+        )
+        findings.append(
+            Finding(
+                "refill_discrepancy",
+                Severity.CONFIRM,
+                f"withdrew {withdrawn_ml:g} mL, expected {expected_ml:.2f} mL: {abs(difference):.2f} mL {more_or_less} "
+                f"than expected ({' and '.join(reasons)}); investigate: {cause}",
+            )
+        )
+    return Assessment(tuple(findings))
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeBolus:
+    """Pushes the old-concentration drug out of the pump tubing and catheter at the old rate.
+
+    Delivered on top of the program (which already runs at the new concentration): while the
+    dead volume clears, the volume flow is that of the old concentration, so the patient gets
+    the prescribed dose. ``dose_mcg`` is what the pump counts (at the new concentration).
+    """
+
+    dead_volume_ml: float
+    dose_mcg: float
+    duration_minutes: float
+
+
+def bridge_bolus(
+    *,
+    dead_volume_ml: float,
+    old_concentration_mcg_per_ml: float,
+    new_concentration_mcg_per_ml: float,
+    daily_dose_mcg: float,
+) -> BridgeBolus | Finding | None:
+    """The bridge bolus after a concentration change; None when the concentration is unchanged.
+
+    For a higher new concentration the extra volume flow is ``D/c_old - D/c_new`` for
+    ``V c_old / D`` days, i.e. ``V (c_new - c_old)`` mcg counted at the new concentration. For a
+    lower one no bolus can help (the old, stronger drug would flow faster): a finding says so.
+    """
+    c_old, c_new, dose = old_concentration_mcg_per_ml, new_concentration_mcg_per_ml, daily_dose_mcg
+    if c_new == c_old or dead_volume_ml <= 0:
+        return None
+    if c_new < c_old:
+        hours = dead_volume_ml * c_new / dose * 24 if dose > 0 else float("inf")
+        return Finding(
+            "bridge_lower_concentration",
+            Severity.CONFIRM,
+            f"the new concentration ({c_new:g} mcg/mL) is lower than the old ({c_old:g}): the "
+            f"{dead_volume_ml:.3g} mL of old drug in the tubing and catheter will be given at "
+            f"{c_old / c_new:.3g}x the dose for about {hours:.3g} h; consider a lower rate for that time",
+        )
+    if dose <= 0:
+        return Finding(
+            "bridge_without_dose",
+            Severity.CONFIRM,
+            "the program delivers nothing: the old drug stays in the catheter until dosing restarts",
+        )
+    return BridgeBolus(
+        dead_volume_ml=dead_volume_ml,
+        dose_mcg=dead_volume_ml * (c_new - c_old),
+        duration_minutes=dead_volume_ml * c_old / dose * 1440,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrimingBolus:
+    """Fills a new or revised catheter (and the pump tubing) with drug."""
+
+    volume_ml: float
+    dose_mcg: float
+    duration_minutes: float
+
+
+def priming_bolus(
+    *,
+    catheter_length_cm: float,
+    catheter_ml_per_cm: float,
+    pump_tubing_ml: float,
+    concentration_mcg_per_ml: float,
+    duration_minutes: float = 30.0,
+) -> PrimingBolus:
+    """Catheter length -> volume -> the dose the pump counts to push that volume."""
+    volume = catheter_length_cm * catheter_ml_per_cm + pump_tubing_ml
+    return PrimingBolus(volume, volume * concentration_mcg_per_ml, duration_minutes)
+
+
+def next_refill_date(
+    refilled_at: datetime, low_reservoir_alarm_at: datetime | None, settings: RefillSettings = DEFAULT_REFILL
+) -> datetime:
+    """A few days before the low-reservoir alarm, and never beyond the drug-stability limit."""
+    latest = refilled_at + timedelta(days=settings.max_refill_interval_days)
+    if low_reservoir_alarm_at is None:
+        return latest
+    return max(refilled_at, min(latest, low_reservoir_alarm_at - timedelta(days=settings.next_refill_margin_days)))
