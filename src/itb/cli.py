@@ -135,7 +135,7 @@ def pump_serve(
         spec = FaultSpec.parse(faults)
     except ValueError as exc:
         fail(str(exc))
-    init_obj = read_json(init) if init else read_json(str(default_scenario()))
+    init_obj = read_json(init) if init else read_json(str(default_scenario().with_name("demo-pump.json")))
     if type(init_obj) is not dict:
         fail("--init: must be a scenario JSON object")
     therapy = TherapyInfo(patient_id="demo-child", origin="cerebral", age_years=7.0) if init is None else TherapyInfo()

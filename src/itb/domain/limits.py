@@ -398,7 +398,7 @@ def _reduction_findings(old_dose: float, new_dose: float, settings: LimitSetting
         Finding(
             "reduction_step_max",
             Severity.CONFIRM,
-            f"reduction of -{_pct(1 - new_dose / old_dose)} ({old_dose:g} to {_per_day(new_dose)}) is more than "
+            f"reduction of {_pct(1 - new_dose / old_dose)} ({old_dose:g} to {_per_day(new_dose)}) is more than "
             f"{_pct(most)} ({_LABEL}: reductions of 10 to 20 %); a large drop risks withdrawal: confirm, "
             f"or reduce to no less than {_per_day(old_dose * (1 - most))}",
         )

@@ -10,6 +10,7 @@ later than drug stability allows (180 days). Sources: ``shared/domain.md``, "Ref
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,12 @@ class RefillSettings:
 
 
 DEFAULT_REFILL = RefillSettings()
+
+
+def _beyond(difference_ml: float, bound_ml: float) -> bool:
+    """``|difference| > bound``, not counting float noise (4.4 - 2.4 mL is 2 mL, not 2.0000000000000004)."""
+    size = abs(difference_ml)
+    return size > bound_ml and not math.isclose(size, bound_ml, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def discrepancy_threshold_ml(capacity_ml: float, settings: RefillSettings = DEFAULT_REFILL) -> float:
@@ -68,11 +75,11 @@ def assess_refill(
     difference = withdrawn_ml - expected_ml
     threshold = discrepancy_threshold_ml(capacity_ml, settings)
     reasons = []
-    if abs(difference) > threshold:
+    if _beyond(difference, threshold):
         reasons.append(f"more than {threshold:g} mL")
     if settings.use_device_tolerance and pumped_since_refill_ml and flow_tolerance:
         tolerance_ml = flow_tolerance * pumped_since_refill_ml
-        if abs(difference) > max(tolerance_ml, 0.1):
+        if _beyond(difference, max(tolerance_ml, 0.1)):
             reasons.append(f"more than the device tolerance ({flow_tolerance:.1%} of {pumped_since_refill_ml:.3g} mL)")
     if reasons:
         more_or_less = "more" if difference > 0 else "less"

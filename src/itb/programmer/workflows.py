@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from itb.contracts.forecast import hhmm, program_json
@@ -104,19 +104,48 @@ def interrogate(link: PumpLink) -> PumpView:
         low_reservoir_alarm_ml=status["low_reservoir_alarm_ml"],
         empty_ml=status["empty_ml"],
     )
-    return PumpView(status, block, forecast_reservoir(state, block.program), dose_history(log), log)
+    running = running_boluses(log, now)  # type: ignore[arg-type]
+    program = block.program
+    if running:
+        program = DosingProgram(program.steps, program.daily_boluses, program.one_time_boluses + running)
+    return PumpView(status, block, forecast_reservoir(state, program), dose_history(log), log)
+
+
+def running_boluses(log: list[dict], now: datetime) -> tuple[OneTimeBolus, ...]:
+    """The boluses started by a programmer's command and still running at ``now``, from the pump's log.
+
+    They are not part of the program, but the pump counts them out of the reservoir: a bridge
+    bolus can run for more than a day, so the forecast must include them. A program change, a
+    cancel or the end of service ends every running bolus; the program's own one-time boluses
+    are logged without a key (they are in the program already).
+    """
+    running: list[OneTimeBolus] = []
+    for event in log:
+        if event["type"] in ("program_changed", "bolus_cancel", "end_of_service"):
+            running.clear()
+        elif event["type"] == "bolus_started" and event.get("key") is not None:
+            at = parse_local_datetime(event.get("at"))
+            if at is not None:
+                kind = BolusKind(event.get("kind", "single"))
+                running.append(OneTimeBolus(at, event["dose_mcg"], event["duration_minutes"], kind))
+    return tuple(b for b in running if b.at + timedelta(minutes=b.duration_minutes) > now)
 
 
 def dose_history(log: list[dict]) -> DoseHistory:
-    """The last dose increase and the boluses given, read from the pump's own log."""
+    """The last dose increase and the boluses given, read from the pump's own log.
+
+    Each ``program_changed`` event carries the daily dose before and after. A change whose
+    previous dose is not known counts as an increase (the safe side of "at most one increase
+    per 24 h").
+    """
     last_increase = None
     dose = None
     boluses = []
     for event in log:
         at = parse_local_datetime(event.get("at"))
         if event["type"] == "program_changed":
-            new = event.get("daily_dose_mcg")
-            if dose is not None and new is not None and new > dose:
+            new, before = event.get("daily_dose_mcg"), event.get("previous_daily_dose_mcg", dose)
+            if new is not None and (before is None or new > before):
                 last_increase = at
             dose = new
         elif event["type"] == "bolus_started" and event.get("kind") == "single" and at is not None:

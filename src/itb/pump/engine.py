@@ -226,7 +226,15 @@ class ImplantedPump:
         elif what == "empty":
             self.est_ml = min(self.est_ml, s.empty_ml)
         else:
-            self.real_ml = 0.0
+            self._drain_rest()
+
+    def _drain_rest(self) -> None:
+        """A real reservoir within rounding of empty is empty: what is left flows out (mass balance)."""
+        if self.real_ml > 0 and self.flowing:
+            self.delivered_mcg += self.catheter.push(self.real_ml, self.conc)
+        elif self.real_ml > 0:
+            return
+        self.real_ml = 0.0
 
     def _move(self, t_next: float) -> None:
         dt = t_next - self.t
@@ -276,7 +284,7 @@ class ImplantedPump:
         if self.est_ml <= s.low_reservoir_alarm_ml + VOLUME_SLACK_ML and A.LOW_RESERVOIR.name not in self.alarms:
             self._alarm(A.LOW_RESERVOIR, "low_reservoir_alarm", pump_estimated_reservoir_ml=_r(self.est_ml))
         if self.real_ml <= VOLUME_SLACK_ML and not self.exhausted:
-            self.real_ml = 0.0
+            self._drain_rest()  # (behind a shut valve, a trace stays in the reservoir)
             self.exhausted = True
             self.events.append(Event(self.t, "drug_exhausted", {}, pump_log=False))
         if self.est_ml <= s.empty_ml + VOLUME_SLACK_ML and not self.stopped_empty:
@@ -317,12 +325,14 @@ class ImplantedPump:
     def set_program(self, program: DosingProgram) -> Event:
         """Replace the program as one block; running and pending one-time boluses end."""
         self._cut_boluses()
+        previous = self.program.daily_dose_mcg
         self.program = program
         self.profile = DailyProfile.from_program(program)
         self._profiles.clear()
         event = self._log(
             "program_changed",
             daily_dose_mcg=_r(program.daily_dose_mcg),
+            previous_daily_dose_mcg=_r(previous),
             daily_volume_ml=_r(program.daily_volume_ml(self.conc)),
             steps=len(program.steps),
         )

@@ -31,6 +31,7 @@ from itb.domain.errors import Violation, bound_violation
 from itb.domain.numerics import at_second
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES, DosingProgram
 from itb.pump.engine import Event, ImplantedPump
+from itb.telemetry.frames import MAX_PAYLOAD
 
 #: Bytes of program text per ``program_chunk`` / ``program_read`` (fits one telemetry frame).
 CHUNK_BYTES = 600
@@ -38,6 +39,8 @@ CHUNK_BYTES = 600
 MAX_PROGRAM_BYTES = 64_000
 #: Log events per ``log`` answer at most (and they must fit one frame).
 LOG_PAGE_EVENTS = 6
+#: The longest patient identifier, UTF-8 bytes (``interrogate`` must fit one frame).
+MAX_PATIENT_ID_BYTES = 64
 #: A bridge bolus runs at the old drug's flow rate until the dead volume clears: at a low dose
 #: that takes more than a day (0.32 mL x 500 mcg/mL at 110 mcg/day: 35 h).
 MAX_BRIDGE_MINUTES = 7 * 1440
@@ -206,7 +209,15 @@ class PumpFirmware:
         log = self.pump.log
         if type(since) is not int or since < 0:
             raise Refused([Violation("since", "must be a whole number >= 0 (a log sequence number)")])
-        page = [self._event_json(seq, e) for seq, e in enumerate(log[since : since + LOG_PAGE_EVENTS], since + 1)]
+        # As many events as fit one frame (at least one): six refills with long keys do not.
+        used = len(orjson.dumps({"events": [], "next": len(log), "size": len(log)}))
+        page: list[dict] = []
+        for seq, e in enumerate(log[since : since + LOG_PAGE_EVENTS], since + 1):
+            event = self._event_json(seq, e)
+            used += len(orjson.dumps(event)) + (1 if page else 0)
+            if page and used > MAX_PAYLOAD:
+                break
+            page.append(event)
         return {"events": page, "next": since + len(page), "size": len(log)}
 
     def _event_json(self, seq: int, event: Event) -> dict:
@@ -234,6 +245,8 @@ class PumpFirmware:
             errs.append(Violation("crc32", "must be the CRC-32 of the program text (0 to 2^32-1)"))
         if errs:
             raise Refused(errs)
+        if session in self._transfers:  # a new block replaces one not committed
+            self.discarded_transfers += 1
         self._transfers[session] = _Transfer(request["key"], base, size, crc)
         return {"chunk_bytes": CHUNK_BYTES, "received": 0}
 
@@ -345,8 +358,11 @@ class PumpFirmware:
         pump = self.pump
         if not pump.pumping:
             errs.append(Violation("pump", f"cannot give a bolus while {pump.state.replace('_', ' ')}"))
-        elif not errs and dose > pump.est_ml * pump.conc:  # type: ignore[operator]
-            errs.append(Violation("dose_mcg", f"more than the reservoir holds ({pump.est_ml * pump.conc:.4g} mcg)"))
+        elif not errs and dose > (usable := (pump.est_ml - pump.setup.empty_ml) * pump.conc):  # type: ignore[operator]
+            # The pump stops at empty_ml: what lies below it can never be given.
+            errs.append(
+                Violation("dose_mcg", f"more than the reservoir holds above its empty level ({usable:.4g} mcg)")
+            )
         if errs:
             raise Refused(errs)
         pump.start_bolus(float(dose), float(minutes), kind, key=request["key"])  # type: ignore[arg-type]
@@ -382,11 +398,15 @@ class PumpFirmware:
         for name, value in changes.items():
             kind = THERAPY_FIELDS[name]
             if kind is float:
-                bad = bound_violation(name, value, minimum=0, maximum=150 if name == "age_years" else 500)
+                bad = bound_violation(
+                    name, value, minimum=0, maximum=150 if name == "age_years" else 500, required=True
+                )
                 if bad:
                     errs.append(bad)
             elif type(value) is not str or not value:
                 errs.append(Violation(name, "must be text"))
+            elif name == "patient_id" and len(value.encode()) > MAX_PATIENT_ID_BYTES:
+                errs.append(Violation(name, f"must be text of at most {MAX_PATIENT_ID_BYTES} bytes (UTF-8)"))
         if "origin" in changes and changes["origin"] not in ORIGINS:
             errs.append(Violation("origin", f"must be one of {', '.join(ORIGINS)}"))
         if "implanted_at" in changes and parse_local_datetime(changes["implanted_at"]) is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,9 @@ def build(state: PumpState) -> PumpFirmware:
     """The pump the state describes: started from its setup, its journal replayed."""
     scenario_obj = {**state.setup, "until": "9999-12-31T23:59:59"}
     scenario = parse_scenario(scenario_obj)
-    therapy = (
-        TherapyInfo(**state.therapy)
-        if state.therapy
-        else TherapyInfo(implanted_at=scenario.implanted_at.isoformat(timespec="seconds"))
-    )
+    therapy = TherapyInfo(**state.therapy)
+    if therapy.implanted_at is None:
+        therapy = replace(therapy, implanted_at=scenario.implanted_at.isoformat(timespec="seconds"))
     firmware = PumpFirmware(new_pump(scenario), therapy)
     for t, request in state.journal:
         firmware.replay(t, request)
@@ -98,13 +96,19 @@ class PumpStore:
             raise InvalidInput([Violation("state", f"{self.path}: not valid JSON ({exc})")]) from None
         if type(obj) is not dict or obj.get("format") != FORMAT:
             raise InvalidInput([Violation("state", f"{self.path}: not an itb pump state file ({FORMAT})")])
-        state = PumpState(
-            setup=obj.get("setup") or {},
-            therapy=obj.get("therapy") or {},
-            journal=[(entry["t"], entry["request"]) for entry in obj.get("journal") or []],
-            t=obj.get("t"),
-        )
-        firmware = build(state)
+        try:
+            state = PumpState(
+                setup=obj.get("setup") or {},
+                therapy=obj.get("therapy") or {},
+                journal=[(entry["t"], entry["request"]) for entry in obj.get("journal") or []],
+                t=obj.get("t"),
+            )
+            firmware = build(state)
+        except InvalidInput:
+            raise
+        except (LookupError, TypeError, AttributeError, ValueError) as exc:  # a damaged journal, therapy or t
+            message = f"{self.path}: damaged, the pump cannot be restored from it ({type(exc).__name__}: {exc})"
+            raise InvalidInput([Violation("state", message)]) from None
         self.state = state
         self.attach(firmware)
         return firmware

@@ -107,8 +107,9 @@ def run_session(rng: random.Random, report: CampaignReport) -> None:
             review_b = W.review_bolus(view, rng.choice([10, 25, 40]), rng.choice([10, 30, 60]))
             W.send_bolus(link, review_b, record, [f.code for f in review_b.assessment.confirmations])
         else:
-            plan = W.plan_refill(view, withdrawn_ml=view.status["reservoir_ml"], added_ml=20,
-                                 concentration_mcg_per_ml=1000)
+            plan = W.plan_refill(
+                view, withdrawn_ml=view.status["reservoir_ml"], added_ml=20, concentration_mcg_per_ml=1000
+            )
             W.send_refill(link, plan, record, [f.code for f in plan.assessment.confirmations])
     except (LinkDown, UncertainOutcome, RemoteError):
         report.visits_aborted += 1  # a read failed: the workflow stopped where it was
