@@ -250,10 +250,9 @@ def _emit(obj: object) -> None:
 
 def _go_ahead(console, assessment, confirm: list[str], yes: bool) -> None:  # type: ignore[no-untyped-def]
     """Stop before sending unless allowed, acknowledged and confirmed (``--yes`` or a prompt)."""
-    from itb.programmer.workflows import NotAllowed
+    from itb.programmer.workflows import require_allowed
 
-    if not assessment.allowed(confirm):
-        raise NotAllowed(assessment, confirm)
+    require_allowed(assessment, confirm)
     if yes:
         return
     if not sys.stdin.isatty():
@@ -317,7 +316,6 @@ def programmer_program(
     """Change the program: review old against new, confirm, send as one block, verify."""
     from itb.contracts.forecast import parse_program
     from itb.domain.errors import InvalidInput, Violation
-    from itb.domain.limits import assess_entry
     from itb.domain.program import DosingProgram
     from itb.domain.units import Dimension, parse_quantity
     from itb.programmer.workflows import interrogate, review_program, send_program
@@ -342,14 +340,7 @@ def programmer_program(
 
     def work(link, record, console):  # type: ignore[no-untyped-def]
         view = interrogate(link)
-        review = review_program(view, new)
-        if entered is not None:
-            review = type(review)(
-                review.view,
-                review.old,
-                review.new,
-                review.assessment.merged(assess_entry(entered, review.old.daily_dose_mcg)),
-            )
+        review = review_program(view, new, entered_rate=entered)
         print_program_review(console, review, acks)
         _go_ahead(console, review.assessment, acks, yes)
         outcome = send_program(link, review, record, acks)

@@ -21,9 +21,10 @@ from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolu
 from itb.programmer import workflows as W
 from itb.programmer.link import PumpDataError, PumpLink
 from itb.programmer.record import ProgrammerRecord, Status
-from itb.pump.engine import ImplantedPump, PumpSetup
-from itb.pump.firmware import PumpFirmware, TherapyInfo
+from itb.pump.engine import ImplantedPump
+from itb.pump.firmware import TherapyInfo
 from itb.pump.models import PERISTALTIC
+from itb.simulation.pumps import implanted_pump
 from itb.telemetry.faults import FaultInjector, FaultSpec
 from itb.telemetry.session import LinkDown, ServerEndpoint, UncertainOutcome
 from itb.telemetry.transport import LoopbackClient, LoopbackLink
@@ -51,26 +52,10 @@ class Clinic:
         catheter_length_cm: float = 50.0,
         max_attempts: int = 6,
     ) -> None:
-        setup = PumpSetup(
-            model=PERISTALTIC,
-            reservoir_capacity_ml=20.0,
-            low_reservoir_alarm_ml=2.0,
-            empty_ml=0.0,
-            catheter_volume_ml=PERISTALTIC.typical_catheter_volume_ml,
-        )
-        pump = ImplantedPump(
-            setup,
-            t=9 * 3600.0,
-            implanted_t=-400 * 86400.0,
-            reservoir_ml=reservoir_ml,
-            concentration_mcg_per_ml=500.0,
-            program=program,
-            day0=DAY0,
-        )
         therapy = TherapyInfo(
             origin="spinal", age_years=40, implanted_at="2025-01-25T09:00:00", catheter_length_cm=catheter_length_cm
         )
-        self.firmware = PumpFirmware(pump, therapy)
+        self.firmware = implanted_pump(program, reservoir_ml=reservoir_ml, therapy=therapy, day0=DAY0)
         self.marks: list[tuple[str, int]] = []
         self.rewrite: Callable[[dict, dict], dict] | None = None
         self.endpoint = ServerEndpoint(self._handle, on_session_end=self.firmware.end_session)

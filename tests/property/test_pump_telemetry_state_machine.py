@@ -27,9 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from itb.contracts.forecast import hhmm, program_json
 from itb.domain.program import DosingProgram, Step
-from itb.pump.engine import ImplantedPump, PumpSetup
-from itb.pump.firmware import CHUNK_BYTES, PumpFirmware, Refused, TherapyInfo
-from itb.pump.models import PERISTALTIC
+from itb.pump.firmware import CHUNK_BYTES, Refused, TherapyInfo
+from itb.simulation.pumps import implanted_pump
 from itb.telemetry.frames import MAX_PAYLOAD
 
 SESSIONS = st.sampled_from([1, 2, 3])
@@ -68,23 +67,13 @@ class Sent:
 class PumpTelemetryMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        setup = PumpSetup(
-            model=PERISTALTIC,
-            reservoir_capacity_ml=20.0,
-            low_reservoir_alarm_ml=2.0,
-            empty_ml=0.0,
-            catheter_volume_ml=PERISTALTIC.typical_catheter_volume_ml,
-        )
-        pump = ImplantedPump(
-            setup,
-            t=9 * 3600.0,
-            implanted_t=-400 * 86400.0,
+        self.fw = implanted_pump(
+            DosingProgram((Step(0, 400), Step(480, 300))),
             reservoir_ml=20.0,
-            concentration_mcg_per_ml=500,
-            program=DosingProgram((Step(0, 400), Step(480, 300))),
+            therapy=TherapyInfo(),
             day0=datetime(2026, 3, 1),
         )
-        self.fw = PumpFirmware(pump, TherapyInfo())
+        pump = self.fw.pump
         self.initial = program_json(pump.program)
         self.running = self.initial
         self.committed: dict[str, dict] = {}  # key -> program, in commit order

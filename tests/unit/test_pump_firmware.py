@@ -20,16 +20,15 @@ import pytest
 
 from itb.contracts.forecast import program_json
 from itb.domain.program import DosingProgram, Step
-from itb.pump.engine import ImplantedPump, PumpSetup
 from itb.pump.firmware import (
     CHUNK_BYTES,
     LOG_PAGE_EVENTS,
     MAX_PROGRAM_BYTES,
     PumpFirmware,
     Refused,
-    TherapyInfo,
 )
 from itb.pump.models import PERISTALTIC, VALVE_GATED, DeviceModel
+from itb.simulation.pumps import implanted_pump
 from itb.telemetry.frames import MAX_PAYLOAD
 
 DAY0 = datetime(2026, 3, 1)
@@ -60,23 +59,14 @@ def make_firmware(
     low_alarm_ml: float = 2.0,
     empty_ml: float = 0.0,
 ) -> PumpFirmware:
-    setup = PumpSetup(
+    return implanted_pump(
+        program or flat(400),
+        reservoir_ml=reservoir_ml,
         model=model,
-        reservoir_capacity_ml=20.0,
         low_reservoir_alarm_ml=low_alarm_ml,
         empty_ml=empty_ml,
-        catheter_volume_ml=model.typical_catheter_volume_ml,
-    )
-    pump = ImplantedPump(
-        setup,
-        t=START_T,
-        implanted_t=-400 * 86400.0,
-        reservoir_ml=reservoir_ml,
-        concentration_mcg_per_ml=500,
-        program=program or flat(400),
         day0=DAY0,
     )
-    return PumpFirmware(pump, TherapyInfo(origin="spinal", age_years=40, implanted_at="2025-01-25T09:00:00"))
 
 
 @pytest.fixture

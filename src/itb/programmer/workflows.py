@@ -33,6 +33,7 @@ from itb.domain.limits import (
     PatientContext,
     assess_bolus,
     assess_concentration,
+    assess_entry,
     assess_program_change,
 )
 from itb.domain.program import BolusKind, DosingProgram, OneTimeBolus
@@ -45,6 +46,7 @@ from itb.domain.refill import (
     next_refill_date,
     priming_bolus,
 )
+from itb.domain.units import Quantity
 from itb.programmer.link import ProgramBlock, PumpLink, new_key
 from itb.programmer.record import Entry, ProgrammerRecord, Status
 from itb.pump.models import MODELS
@@ -63,6 +65,14 @@ class NotAllowed(Exception):
         parts = [f"refused: {f.message}" for f in assessment.refusals]
         parts += [f"needs confirmation ({f.code}): {f.message}" for f in missing]
         super().__init__("; ".join(parts))
+
+
+def require_allowed(assessment: Assessment, acknowledged: Iterable[str]) -> tuple[str, ...]:
+    """The acknowledged codes, once every limit allows the change; else NotAllowed (nothing sent)."""
+    acknowledged = tuple(acknowledged)
+    if not assessment.allowed(acknowledged):
+        raise NotAllowed(assessment, acknowledged)
+    return acknowledged
 
 
 # ---------------------------------------------------------------------- interrogation
@@ -255,7 +265,13 @@ class ProgramReview:
         ]
 
 
-def review_program(view: PumpView, new: DosingProgram, settings: LimitSettings = DEFAULT_LIMITS) -> ProgramReview:
+def review_program(
+    view: PumpView,
+    new: DosingProgram,
+    settings: LimitSettings = DEFAULT_LIMITS,
+    entered_rate: Quantity | None = None,
+) -> ProgramReview:
+    """Every limit on the change; ``entered_rate`` (as typed) is also checked for a mg/mcg slip."""
     assessment = assess_program_change(
         view.block.program,
         new,
@@ -265,6 +281,8 @@ def review_program(view: PumpView, new: DosingProgram, settings: LimitSettings =
         view.now,
         settings,
     )
+    if entered_rate is not None:
+        assessment = assessment.merged(assess_entry(entered_rate, view.block.program.daily_dose_mcg, settings))
     return ProgramReview(view, view.block.program, new, assessment)
 
 
@@ -279,9 +297,7 @@ def send_program(
     link: PumpLink, review: ProgramReview, record: ProgrammerRecord, acknowledged: Iterable[str] = ()
 ) -> ProgramOutcome:
     """Confirm -> send -> read back and verify. Raises NotAllowed before anything is sent."""
-    acknowledged = tuple(acknowledged)
-    if not review.assessment.allowed(acknowledged):
-        raise NotAllowed(review.assessment, acknowledged)
+    acknowledged = require_allowed(review.assessment, acknowledged)
     key = new_key()
     entry = record.add(
         key,
@@ -405,9 +421,7 @@ class RefillOutcome:
 def send_refill(
     link: PumpLink, plan: RefillPlan, record: ProgrammerRecord, acknowledged: Iterable[str] = ()
 ) -> RefillOutcome:
-    acknowledged = tuple(acknowledged)
-    if not plan.assessment.allowed(acknowledged):
-        raise NotAllowed(plan.assessment, acknowledged)
+    acknowledged = require_allowed(plan.assessment, acknowledged)
     since = plan.view.status["log_size"]
     key = new_key()
     fields = {
@@ -462,9 +476,7 @@ def review_priming(view: PumpView, catheter_length_cm: float, duration_minutes: 
 def send_bolus(
     link: PumpLink, review: BolusReview, record: ProgrammerRecord, acknowledged: Iterable[str] = ()
 ) -> Entry:
-    acknowledged = tuple(acknowledged)
-    if not review.assessment.allowed(acknowledged):
-        raise NotAllowed(review.assessment, acknowledged)
+    acknowledged = require_allowed(review.assessment, acknowledged)
     return give_bolus(
         link,
         record,

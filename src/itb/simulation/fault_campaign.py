@@ -17,21 +17,18 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from itb.contracts.forecast import program_json
 from itb.domain.program import DosingProgram, Step
 from itb.programmer import workflows as W
 from itb.programmer.link import PumpLink
 from itb.programmer.record import ProgrammerRecord, Status
-from itb.pump.engine import ImplantedPump, PumpSetup
-from itb.pump.firmware import PumpFirmware, TherapyInfo
-from itb.pump.models import PERISTALTIC
+from itb.pump.firmware import PumpFirmware
+from itb.simulation.pumps import implanted_pump
 from itb.telemetry.faults import FaultInjector, FaultSpec
 from itb.telemetry.session import LinkDown, RemoteError, ServerEndpoint, UncertainOutcome
 from itb.telemetry.transport import LoopbackLink
 
-DAY0 = datetime(2026, 3, 1)
 WORKFLOWS = ("program", "program", "program", "bolus", "refill")
 
 
@@ -67,23 +64,7 @@ def _faults(rng: random.Random) -> FaultSpec:
 
 
 def _new_pump(rng: random.Random) -> PumpFirmware:
-    setup = PumpSetup(
-        model=PERISTALTIC,
-        reservoir_capacity_ml=20.0,
-        low_reservoir_alarm_ml=2.0,
-        empty_ml=0.0,
-        catheter_volume_ml=PERISTALTIC.typical_catheter_volume_ml,
-    )
-    pump = ImplantedPump(
-        setup,
-        t=9 * 3600.0,
-        implanted_t=-400 * 86400.0,
-        reservoir_ml=rng.uniform(4, 18),
-        concentration_mcg_per_ml=500,
-        program=_program(rng, 400),
-        day0=DAY0,
-    )
-    return PumpFirmware(pump, TherapyInfo(origin="spinal", age_years=40, implanted_at="2025-01-25T09:00:00"))
+    return implanted_pump(_program(rng, 400), reservoir_ml=rng.uniform(4, 18))
 
 
 def run_session(rng: random.Random, report: CampaignReport) -> None:
