@@ -873,3 +873,9 @@ def test_every_answer_fits_one_frame_through_a_whole_visit():
         answers.append(fw.handle(A, {"cmd": "program_read", "offset": offset}))
     for answer in answers:
         fits(answer)
+
+
+def test_the_pumps_answer_budget_is_one_telemetry_frame():
+    from itb.pump.firmware import MAX_ANSWER_BYTES
+
+    assert MAX_ANSWER_BYTES == MAX_PAYLOAD

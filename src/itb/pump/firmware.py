@@ -31,8 +31,10 @@ from itb.domain.errors import Violation, bound_violation
 from itb.domain.numerics import at_second
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES, DosingProgram
 from itb.pump.engine import Event, ImplantedPump
-from itb.telemetry.frames import MAX_PAYLOAD
 
+#: The largest answer that fits one telemetry frame (``itb.telemetry.frames.MAX_PAYLOAD``; the
+#: pump sits below the link and does not import it, a test keeps the two equal).
+MAX_ANSWER_BYTES = 1024
 #: Bytes of program text per ``program_chunk`` / ``program_read`` (fits one telemetry frame).
 CHUNK_BYTES = 600
 #: The largest program block the pump accepts, bytes.
@@ -215,7 +217,7 @@ class PumpFirmware:
         for seq, e in enumerate(log[since : since + LOG_PAGE_EVENTS], since + 1):
             event = self._event_json(seq, e)
             used += len(orjson.dumps(event)) + (1 if page else 0)
-            if page and used > MAX_PAYLOAD:
+            if page and used > MAX_ANSWER_BYTES:
                 break
             page.append(event)
         return {"events": page, "next": since + len(page), "size": len(log)}
