@@ -460,6 +460,133 @@ def programmer_bolus(
     _run_visit(work)
 
 
+# ----------------------------------------------------------------------------- the clinic
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="SQLite file (default: $ITB_DATABASE_URL, else the data directory).")
+]
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Fill an empty database with a synthetic clinic.")] = False,
+) -> None:
+    """Run the clinic's web service (REST API; OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from itb.shell.clinic_setup import open_clinic
+    from itb.web.app import create_app, secret_key
+
+    clinic, _engine = open_clinic(db)
+    if demo:
+        _fill_demo(clinic)
+    print(f"ITB clinic on http://{host}:{port} (API docs at /docs). {DISCLAIMER}", flush=True)
+    uvicorn.run(create_app(clinic, secret_key(clinic.config.data_dir)), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """Fill an empty database with a synthetic clinic (~40 patients) and print the demo logins."""
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    _fill_demo(clinic)
+
+
+def _fill_demo(clinic) -> None:  # type: ignore[no-untyped-def]
+    from itb.simulation.demo_clinic import DemoNotEmpty, fill_demo_clinic
+
+    try:
+        logins = fill_demo_clinic(clinic)
+    except DemoNotEmpty as exc:
+        print(f"demo: {exc}")
+        return
+    print("Demo clinic ready. Logins (user / password / role):")
+    for user, password, role in logins:
+        print(f"  {user} / {password} / {role}")
+
+
+users_app = typer.Typer(help="Clinic users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option("--role", help="admin, clinician, nurse or caregiver")],
+    db: DbOption = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="Default: asked for (or read from stdin without a terminal).")
+    ] = None,
+    patient: Annotated[int | None, typer.Option("--patient", help="For a caregiver: their child's patient id.")] = None,
+) -> None:
+    """Create a user (passwords are stored as argon2 hashes)."""
+    from datetime import datetime
+
+    from itb.clinic.services import SYSTEM
+    from itb.clinic.users import create_user
+    from itb.domain.errors import InvalidInput
+    from itb.shell.clinic_setup import open_clinic
+
+    if password is None:
+        password = (
+            typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+            if sys.stdin.isatty()
+            else sys.stdin.readline().rstrip("\n")
+        )
+    clinic, _engine = open_clinic(db)
+    try:
+        with clinic.transaction() as s:
+            user = create_user(s, username, password, role, by=SYSTEM, at=datetime.now())
+            user_id = user.id
+        if patient is not None:
+            clinic.link_caregiver(SYSTEM, patient, user_id)
+    except InvalidInput as exc:
+        fail(exc.one_line())
+    except Exception as exc:  # e.g. NotFound for --patient
+        fail(str(exc))
+    print(f"user {username} ({role}) created")
+
+
+@app.command("worklist")
+def worklist_command(
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Who must be seen before their pump runs low, and why (most urgent first)."""
+    from datetime import datetime
+
+    from itb.clinic.worklist import worklist
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    with clinic.sessions() as s:
+        items = worklist(s, datetime.now(), clinic.config.booking)
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(
+            orjson.dumps([i.__dict__ if hasattr(i, "__dict__") else _item(i) for i in items], default=str) + b"\n"
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Worklist {datetime.now():%Y-%m-%d} ({len(items)} patients). {DISCLAIMER}")
+    for name in ("urgency", "patient", "days to empty", "why"):
+        table.add_column(name)
+    for i in items:
+        days = "" if i.days_until_empty is None else f"{i.days_until_empty:.1f}"
+        table.add_row(str(i.urgency), i.patient_name, days, "; ".join(i.details))
+    Console().print(table)
+
+
+def _item(i) -> dict:  # type: ignore[no-untyped-def]
+    return {f: getattr(i, f) for f in i.__slots__}
+
+
 def default_scenario() -> Path:
     return Path(__file__).parent / "scenarios" / "child-first-year.json"
 

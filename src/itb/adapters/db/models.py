@@ -1,0 +1,206 @@
+"""The clinic's tables (SQLAlchemy 2 declarative models), the same on SQLite and PostgreSQL.
+
+Quantities carry their unit in their column name. Flexible clinical data (a program, an
+assessment's grades, a pump event's fields) is stored as JSON. ``Pump.version`` is the
+optimistic-concurrency number: an update based on an older version fails (HTTP 409).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # admin, clinician, nurse, caregiver
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date] = mapped_column(Date)
+    origin: Mapped[str] = mapped_column(String(16))  # spinal, cerebral
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    gmfcs: Mapped[int | None] = mapped_column(Integer)  # 1..5 (I..V)
+    injury_t6_or_above: Mapped[bool] = mapped_column(Boolean, default=False)
+    cannot_communicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    earlier_withdrawal: Mapped[bool] = mapped_column(Boolean, default=False)
+    phase: Mapped[str] = mapped_column(String(16), default="screening")  # screening, titrating, maintenance, ended
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    pumps: Mapped[list[Pump]] = relationship(back_populates="patient", order_by="Pump.id")
+
+    @property
+    def high_risk(self) -> bool:
+        return self.injury_t6_or_above or self.cannot_communicate or self.earlier_withdrawal
+
+
+class CaregiverLink(Base):
+    __tablename__ = "caregiver_links"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(32), default="parent")
+
+
+class Pump(Base):
+    __tablename__ = "pumps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    model: Mapped[str] = mapped_column(String(32))
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    reservoir_capacity_ml: Mapped[float] = mapped_column(Float)
+    low_reservoir_alarm_ml: Mapped[float] = mapped_column(Float, default=2.0)
+    empty_ml: Mapped[float] = mapped_column(Float, default=0.0)
+    implanted_at: Mapped[datetime] = mapped_column(DateTime)
+    catheter_length_cm: Mapped[float] = mapped_column(Float)
+    catheter_volume_ml: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="implanted", index=True)  # implanted, explanted
+    explanted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    titrating: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What is known of the pump, as of ``state_at`` (last implant, refill, program change or interrogation).
+    state_at: Mapped[datetime] = mapped_column(DateTime)
+    reservoir_ml: Mapped[float] = mapped_column(Float)
+    concentration_mcg_per_ml: Mapped[float] = mapped_column(Float)
+    program: Mapped[dict[str, Any]] = mapped_column(JSON)
+    program_version: Mapped[int] = mapped_column(Integer, default=1)
+    daily_dose_mcg: Mapped[float] = mapped_column(Float)
+    last_refill_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_program_change_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_mri_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_interrogation_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The exact forecast from that state, kept with it (so the worklist is one query).
+    low_reservoir_alarm_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    eri_at: Mapped[datetime | None] = mapped_column(DateTime)
+    eri_reached: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The virtual pump this record talks to (a state file of ``itb pump serve``'s kind).
+    virtual_state: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    patient: Mapped[Patient] = relationship(back_populates="pumps")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's declarative form)
+
+
+class ProgramVersion(Base):
+    __tablename__ = "program_versions"
+    __table_args__ = (UniqueConstraint("pump_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    program: Mapped[dict[str, Any]] = mapped_column(JSON)
+    daily_dose_mcg: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    acknowledged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Refill(Base):
+    __tablename__ = "refills"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    expected_ml: Mapped[float] = mapped_column(Float)
+    withdrawn_ml: Mapped[float] = mapped_column(Float)
+    discrepancy_ml: Mapped[float] = mapped_column(Float)
+    added_ml: Mapped[float] = mapped_column(Float)
+    concentration_mcg_per_ml: Mapped[float] = mapped_column(Float)
+    lot: Mapped[str | None] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(64))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    bridge_bolus_mcg: Mapped[float | None] = mapped_column(Float)
+    acknowledged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Interrogation(Base):
+    __tablename__ = "interrogations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PumpEvent(Base):
+    __tablename__ = "pump_events"
+    __table_args__ = (UniqueConstraint("pump_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    interrogation_id: Mapped[int | None] = mapped_column(ForeignKey("interrogations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime | None] = mapped_column(DateTime)
+    type: Mapped[str] = mapped_column(String(48))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    pump_id: Mapped[int | None] = mapped_column(ForeignKey("pumps.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # screening, titration, refill, mri_check, replacement
+    status: Mapped[str] = mapped_column(String(16), default="booked", index=True)  # booked, done, missed, cancelled
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(64))
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16))  # mas, tardieu, gmfcs, gas
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    by: Mapped[str] = mapped_column(String(64))
+
+
+class ScreeningTrial(Base):
+    __tablename__ = "screening_trials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    dose_mcg: Mapped[float] = mapped_column(Float)
+    mas_before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    mas_after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    responded: Mapped[bool] = mapped_column(Boolean)
+    effect_hours: Mapped[float | None] = mapped_column(Float)
+    by: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Append-only; each entry's hash covers its content and the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the chain's last hash. Writers lock it, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)

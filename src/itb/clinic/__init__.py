@@ -1,0 +1,1 @@
+"""The clinic's use cases (service layer): each one a transaction, audited, on the database."""

@@ -1,0 +1,290 @@
+"""Clinical scales used in the ITB clinic, stored and validated.
+
+- Modified Ashworth Scale (MAS) per muscle group: 0, 1, 1+, 2, 3, 4. 1+ sits between 1 and 2
+  and is stored as its own grade, never as the text "1.5".
+- Tardieu: quality of the reaction 0-4 and the angles R1 (catch on a fast stretch) and R2 (full
+  range on a slow stretch).
+- GMFCS (gross motor function) levels I-V.
+- Goal Attainment Scaling (GAS): each goal scored -2..+2 with a weight, summarised as a T score.
+
+Source: ``shared/domain.md``, "Scales used in clinic" and "The drug label rules" (screening).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from itb.domain.errors import InvalidInput, Violation, is_number
+
+#: a screening trial is positive when the average MAS of the tested muscles drops by at least this
+#: (domain.md, "Screening": "a drop of at least 1 point in the average Modified Ashworth score")
+MAS_RESPONSE_MIN_DROP = 1.0
+#: GAS: the assumed correlation between goal scores (domain.md: ρ = 0.3, Kiresuk's convention)
+GAS_RHO = 0.3
+#: the range of a joint angle in degrees, for Tardieu R1 and R2
+MAX_ANGLE_DEG = 180.0
+
+# -- Modified Ashworth Scale ------------------------------------------------------------------
+
+
+class MAS(StrEnum):
+    """A Modified Ashworth grade. Ordered 0 < 1 < 1+ < 2 < 3 < 4 (compare grades, or use ``ordinal``)."""
+
+    ZERO = "0"
+    ONE = "1"
+    ONE_PLUS = "1+"
+    TWO = "2"
+    THREE = "3"
+    FOUR = "4"
+
+    @property
+    def ordinal(self) -> int:
+        """The rank of the grade, 0 (grade 0) to 5 (grade 4); 1+ is 2."""
+        return _MAS_ORDINAL[self]
+
+    @property
+    def points(self) -> float:
+        """The conventional number for averaging: 0, 1, 1.5, 2, 3, 4 (1+ counts 1.5)."""
+        return _MAS_POINTS[self]
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, MAS):
+            return self.ordinal < other.ordinal
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, MAS):
+            return self.ordinal <= other.ordinal
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, MAS):
+            return self.ordinal > other.ordinal
+        return NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, MAS):
+            return self.ordinal >= other.ordinal
+        return NotImplemented
+
+
+_MAS_ORDINAL: dict[MAS, int] = {grade: rank for rank, grade in enumerate(MAS)}
+#: the conventional numeric values for averaging MAS grades, 1+ as 1.5
+_MAS_POINTS: dict[MAS, float] = {
+    MAS.ZERO: 0.0,
+    MAS.ONE: 1.0,
+    MAS.ONE_PLUS: 1.5,
+    MAS.TWO: 2.0,
+    MAS.THREE: 3.0,
+    MAS.FOUR: 4.0,
+}
+_MAS_BY_TEXT: dict[str, MAS] = {grade.value: grade for grade in MAS}
+_MAS_RULE = "must be a Modified Ashworth grade: 0, 1, 1+, 2, 3 or 4 (1+ is its own grade, not 1.5)"
+
+
+def _mas_violation(value: object, field: str) -> tuple[MAS | None, Violation | None]:
+    if isinstance(value, MAS):
+        return value, None
+    if type(value) is str:
+        grade = _MAS_BY_TEXT.get(value.strip())
+        if grade is not None:
+            return grade, None
+    elif type(value) is int and 0 <= value <= 4:
+        return _MAS_BY_TEXT[str(value)], None
+    return None, Violation(field, f"{_MAS_RULE}, got {value!r}")
+
+
+def parse_mas(value: object, field: str) -> MAS:
+    """A MAS grade from a grade, its text ("1+", surrounding spaces allowed) or a whole number 0-4.
+
+    Anything else (1.5, "1.5", 5, 2.0, True) raises ``InvalidInput`` naming ``field``.
+    """
+    grade, bad = _mas_violation(value, field)
+    if bad is not None:
+        raise InvalidInput([bad])
+    return grade  # type: ignore[return-value]
+
+
+def _parse_all(grades: Iterable[object], field: str) -> list[MAS]:
+    parsed: list[MAS] = []
+    problems: list[Violation] = []
+    for i, value in enumerate(grades):
+        grade, bad = _mas_violation(value, f"{field}[{i}]")
+        if bad is not None:
+            problems.append(bad)
+        else:
+            parsed.append(grade)  # type: ignore[arg-type]
+    if not parsed and not problems:
+        problems.append(Violation(field, "needs at least one grade"))
+    if problems:
+        raise InvalidInput(problems)
+    return parsed
+
+
+def mean_mas(grades: Iterable[MAS | str | int], field: str = "grades") -> float:
+    """The average grade over muscle groups, counting 0, 1, 1.5, 2, 3, 4 (1+ as 1.5, the convention).
+
+    Every grade is checked (``parse_mas``); all the bad ones are reported at once as
+    ``field[index]``. No grade at all is refused.
+    """
+    parsed = _parse_all(grades, field)
+    return sum(g.points for g in parsed) / len(parsed)
+
+
+def mas_response(
+    before: Iterable[MAS | str | int],
+    after: Iterable[MAS | str | int],
+    min_drop: float = MAS_RESPONSE_MIN_DROP,
+) -> bool:
+    """Whether a screening dose worked: the average MAS of the tested muscles dropped by at least ``min_drop``.
+
+    ``before`` and ``after`` grade the same muscles in the same order, so they must be as long.
+    """
+    problems: list[Violation] = []
+    parsed: dict[str, list[MAS]] = {}
+    for name, grades in (("before", before), ("after", after)):
+        try:
+            parsed[name] = _parse_all(grades, name)
+        except InvalidInput as e:
+            problems.extend(e.violations)
+    if not (is_number(min_drop) and min_drop > 0):
+        problems.append(Violation("min_drop", f"must be a number > 0, got {min_drop!r}"))
+    if not problems and len(parsed["before"]) != len(parsed["after"]):
+        problems.append(
+            Violation(
+                "after",
+                f"must grade the same muscles as before: {len(parsed['after'])} grades, "
+                f"before has {len(parsed['before'])}",
+            )
+        )
+    if problems:
+        raise InvalidInput(problems)
+    drop = mean_mas(parsed["before"]) - mean_mas(parsed["after"])
+    return drop >= min_drop or math.isclose(drop, min_drop, rel_tol=1e-9, abs_tol=1e-9)
+
+
+# -- Tardieu -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tardieu:
+    """One Tardieu measurement of a muscle group.
+
+    ``quality``: reaction to a fast stretch, 0 (none) to 4. ``r1_deg``: the angle of the catch on a
+    fast stretch; ``r2_deg``: the full range on a slow stretch; both 0-180 degrees, R1 <= R2.
+    """
+
+    quality: int
+    r1_deg: float
+    r2_deg: float
+
+    def __post_init__(self) -> None:
+        problems: list[Violation] = []
+        if type(self.quality) is not int or not 0 <= self.quality <= 4:
+            problems.append(Violation("tardieu.quality", f"must be a whole number 0 to 4, got {self.quality!r}"))
+        angles_ok = True
+        for name in ("r1_deg", "r2_deg"):
+            value = getattr(self, name)
+            if not (is_number(value) and 0 <= value <= MAX_ANGLE_DEG):
+                angles_ok = False
+                problems.append(
+                    Violation(f"tardieu.{name}", f"must be an angle from 0 to {MAX_ANGLE_DEG:g} degrees, got {value!r}")
+                )
+        if angles_ok and self.r1_deg > self.r2_deg:
+            problems.append(
+                Violation(
+                    "tardieu.r1_deg",
+                    f"must be <= R2 (the catch comes within the full range), got R1 {self.r1_deg:g} > "
+                    f"R2 {self.r2_deg:g}",
+                )
+            )
+        if problems:
+            raise InvalidInput(problems)
+
+    @property
+    def spasticity_angle(self) -> float:
+        """R2 - R1 in degrees: the dynamic part of the tightness."""
+        return self.r2_deg - self.r1_deg
+
+
+# -- GMFCS -------------------------------------------------------------------------------------
+
+
+class GMFCS(IntEnum):
+    """Gross Motor Function Classification System level, I (most able) to V."""
+
+    I = 1  # noqa: E741 - the level's own name
+    II = 2
+    III = 3
+    IV = 4
+    V = 5
+
+    @property
+    def roman(self) -> str:
+        return self.name
+
+
+_GMFCS_RULE = "must be a GMFCS level: I, II, III, IV or V (or 1 to 5)"
+
+
+def parse_gmfcs(value: object, field: str) -> GMFCS:
+    """A GMFCS level from "I".."V" (any case, spaces allowed), "1".."5" or a whole number 1..5."""
+    if isinstance(value, GMFCS):
+        return value
+    if type(value) is str:
+        text = value.strip().upper()
+        if text in GMFCS.__members__:
+            return GMFCS[text]
+        if text in ("1", "2", "3", "4", "5"):
+            return GMFCS(int(text))
+    elif type(value) is int and 1 <= value <= 5:
+        return GMFCS(value)
+    raise InvalidInput([Violation(field, f"{_GMFCS_RULE}, got {value!r}")])
+
+
+# -- Goal Attainment Scaling -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """One goal: -2 (much less than expected) .. 0 (expected outcome) .. +2 (much more), with a weight > 0."""
+
+    description: str
+    weight: float
+    score: int
+
+    def __post_init__(self) -> None:
+        problems: list[Violation] = []
+        if type(self.description) is not str or not self.description.strip():
+            problems.append(Violation("goal.description", "must be a text describing the goal"))
+        if not (is_number(self.weight) and self.weight > 0):
+            problems.append(Violation("goal.weight", f"must be a number > 0, got {self.weight!r}"))
+        if type(self.score) is not int or not -2 <= self.score <= 2:
+            problems.append(Violation("goal.score", f"must be a whole number -2 to +2, got {self.score!r}"))
+        if problems:
+            raise InvalidInput(problems)
+
+
+def gas_t_score(goals: Iterable[Goal], rho: float = GAS_RHO) -> float:
+    """The GAS T score: 50 + 10·Σwx / √((1−ρ)Σw² + ρ(Σw)²) (domain.md; Kiresuk and Sherman).
+
+    50 means every goal was met as expected; a single goal gives 50 + 10·x whatever ρ and weight.
+    """
+    goals = list(goals)
+    problems: list[Violation] = []
+    if not goals:
+        problems.append(Violation("goals", "needs at least one goal"))
+    for i, goal in enumerate(goals):
+        if not isinstance(goal, Goal):
+            problems.append(Violation(f"goals[{i}]", f"must be a Goal, got {goal!r}"))
+    if not (is_number(rho) and 0 <= rho < 1):
+        problems.append(Violation("rho", f"must be a number >= 0 and < 1, got {rho!r}"))
+    if problems:
+        raise InvalidInput(problems)
+    sum_wx = sum(g.weight * g.score for g in goals)
+    sum_w = sum(g.weight for g in goals)
+    sum_w2 = sum(g.weight * g.weight for g in goals)
+    return 50 + 10 * sum_wx / math.sqrt((1 - rho) * sum_w2 + rho * sum_w * sum_w)

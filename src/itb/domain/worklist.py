@@ -1,0 +1,258 @@
+"""The every-morning worklist: who must be seen before their pump runs low, and why.
+
+Built from plain inputs (one ``PumpSituation`` per implanted pump, assembled by the database
+layer from the exact forecast and the appointment book). A pump appears only when it has at
+least one reason; the list comes most urgent first: soonest empty reservoir first. Running out
+of drug causes withdrawal, which can kill (``shared/domain.md``); every number is a field of
+``BookingSettings`` (``docs/parameters.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings, titration_visit_due
+
+_DAY_SECONDS = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class PumpSituation:
+    """One implanted pump and its patient, as known today."""
+
+    patient_id: int
+    patient_name: str
+    pump_id: int
+    #: from the exact forecast; None when the pump will not alarm (stopped, or no forecast)
+    low_reservoir_alarm_at: datetime | None
+    empty_at: datetime | None
+    #: the next booked refill appointment, if any (a date before today counts as none booked)
+    next_refill_booked: date | None
+    #: when the elective replacement indicator is expected, and whether the pump reports it
+    eri_at: datetime | None
+    eri_reached: bool
+    titrating: bool
+    last_program_change: date | None
+    next_titration_booked: date | None
+    #: an MRI happened and the pump has not been interrogated since
+    mri_check_pending: bool
+    #: refills flagged for a discrepancy and not yet reviewed
+    unreviewed_discrepancies: int
+    #: (kind, date) booked in the past and not done
+    overdue_appointments: tuple[tuple[str, date], ...] = ()
+    missed_appointments: tuple[tuple[str, date], ...] = ()
+    #: highest withdrawal risk (domain.md): injury at T6 or above, cannot communicate, earlier withdrawal
+    high_risk: bool = False
+
+
+class Reason(StrEnum):
+    """Why a pump is on the worklist, in the order reasons are listed on an item."""
+
+    ALARM_BEFORE_REFILL = "alarm_before_refill"  # alarm (or empty) before the booked refill, or already passed
+    NO_REFILL_BOOKED = "no_refill_booked"  # no refill booked from today on
+    OVERDUE = "overdue"  # an appointment in the past, not done
+    MISSED = "missed"  # an appointment the patient missed
+    TITRATION_DUE = "titration_due"  # titrating, and no visit booked in the 2-3 week window
+    ERI_SOON = "eri_soon"  # the elective replacement indicator is expected within eri_warning_days
+    ERI_REACHED = "eri_reached"  # the pump reports ERI: it stops about 90 days later
+    MRI_CHECK = "mri_check"  # an MRI, and no interrogation since
+    DISCREPANCY = "discrepancy"  # refill discrepancies not yet reviewed
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One pump on the worklist."""
+
+    patient_id: int
+    patient_name: str
+    pump_id: int
+    reasons: tuple[Reason, ...]
+    #: one plain sentence per reason, in the same order, with the dates
+    details: tuple[str, ...]
+    days_until_empty: float | None
+    days_until_alarm: float | None
+    #: 0 = empty within urgent_empty_days or the alarm already passed; 1 = empty within soon_empty_days; 2 = other
+    urgency: int
+    high_risk: bool = False
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+def _days(at: datetime | None, now: datetime) -> float | None:
+    return None if at is None else (at - now).total_seconds() / _DAY_SECONDS
+
+
+def _appointments(items: tuple[tuple[str, date], ...]) -> str:
+    return ", ".join(f"{kind} on {day.isoformat()}" for kind, day in sorted(items, key=lambda kd: (kd[1], kd[0])))
+
+
+def _book_by(alarm: datetime, settings: BookingSettings) -> str:
+    return (alarm - timedelta(days=settings.refill_margin_days)).date().isoformat()
+
+
+def _refill_reasons(
+    s: PumpSituation, now: datetime, today: date, settings: BookingSettings, reasons: list[Reason], details: list[str]
+) -> None:
+    alarm, empty = s.low_reservoir_alarm_at, s.empty_at
+    booked = s.next_refill_booked
+    passed = ""
+    if booked is not None and booked < today:
+        passed = f" from today on (the one booked for {booked.isoformat()} has passed)"
+        booked = None
+    booking = f"the refill booked for {booked.isoformat()}" if booked is not None else "no refill booked"
+
+    detail = None
+    if empty is not None and empty <= now:
+        detail = (
+            f"The reservoir was forecast to be empty at {_when(empty)} ({booking}): refill now, watch for withdrawal."
+        )
+    elif alarm is not None and alarm <= now:
+        detail = f"The low-reservoir alarm was due at {_when(alarm)} ({booking}): refill now."
+    elif booked is not None and empty is not None and empty.date() <= booked:
+        detail = f"The reservoir is forecast to be empty at {_when(empty)}, before {booking}: book an earlier refill."
+    elif booked is not None and alarm is not None and alarm.date() <= booked:
+        detail = (
+            f"The low-reservoir alarm is due at {_when(alarm)}, before {booking}: "
+            f"book the refill by {_book_by(alarm, settings)}."
+        )
+    if detail is not None:
+        reasons.append(Reason.ALARM_BEFORE_REFILL)
+        details.append(detail)
+
+    if booked is None:
+        if alarm is not None and alarm > now:
+            need = f"the low-reservoir alarm is due at {_when(alarm)}: book it by {_book_by(alarm, settings)}"
+        elif alarm is not None:
+            need = "the low-reservoir alarm has passed"
+        else:
+            need = f"refill at least every {settings.max_refill_interval_days:g} days (drug stability)"
+        reasons.append(Reason.NO_REFILL_BOOKED)
+        details.append(f"No refill is booked{passed}; {need}.")
+
+
+def _titration_reason(s: PumpSituation, today: date, settings: BookingSettings) -> str | None:
+    if not s.titrating or s.last_program_change is None:
+        return None
+    earliest, latest = titration_visit_due(s.last_program_change, settings)
+    if today < earliest:
+        return None
+    booked = s.next_titration_booked
+    if booked is not None and max(earliest, today) <= booked <= latest:
+        return None
+    changed = f"last program change on {s.last_program_change.isoformat()}"
+    if today > latest:
+        return f"Titration visit overdue: its window ended on {latest.isoformat()} ({changed})."
+    if booked is not None and booked >= today:
+        extra = f"the visit booked for {booked.isoformat()} is outside it"
+    else:
+        extra = "no visit is booked in it"
+    return f"Titration visit due between {earliest.isoformat()} and {latest.isoformat()} ({changed}); {extra}."
+
+
+def _situation_item(s: PumpSituation, now: datetime, today: date, settings: BookingSettings) -> WorkItem | None:
+    reasons: list[Reason] = []
+    details: list[str] = []
+    _refill_reasons(s, now, today, settings, reasons, details)
+    if s.overdue_appointments:
+        reasons.append(Reason.OVERDUE)
+        details.append(f"Booked and not done: {_appointments(s.overdue_appointments)}.")
+    if s.missed_appointments:
+        reasons.append(Reason.MISSED)
+        details.append(f"Missed: {_appointments(s.missed_appointments)}.")
+    titration = _titration_reason(s, today, settings)
+    if titration is not None:
+        reasons.append(Reason.TITRATION_DUE)
+        details.append(titration)
+    if s.eri_reached:
+        reasons.append(Reason.ERI_REACHED)
+        if s.eri_at is not None:
+            stop = (s.eri_at + timedelta(days=settings.eri_to_stop_days)).date().isoformat()
+            details.append(
+                f"The elective replacement indicator was reached ({_when(s.eri_at)}): the pump stops about "
+                f"{settings.eri_to_stop_days} days later (around {stop}); replace it before then."
+            )
+        else:
+            details.append(
+                f"The elective replacement indicator is reached: the pump stops about {settings.eri_to_stop_days} "
+                "days later; replace it before then."
+            )
+    elif s.eri_at is not None:
+        days_to_eri = (s.eri_at - now).total_seconds() / _DAY_SECONDS
+        if days_to_eri <= settings.eri_warning_days:
+            reasons.append(Reason.ERI_SOON)
+            if days_to_eri < 0:
+                details.append(
+                    f"The elective replacement indicator was expected at {_when(s.eri_at)} and the pump does not "
+                    "report it yet: interrogate the pump and plan its replacement."
+                )
+            else:
+                details.append(
+                    f"The elective replacement indicator is expected at {_when(s.eri_at)}, in {int(days_to_eri)} "
+                    f"days: plan the pump replacement (it stops about {settings.eri_to_stop_days} days after)."
+                )
+    if s.mri_check_pending:
+        reasons.append(Reason.MRI_CHECK)
+        details.append("An MRI was done and the pump has not been interrogated since: check that infusion resumed.")
+    if s.unreviewed_discrepancies > 0:
+        n = s.unreviewed_discrepancies
+        reasons.append(Reason.DISCREPANCY)
+        details.append(f"{n} refill discrepanc{'y' if n == 1 else 'ies'} not yet reviewed.")
+    if not reasons:
+        return None
+
+    until_empty = _days(s.empty_at, now)
+    until_alarm = _days(s.low_reservoir_alarm_at, now)
+    if (until_empty is not None and until_empty <= settings.urgent_empty_days) or (
+        until_alarm is not None and until_alarm <= 0
+    ):
+        urgency = 0
+    elif until_empty is not None and until_empty <= settings.soon_empty_days:
+        urgency = 1
+    else:
+        urgency = 2
+    return WorkItem(
+        patient_id=s.patient_id,
+        patient_name=s.patient_name,
+        pump_id=s.pump_id,
+        reasons=tuple(reasons),
+        details=tuple(details),
+        days_until_empty=until_empty,
+        days_until_alarm=until_alarm,
+        urgency=urgency,
+        high_risk=s.high_risk,
+    )
+
+
+def _order(item: WorkItem) -> tuple[object, ...]:
+    empty, alarm = item.days_until_empty, item.days_until_alarm
+    return (
+        empty is None,
+        0.0 if empty is None else empty,
+        not item.high_risk,
+        alarm is None,
+        0.0 if alarm is None else alarm,
+        item.patient_name.casefold(),
+        item.patient_name,
+        item.patient_id,
+        item.pump_id,
+    )
+
+
+def build_worklist(
+    situations: Iterable[PumpSituation], now: datetime, settings: BookingSettings = DEFAULT_BOOKING
+) -> list[WorkItem]:
+    """Every pump with at least one reason to act, most urgent first.
+
+    Order: days until the reservoir is empty (soonest first, unknown last), then high-risk
+    patients first, then days until the low-reservoir alarm (unknown last), then patient name
+    (then ids, so the order is total). Linear in the number of pumps, plus the sort.
+    """
+    today = now.date()
+    items = [item for s in situations if (item := _situation_item(s, now, today, settings)) is not None]
+    items.sort(key=_order)
+    return items

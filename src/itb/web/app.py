@@ -1,0 +1,336 @@
+"""The clinic's REST API (FastAPI). OpenAPI at ``/openapi.json``, interactive docs at ``/docs``.
+
+Auth: OAuth2 password flow (``POST /api/auth/token``) giving a bearer token (JWT, HS256,
+8 hours). Errors: 401 no or bad token; 403 role not allowed; 404 not found (also another
+family's child, for a caregiver); 409 the pump changed since it was read; 422 bad input, naming
+each field and rule, or limits not met (with every finding and its code); 502 the pump could
+not be reached or refused. Nothing is stored when a request fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jwt
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from itb.adapters.db import models as m
+from itb.clinic.services import (
+    Actor,
+    Clinic,
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotSent,
+    PumpChangeFailed,
+)
+from itb.clinic.users import authenticate
+from itb.clinic.worklist import worklist
+from itb.contracts.forecast import parse_program
+from itb.domain.errors import InvalidInput, Violation
+from itb.domain.program import DosingProgram
+
+DISCLAIMER = "For education, planning and research. Not a certified medical device."
+TOKEN_HOURS = 8
+
+
+def secret_key(data_dir: Path) -> str:
+    """``$ITB_SECRET``, else a random key kept in the data directory (created once, mode 0600)."""
+    if os.environ.get("ITB_SECRET"):
+        return os.environ["ITB_SECRET"]
+    path = data_dir / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+# ---------------------------------------------------------------------- request bodies
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    origin: Literal["spinal", "cerebral"]
+    weight_kg: float | None = Field(default=None, gt=0, le=400)
+    gmfcs: int | None = Field(default=None, ge=1, le=5)
+    injury_t6_or_above: bool = False
+    cannot_communicate: bool = False
+    earlier_withdrawal: bool = False
+
+
+class PumpIn(Strict):
+    model: Literal["peristaltic", "valve-gated"]
+    serial: str = Field(min_length=1, max_length=64)
+    reservoir_capacity_ml: float = Field(gt=0)
+    catheter_length_cm: float = Field(gt=0, le=200)
+    reservoir_ml: float = Field(ge=0)
+    concentration_mcg_per_ml: float = Field(gt=0, le=2000)
+    program: dict[str, Any]
+    implanted_at: datetime | None = None
+    low_reservoir_alarm_ml: float = Field(default=2.0, ge=0)
+
+
+class ProgramIn(Strict):
+    program: dict[str, Any]
+    version: int = Field(description="the pump record's version you read (409 if it changed)")
+    acknowledged: list[str] = Field(default_factory=list, description="codes of the soft limits confirmed")
+
+
+class RefillIn(Strict):
+    withdrawn_ml: float = Field(ge=0)
+    added_ml: float = Field(gt=0)
+    concentration_mcg_per_ml: float = Field(gt=0, le=2000)
+    lot: str | None = Field(default=None, max_length=64)
+    version: int
+    acknowledged: list[str] = Field(default_factory=list)
+
+
+class AppointmentIn(Strict):
+    patient_id: int
+    kind: Literal["screening", "titration", "refill", "mri_check", "replacement"]
+    at: datetime
+    pump_id: int | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class AppointmentStatusIn(Strict):
+    status: Literal["done", "missed", "cancelled"]
+
+
+# ---------------------------------------------------------------------- views
+def patient_json(p: m.Patient) -> dict:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "birth_date": p.birth_date,
+        "origin": p.origin,
+        "weight_kg": p.weight_kg,
+        "gmfcs": p.gmfcs,
+        "injury_t6_or_above": p.injury_t6_or_above,
+        "cannot_communicate": p.cannot_communicate,
+        "earlier_withdrawal": p.earlier_withdrawal,
+        "phase": p.phase,
+        "high_risk": p.high_risk,
+    }
+
+
+def pump_json(p: m.Pump) -> dict:
+    return {c.key: getattr(p, c.key) for c in p.__table__.columns if c.key != "virtual_state"}
+
+
+def _program(obj: dict) -> DosingProgram:
+    errs: list[Violation] = []
+    program = parse_program(obj, "program", errs)
+    if errs:
+        raise InvalidInput(errs)
+    return program
+
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token")
+
+
+def current_actor(request: Request, token: Annotated[str, Depends(oauth2)]) -> Actor:
+    try:
+        claims = jwt.decode(token, request.app.state.secret, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        raise HTTPException(401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from None
+    return Actor(claims["sub"], claims["role"], claims["uid"])
+
+
+Me = Annotated[Actor, Depends(current_actor)]
+
+
+def create_app(clinic: Clinic, secret: str) -> FastAPI:
+    app = FastAPI(title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1")
+    app.state.secret = secret
+
+    # -- errors ------------------------------------------------------------------------
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [{"loc": v.field.split("."), "msg": v.rule, "type": "value_error"} for v in exc.violations]
+            },
+        )
+
+    @app.exception_handler(NotSent)
+    async def not_sent(_: Request, exc: NotSent) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": "not sent to the pump", "findings": exc.findings})
+
+    for kind, code in ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (PumpChangeFailed, 502)):
+
+        def handler(_: Request, exc: Exception, code: int = code) -> JSONResponse:
+            return JSONResponse(status_code=code, content={"detail": str(exc)})
+
+        app.add_exception_handler(kind, handler)
+
+    @app.post("/api/auth/token", tags=["auth"])
+    def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
+        with clinic.sessions() as s:
+            user = authenticate(s, form.username, form.password)
+        if user is None:
+            raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+        claims = {
+            "sub": user.username,
+            "role": user.role,
+            "uid": user.id,
+            "exp": datetime.utcnow() + timedelta(hours=TOKEN_HOURS),
+        }
+        return {
+            "access_token": jwt.encode(claims, secret, algorithm="HS256"),
+            "token_type": "bearer",
+            "role": user.role,
+        }
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict:
+        with clinic.sessions() as s:
+            s.execute(select(1))
+        return {"status": "ok", "disclaimer": DISCLAIMER}
+
+    # -- patients ----------------------------------------------------------------------
+    @app.get("/api/patients", tags=["patients"])
+    def patients(me: Me) -> list[dict]:
+        with clinic.sessions() as s:
+            rows = s.execute(clinic.visible_patients(s, me).order_by(m.Patient.name)).scalars()
+            return [patient_json(p) for p in rows]
+
+    @app.post("/api/patients", status_code=201, tags=["patients"])
+    def register(body: PatientIn, me: Me) -> dict:
+        return patient_json(clinic.register_patient(me, **body.model_dump()))
+
+    @app.get("/api/patients/{patient_id}", tags=["patients"])
+    def patient(patient_id: int, me: Me) -> dict:
+        with clinic.sessions() as s:
+            p = clinic.patient(s, me, patient_id)
+            appointments = s.execute(
+                select(m.Appointment).where(m.Appointment.patient_id == p.id).order_by(m.Appointment.at)
+            ).scalars()
+            return {
+                **patient_json(p),
+                "pumps": [pump_json(x) for x in p.pumps],
+                "appointments": [{c.key: getattr(a, c.key) for c in a.__table__.columns} for a in appointments],
+            }
+
+    @app.post("/api/patients/{patient_id}/pumps", status_code=201, tags=["pumps"])
+    def implant(patient_id: int, body: PumpIn, me: Me) -> dict:
+        fields = body.model_dump()
+        fields["program"] = _program(fields["program"])
+        return pump_json(clinic.implant_pump(me, patient_id, **fields))
+
+    # -- pumps -------------------------------------------------------------------------
+    @app.get("/api/pumps/{pump_id}", tags=["pumps"])
+    def pump(pump_id: int, me: Me) -> dict:
+        with clinic.sessions() as s:
+            p = clinic.pump(s, me, pump_id)
+            refills = s.execute(select(m.Refill).where(m.Refill.pump_id == p.id).order_by(m.Refill.at)).scalars()
+            versions = s.execute(
+                select(m.ProgramVersion).where(m.ProgramVersion.pump_id == p.id).order_by(m.ProgramVersion.version)
+            ).scalars()
+            return {
+                **pump_json(p),
+                "refills": [{c.key: getattr(r, c.key) for c in r.__table__.columns} for r in refills],
+                "program_versions": [{c.key: getattr(v, c.key) for c in v.__table__.columns} for v in versions],
+            }
+
+    @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
+    def interrogate(pump_id: int, me: Me) -> dict:
+        return pump_json(clinic.interrogate(me, pump_id))
+
+    @app.post("/api/pumps/{pump_id}/programs", status_code=201, tags=["pumps"])
+    def change_program(pump_id: int, body: ProgramIn, me: Me) -> dict:
+        program = _program(body.program)
+        return pump_json(
+            clinic.change_program(
+                me, pump_id, program, expected_version=body.version, acknowledged=tuple(body.acknowledged)
+            )
+        )
+
+    @app.post("/api/pumps/{pump_id}/refills", status_code=201, tags=["pumps"])
+    def refill(pump_id: int, body: RefillIn, me: Me) -> dict:
+        r = clinic.refill(
+            me,
+            pump_id,
+            withdrawn_ml=body.withdrawn_ml,
+            added_ml=body.added_ml,
+            concentration_mcg_per_ml=body.concentration_mcg_per_ml,
+            lot=body.lot,
+            expected_version=body.version,
+            acknowledged=tuple(body.acknowledged),
+        )
+        return {c.key: getattr(r, c.key) for c in r.__table__.columns}
+
+    # -- appointments --------------------------------------------------------------------
+    @app.get("/api/appointments", tags=["appointments"])
+    def appointments(me: Me, status: str | None = None, start: date | None = None, end: date | None = None) -> list:
+        with clinic.sessions() as s:
+            visible = clinic.visible_patients(s, me).with_only_columns(m.Patient.id)
+            q = select(m.Appointment).where(m.Appointment.patient_id.in_(visible)).order_by(m.Appointment.at)
+            if status:
+                q = q.where(m.Appointment.status == status)
+            if start:
+                q = q.where(m.Appointment.at >= datetime.combine(start, datetime.min.time()))
+            if end:
+                q = q.where(m.Appointment.at < datetime.combine(end, datetime.min.time()) + timedelta(days=1))
+            return [{c.key: getattr(a, c.key) for c in a.__table__.columns} for a in s.execute(q).scalars()]
+
+    @app.post("/api/appointments", status_code=201, tags=["appointments"])
+    def book(body: AppointmentIn, me: Me) -> dict:
+        a = clinic.book(me, body.patient_id, kind=body.kind, at=body.at, pump_id=body.pump_id, notes=body.notes)
+        return {c.key: getattr(a, c.key) for c in a.__table__.columns}
+
+    @app.post("/api/appointments/{appointment_id}/status", tags=["appointments"])
+    def set_status(appointment_id: int, body: AppointmentStatusIn, me: Me) -> dict:
+        a = clinic.set_appointment_status(me, appointment_id, body.status)
+        return {c.key: getattr(a, c.key) for c in a.__table__.columns}
+
+    # -- the worklist and the audit log ----------------------------------------------------
+    @app.get("/api/worklist", tags=["worklist"])
+    def get_worklist(me: Me) -> list[dict]:
+        with clinic.sessions() as s:
+            ids = None
+            if me.role == "caregiver":
+                ids = set(s.execute(clinic.visible_patients(s, me).with_only_columns(m.Patient.id)).scalars())
+            items = worklist(s, clinic.clock(), clinic.config.booking, ids)
+        return [
+            {
+                "patient_id": i.patient_id,
+                "patient_name": i.patient_name,
+                "pump_id": i.pump_id,
+                "reasons": [str(r) for r in i.reasons],
+                "details": list(i.details),
+                "days_until_empty": i.days_until_empty,
+                "days_until_alarm": i.days_until_alarm,
+                "urgency": i.urgency,
+            }
+            for i in items
+        ]
+
+    @app.get("/api/audit", tags=["audit"])
+    def get_audit(me: Me, limit: int = 100, before_id: int | None = None) -> dict:
+        if me.role != "admin":
+            raise Forbidden("only an admin may read the audit log")
+        from itb.clinic.audit import verify_chain
+
+        with clinic.sessions() as s:
+            q = select(m.AuditEntry).order_by(m.AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+            if before_id:
+                q = q.where(m.AuditEntry.id < before_id)
+            entries = [{c.key: getattr(e, c.key) for c in e.__table__.columns} for e in s.execute(q).scalars()]
+            return {"entries": entries, "chain_intact": not verify_chain(s)}
+
+    return app
