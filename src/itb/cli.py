@@ -567,9 +567,7 @@ def worklist_command(
     if as_json:
         import orjson
 
-        sys.stdout.buffer.write(
-            orjson.dumps([i.__dict__ if hasattr(i, "__dict__") else _item(i) for i in items], default=str) + b"\n"
-        )
+        sys.stdout.buffer.write(orjson.dumps([_item(i) for i in items], default=str) + b"\n")
         return
     from rich.console import Console
     from rich.table import Table
