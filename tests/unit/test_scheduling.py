@@ -293,4 +293,4 @@ def test_titration_window_follows_the_settings() -> None:
 
 
 def test_default_booking_is_the_default_settings() -> None:
-    assert DEFAULT_BOOKING == BookingSettings()
+    assert BookingSettings() == DEFAULT_BOOKING

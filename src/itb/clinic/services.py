@@ -234,6 +234,58 @@ class Clinic:
             self._audit(s, actor, "record_screening", "patient", patient.id, after=_row(trial))
             return trial
 
+    def record_assessment(
+        self, actor: Actor, patient_id: int, kind: str, data: dict, at: datetime | None = None
+    ) -> m.Assessment:
+        """A clinical assessment: ``mas`` {muscle: grade}, ``tardieu`` {muscle: {quality, r1_deg, r2_deg}},
+        ``gmfcs`` {level}, or ``gas`` {goals: [{description, weight, score}]} (its T-score is stored)."""
+        from itb.domain import scales
+
+        _require(actor, "admin", "clinician")
+        errs: list[Violation] = []
+        stored: dict[str, Any] = {}
+        try:
+            if kind == "mas":
+                stored = {k: str(scales.parse_mas(v, f"data.{k}")) for k, v in data.items()}
+                if not stored:
+                    errs.append(Violation("data", "grade at least one muscle group"))
+            elif kind == "tardieu":
+                for muscle, t in data.items():
+                    if not isinstance(t, dict):
+                        errs.append(Violation(f"data.{muscle}", "must be {quality, r1_deg, r2_deg}"))
+                        continue
+                    scales.Tardieu(t.get("quality"), t.get("r1_deg"), t.get("r2_deg"))  # type: ignore[arg-type]
+                    stored[muscle] = t
+            elif kind == "gmfcs":
+                stored = {"level": int(scales.parse_gmfcs(data.get("level"), "data.level"))}
+            elif kind == "gas":
+                goals = [
+                    scales.Goal(g.get("description"), g.get("weight"), g.get("score")) for g in data.get("goals", [])
+                ]
+                if not goals:
+                    errs.append(Violation("data.goals", "at least one goal is required"))
+                else:
+                    stored = {"goals": data["goals"], "t_score": scales.gas_t_score(goals)}
+            else:
+                errs.append(Violation("kind", "must be one of mas, tardieu, gmfcs, gas"))
+        except InvalidInput as exc:
+            errs.extend(exc.violations)
+        except (TypeError, AttributeError, ValueError) as exc:
+            errs.append(Violation("data", f"not a {kind} assessment ({exc})"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            assessment = m.Assessment(
+                patient_id=patient.id, at=at or self.clock(), kind=kind, data=stored, by=actor.username
+            )
+            if kind == "gmfcs":
+                patient.gmfcs = stored["level"]
+            s.add(assessment)
+            s.flush()
+            self._audit(s, actor, "record_assessment", "patient", patient.id, after=_row(assessment))
+            return assessment
+
     # ------------------------------------------------------------------ pumps
     def implant_pump(
         self,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings, titration_visit_due
 
 _DAY_SECONDS = 86400.0
+_INF = float("inf")  # sorts unknown days last
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,31 @@ class WorkItem:
 
 
 def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M")
+    """'2026-03-02 14:05' (any time zone offset is left off)."""
+    return at.isoformat(" ", "minutes")[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The settings of one build, turned into what each pump is compared with."""
+
+    now: datetime
+    today: date
+    settings: BookingSettings
+    margin: timedelta
+    eri_warning: timedelta
+    eri_to_stop: timedelta
+
+    @classmethod
+    def of(cls, now: datetime, settings: BookingSettings) -> _Rules:
+        return cls(
+            now=now,
+            today=now.date(),
+            settings=settings,
+            margin=timedelta(days=settings.refill_margin_days),
+            eri_warning=timedelta(days=settings.eri_warning_days),
+            eri_to_stop=timedelta(days=settings.eri_to_stop_days),
+        )
 
 
 def _days(at: datetime | None, now: datetime) -> float | None:
@@ -91,13 +116,12 @@ def _appointments(items: tuple[tuple[str, date], ...]) -> str:
     return ", ".join(f"{kind} on {day.isoformat()}" for kind, day in sorted(items, key=lambda kd: (kd[1], kd[0])))
 
 
-def _book_by(alarm: datetime, settings: BookingSettings) -> str:
-    return (alarm - timedelta(days=settings.refill_margin_days)).date().isoformat()
+def _book_by(alarm: datetime, rules: _Rules) -> str:
+    return (alarm - rules.margin).date().isoformat()
 
 
-def _refill_reasons(
-    s: PumpSituation, now: datetime, today: date, settings: BookingSettings, reasons: list[Reason], details: list[str]
-) -> None:
+def _refill_reasons(s: PumpSituation, rules: _Rules, reasons: list[Reason], details: list[str]) -> None:
+    now, today = rules.now, rules.today
     alarm, empty = s.low_reservoir_alarm_at, s.empty_at
     booked = s.next_refill_booked
     passed = ""
@@ -118,7 +142,7 @@ def _refill_reasons(
     elif booked is not None and alarm is not None and alarm.date() <= booked:
         detail = (
             f"The low-reservoir alarm is due at {_when(alarm)}, before {booking}: "
-            f"book the refill by {_book_by(alarm, settings)}."
+            f"book the refill by {_book_by(alarm, rules)}."
         )
     if detail is not None:
         reasons.append(Reason.ALARM_BEFORE_REFILL)
@@ -126,11 +150,11 @@ def _refill_reasons(
 
     if booked is None:
         if alarm is not None and alarm > now:
-            need = f"the low-reservoir alarm is due at {_when(alarm)}: book it by {_book_by(alarm, settings)}"
+            need = f"the low-reservoir alarm is due at {_when(alarm)}: book it by {_book_by(alarm, rules)}"
         elif alarm is not None:
             need = "the low-reservoir alarm has passed"
         else:
-            need = f"refill at least every {settings.max_refill_interval_days:g} days (drug stability)"
+            need = f"refill at least every {rules.settings.max_refill_interval_days:g} days (drug stability)"
         reasons.append(Reason.NO_REFILL_BOOKED)
         details.append(f"No refill is booked{passed}; {need}.")
 
@@ -154,24 +178,25 @@ def _titration_reason(s: PumpSituation, today: date, settings: BookingSettings) 
     return f"Titration visit due between {earliest.isoformat()} and {latest.isoformat()} ({changed}); {extra}."
 
 
-def _situation_item(s: PumpSituation, now: datetime, today: date, settings: BookingSettings) -> WorkItem | None:
+def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
+    now, settings = rules.now, rules.settings
     reasons: list[Reason] = []
     details: list[str] = []
-    _refill_reasons(s, now, today, settings, reasons, details)
+    _refill_reasons(s, rules, reasons, details)
     if s.overdue_appointments:
         reasons.append(Reason.OVERDUE)
         details.append(f"Booked and not done: {_appointments(s.overdue_appointments)}.")
     if s.missed_appointments:
         reasons.append(Reason.MISSED)
         details.append(f"Missed: {_appointments(s.missed_appointments)}.")
-    titration = _titration_reason(s, today, settings)
+    titration = _titration_reason(s, rules.today, settings)
     if titration is not None:
         reasons.append(Reason.TITRATION_DUE)
         details.append(titration)
     if s.eri_reached:
         reasons.append(Reason.ERI_REACHED)
         if s.eri_at is not None:
-            stop = (s.eri_at + timedelta(days=settings.eri_to_stop_days)).date().isoformat()
+            stop = (s.eri_at + rules.eri_to_stop).date().isoformat()
             details.append(
                 f"The elective replacement indicator was reached ({_when(s.eri_at)}): the pump stops about "
                 f"{settings.eri_to_stop_days} days later (around {stop}); replace it before then."
@@ -181,20 +206,19 @@ def _situation_item(s: PumpSituation, now: datetime, today: date, settings: Book
                 f"The elective replacement indicator is reached: the pump stops about {settings.eri_to_stop_days} "
                 "days later; replace it before then."
             )
-    elif s.eri_at is not None:
+    elif s.eri_at is not None and s.eri_at - now <= rules.eri_warning:
+        reasons.append(Reason.ERI_SOON)
         days_to_eri = (s.eri_at - now).total_seconds() / _DAY_SECONDS
-        if days_to_eri <= settings.eri_warning_days:
-            reasons.append(Reason.ERI_SOON)
-            if days_to_eri < 0:
-                details.append(
-                    f"The elective replacement indicator was expected at {_when(s.eri_at)} and the pump does not "
-                    "report it yet: interrogate the pump and plan its replacement."
-                )
-            else:
-                details.append(
-                    f"The elective replacement indicator is expected at {_when(s.eri_at)}, in {int(days_to_eri)} "
-                    f"days: plan the pump replacement (it stops about {settings.eri_to_stop_days} days after)."
-                )
+        if days_to_eri < 0:
+            details.append(
+                f"The elective replacement indicator was expected at {_when(s.eri_at)} and the pump does not "
+                "report it yet: interrogate the pump and plan its replacement."
+            )
+        else:
+            details.append(
+                f"The elective replacement indicator is expected at {_when(s.eri_at)}, in {int(days_to_eri)} "
+                f"days: plan the pump replacement (it stops about {settings.eri_to_stop_days} days after)."
+            )
     if s.mri_check_pending:
         reasons.append(Reason.MRI_CHECK)
         details.append("An MRI was done and the pump has not been interrogated since: check that infusion resumed.")
@@ -231,11 +255,9 @@ def _situation_item(s: PumpSituation, now: datetime, today: date, settings: Book
 def _order(item: WorkItem) -> tuple[object, ...]:
     empty, alarm = item.days_until_empty, item.days_until_alarm
     return (
-        empty is None,
-        0.0 if empty is None else empty,
+        _INF if empty is None else empty,
         not item.high_risk,
-        alarm is None,
-        0.0 if alarm is None else alarm,
+        _INF if alarm is None else alarm,
         item.patient_name.casefold(),
         item.patient_name,
         item.patient_id,
@@ -252,7 +274,7 @@ def build_worklist(
     patients first, then days until the low-reservoir alarm (unknown last), then patient name
     (then ids, so the order is total). Linear in the number of pumps, plus the sort.
     """
-    today = now.date()
-    items = [item for s in situations if (item := _situation_item(s, now, today, settings)) is not None]
+    rules = _Rules.of(now, settings)
+    items = [item for s in situations if (item := _situation_item(s, rules)) is not None]
     items.sort(key=_order)
     return items

@@ -106,6 +106,29 @@ class AppointmentIn(Strict):
     notes: str | None = Field(default=None, max_length=2000)
 
 
+class ScreeningIn(Strict):
+    dose_mcg: float = Field(gt=0, le=100)
+    mas_before: dict[str, str]
+    mas_after: dict[str, str]
+    effect_hours: float | None = Field(default=None, ge=0, le=72)
+    at: datetime | None = None
+
+
+class AssessmentIn(Strict):
+    kind: Literal["mas", "tardieu", "gmfcs", "gas"]
+    data: dict[str, Any]
+    at: datetime | None = None
+
+
+class RetireIn(Strict):
+    version: int
+    reason: str = Field(default="", max_length=2000)
+
+
+def _columns(row: Any) -> dict:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
 class AppointmentStatusIn(Strict):
     status: Literal["done", "missed", "cancelled"]
 
@@ -232,6 +255,24 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         fields["program"] = _program(fields["program"])
         return pump_json(clinic.implant_pump(me, patient_id, **fields))
 
+    @app.post("/api/patients/{patient_id}/screenings", status_code=201, tags=["patients"])
+    def screening(patient_id: int, body: ScreeningIn, me: Me) -> dict:
+        return _columns(clinic.record_screening(me, patient_id, **body.model_dump()))
+
+    @app.get("/api/patients/{patient_id}/assessments", tags=["patients"])
+    def assessments(patient_id: int, me: Me) -> list[dict]:
+        with clinic.sessions() as s:
+            p = clinic.patient(s, me, patient_id)
+            rows = s.execute(select(m.Assessment).where(m.Assessment.patient_id == p.id).order_by(m.Assessment.at))
+            screenings = s.execute(select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == p.id))
+            return [_columns(a) for a in rows.scalars()] + [
+                {**_columns(t), "kind": "screening"} for t in screenings.scalars()
+            ]
+
+    @app.post("/api/patients/{patient_id}/assessments", status_code=201, tags=["patients"])
+    def assess(patient_id: int, body: AssessmentIn, me: Me) -> dict:
+        return _columns(clinic.record_assessment(me, patient_id, body.kind, body.data, body.at))
+
     # -- pumps -------------------------------------------------------------------------
     @app.get("/api/pumps/{pump_id}", tags=["pumps"])
     def pump(pump_id: int, me: Me) -> dict:
@@ -273,6 +314,14 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             acknowledged=tuple(body.acknowledged),
         )
         return {c.key: getattr(r, c.key) for c in r.__table__.columns}
+
+    @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
+    def retire(pump_id: int, body: RetireIn, me: Me) -> dict:
+        return pump_json(clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason))
+
+    @app.post("/api/refills/{refill_id}/review", tags=["pumps"])
+    def review_refill(refill_id: int, me: Me) -> dict:
+        return _columns(clinic.review_discrepancy(me, refill_id))
 
     # -- appointments --------------------------------------------------------------------
     @app.get("/api/appointments", tags=["appointments"])
