@@ -26,6 +26,7 @@ from itb.domain.refill import (
     next_refill_date,
     priming_bolus,
 )
+from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings
 
 NO_TOLERANCE = RefillSettings(use_device_tolerance=False)
 SMALL_PUMP_RULE = RefillSettings(use_small_pump_threshold=True)
@@ -52,8 +53,8 @@ def test_default_settings_are_the_documented_numbers():
     assert DEFAULT_REFILL.discrepancy_ml == 2.0
     assert DEFAULT_REFILL.small_pump_discrepancy_ml == 1.0
     assert DEFAULT_REFILL.use_small_pump_threshold is False
-    assert DEFAULT_REFILL.next_refill_margin_days == 4.0
-    assert DEFAULT_REFILL.max_refill_interval_days == 180.0
+    assert DEFAULT_BOOKING.refill_margin_days == 4.0
+    assert DEFAULT_BOOKING.max_refill_interval_days == 180
 
 
 @pytest.mark.parametrize(("expected", "withdrawn"), [(5.0, 7.0), (7.0, 5.0), (10.0, 10.0), (6.0, 7.5)])
@@ -264,7 +265,7 @@ def test_priming_bolus_fills_catheter_and_tubing():
 def test_next_refill_is_4_days_before_the_alarm():
     alarm = REFILLED + timedelta(days=90, hours=5)
     assert next_refill_date(REFILLED, alarm) == alarm - timedelta(days=4)
-    assert next_refill_date(REFILLED, alarm, RefillSettings(next_refill_margin_days=3)) == alarm - timedelta(days=3)
+    assert next_refill_date(REFILLED, alarm, BookingSettings(refill_margin_days=3)) == alarm - timedelta(days=3)
 
 
 def test_next_refill_never_beyond_180_days():
@@ -277,7 +278,7 @@ def test_next_refill_never_beyond_180_days():
 
 def test_next_refill_when_the_alarm_is_never_reached_is_180_days():
     assert next_refill_date(REFILLED, None) == REFILLED + timedelta(days=180)
-    assert next_refill_date(REFILLED, None, RefillSettings(max_refill_interval_days=90)) == REFILLED + timedelta(
+    assert next_refill_date(REFILLED, None, BookingSettings(max_refill_interval_days=90)) == REFILLED + timedelta(
         days=90
     )
 

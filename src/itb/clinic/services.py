@@ -512,6 +512,7 @@ class Clinic:
                     concentration_mcg_per_ml=concentration_mcg_per_ml,
                     settings=self.config.refill,
                     limits=self.config.limits,
+                    booking=self.config.booking,
                 )
                 if not plan.assessment.allowed(acknowledged):
                     raise NotSent(plan.assessment, acknowledged)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itb.domain.limits import Assessment, Finding, Severity
+from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +30,8 @@ class RefillSettings:
     small_pump_capacity_ml: float = 20.0
     #: also flag a difference beyond the device's labelled flow tolerance x volume pumped (domain.md)
     use_device_tolerance: bool = True
-    #: book the next refill this many days before the low-reservoir alarm (domain.md: 3-5 days)
-    next_refill_margin_days: float = 4.0
-    #: drug stability: refill at least this often whatever the volume (domain.md: 180 days)
-    max_refill_interval_days: float = 180.0
+
+    # (When to book the next refill is the clinic calendar's: scheduling.BookingSettings.)
 
 
 DEFAULT_REFILL = RefillSettings()
@@ -174,10 +173,10 @@ def priming_bolus(
 
 
 def next_refill_date(
-    refilled_at: datetime, low_reservoir_alarm_at: datetime | None, settings: RefillSettings = DEFAULT_REFILL
+    refilled_at: datetime, low_reservoir_alarm_at: datetime | None, booking: BookingSettings = DEFAULT_BOOKING
 ) -> datetime:
     """A few days before the low-reservoir alarm, and never beyond the drug-stability limit."""
-    latest = refilled_at + timedelta(days=settings.max_refill_interval_days)
+    latest = refilled_at + timedelta(days=booking.max_refill_interval_days)
     if low_reservoir_alarm_at is None:
         return latest
-    return max(refilled_at, min(latest, low_reservoir_alarm_at - timedelta(days=settings.next_refill_margin_days)))
+    return max(refilled_at, min(latest, low_reservoir_alarm_at - timedelta(days=booking.refill_margin_days)))

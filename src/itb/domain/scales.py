@@ -156,8 +156,7 @@ def mas_response(
         problems.append(
             Violation(
                 "after",
-                f"must grade the same muscles as before: {len(parsed['after'])} grades, "
-                f"before has {len(parsed['before'])}",
+                f"must grade the same muscles as before ({len(parsed['before'])}), got {len(parsed['after'])}",
             )
         )
     if problems:

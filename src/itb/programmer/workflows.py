@@ -46,6 +46,7 @@ from itb.domain.refill import (
     next_refill_date,
     priming_bolus,
 )
+from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings
 from itb.domain.units import Quantity
 from itb.programmer.link import ProgramBlock, PumpLink, new_key
 from itb.programmer.record import Entry, ProgrammerRecord, Status
@@ -346,6 +347,7 @@ def plan_refill(
     concentration_mcg_per_ml: float,
     settings: RefillSettings = DEFAULT_REFILL,
     limits: LimitSettings = DEFAULT_LIMITS,
+    booking: BookingSettings = DEFAULT_BOOKING,
 ) -> RefillPlan:
     status = view.status
     model = MODELS[status["model"]]
@@ -394,7 +396,7 @@ def plan_refill(
         assessment,
         bridge,
         alarm_at,
-        next_refill_date(view.now, alarm_at, settings),
+        next_refill_date(view.now, alarm_at, booking),
     )
 
 
