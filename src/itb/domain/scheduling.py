@@ -93,6 +93,9 @@ class BookingSettings:
     urgent_empty_days: float = 7
     #: worklist urgency 1: the reservoir empties within this many days (clinic setting, the worklist issue)
     soon_empty_days: float = 30
+    #: a missed appointment stays on the worklist this many days (clinic setting): follow it up, then
+    #: it is history, not a task
+    missed_follow_up_days: int = 90
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
@@ -349,12 +349,19 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     # -- the worklist and the audit log ----------------------------------------------------
     @app.get("/api/worklist", tags=["worklist"])
-    def get_worklist(me: Me) -> list[dict]:
+    def get_worklist(
+        me: Me,
+        limit: Annotated[int | None, Query(ge=1, le=100_000, description="the first N items only")] = None,
+        max_urgency: Annotated[int | None, Query(ge=0, le=2, description="0: urgent only; 1: and soon")] = None,
+    ) -> list[dict]:
         with clinic.sessions() as s:
             ids = None
             if me.role == "caregiver":
                 ids = set(s.execute(clinic.visible_patients(s, me).with_only_columns(m.Patient.id)).scalars())
             items = worklist(s, clinic.clock(), clinic.config.booking, ids)
+        if max_urgency is not None:
+            items = [i for i in items if i.urgency <= max_urgency]
+        items = items[:limit] if limit else items
         return [
             {
                 "patient_id": i.patient_id,

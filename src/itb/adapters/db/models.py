@@ -150,7 +150,7 @@ class Appointment(Base):
     __tablename__ = "appointments"
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    pump_id: Mapped[int | None] = mapped_column(ForeignKey("pumps.id"))
+    pump_id: Mapped[int | None] = mapped_column(ForeignKey("pumps.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # screening, titration, refill, mri_check, replacement
     status: Mapped[str] = mapped_column(String(16), default="booked", index=True)  # booked, done, missed, cancelled
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
