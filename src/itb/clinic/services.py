@@ -8,6 +8,7 @@ pump are caught by its version number (:class:`Conflict`), never silently merged
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from itb.pump.models import MODELS
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri_check", "replacement")
 APPOINTMENT_STATUSES = ("booked", "done", "missed", "cancelled")
+PHASES = ("screening", "titrating", "maintenance", "ended")
 #: Booked appointments start at this time of day unless given.
 DEFAULT_APPOINTMENT_TIME = time(10, 0)
 
@@ -105,6 +107,8 @@ class Clinic:
         self.config = config
         self.clock = clock
         self.pumps = VirtualPumps(config.data_dir / "pumps", lambda: self.clock())
+        self._pump_locks: dict[int, threading.Lock] = {}
+        self._pump_locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
@@ -121,6 +125,18 @@ class Clinic:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def _one_writer(self, pump_id: int) -> Iterator[None]:
+        """One write at a time per pump, held until it is committed.
+
+        The next write then reads the committed record (and its version) before it talks to the
+        pump: a request based on an old version is a :class:`Conflict` that never reaches the pump.
+        """
+        with self._pump_locks_guard:
+            lock = self._pump_locks.setdefault(pump_id, threading.Lock())
+        with lock:
+            yield
 
     def _audit(
         self,
@@ -187,6 +203,22 @@ class Clinic:
             link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
             s.add(link)
             self._audit(s, actor, "link_caregiver", "patient", patient_id, after=_row(link))
+
+    def set_phase(self, actor: Actor, patient_id: int, phase: str) -> m.Patient:
+        """Move a patient to another phase of care (e.g. titration done: ``maintenance``).
+
+        Without it a patient stays "titrating" for ever after the implant, and the worklist asks
+        for titration visits long after the right dose was reached.
+        """
+        _require(actor, "admin", "clinician")
+        if phase not in PHASES:
+            raise InvalidInput([Violation("phase", f"must be one of {', '.join(PHASES)}")])
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            before = _row(patient)
+            patient.phase = phase
+            self._audit(s, actor, "set_phase", "patient", patient.id, before=before, after=_row(patient))
+            return patient
 
     def record_screening(
         self,
@@ -425,7 +457,7 @@ class Clinic:
 
     def interrogate(self, actor: Actor, pump_id: int) -> m.Pump:
         _require(actor, "admin", "clinician", "nurse")
-        with self.transaction() as s:
+        with self._one_writer(pump_id), self.transaction() as s:
             pump = self.pump(s, actor, pump_id)
             before = _row(pump)
             self._visit_and_sync(s, pump, actor)
@@ -442,7 +474,7 @@ class Clinic:
         acknowledged: tuple[str, ...] = (),
     ) -> m.Pump:
         _require(actor, "admin", "clinician", "nurse")
-        with self.transaction() as s:
+        with self._one_writer(pump_id), self.transaction() as s:
             pump = self.pump(s, actor, pump_id, expected_version)
             if actor.role == "nurse" and program_json(program) != pump.program:
                 raise Forbidden("a nurse may not change the program (only a clinician may)")
@@ -498,8 +530,11 @@ class Clinic:
         acknowledged: tuple[str, ...] = (),
     ) -> m.Refill:
         _require(actor, "admin", "clinician", "nurse")
-        with self.transaction() as s:
+        with self._one_writer(pump_id), self.transaction() as s:
             pump = self.pump(s, actor, pump_id, expected_version)
+            if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
+                capacity = f"{pump.reservoir_capacity_ml:g} mL"
+                raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
             before = _row(pump)
             record = ProgrammerRecord()
 
@@ -553,11 +588,14 @@ class Clinic:
                 m.Appointment.pump_id == pump.id,
                 m.Appointment.kind == "refill",
                 m.Appointment.status == "booked",
-                m.Appointment.at >= now,
+                m.Appointment.at >= datetime.combine(now.date(), time.min),
             )
         ).scalars():
-            old.status = "cancelled"
-            old.notes = "replaced by the booking after a refill"
+            if old.at.date() == now.date():  # the visit this refill is
+                old.status = "done"
+            else:
+                old.status = "cancelled"
+                old.notes = "replaced by the booking after a refill"
         day = refill_booking_date(
             now.date(),
             (pump.last_refill_at or now).date(),
@@ -593,7 +631,7 @@ class Clinic:
 
     def retire_pump(self, actor: Actor, pump_id: int, *, expected_version: int, reason: str = "") -> m.Pump:
         _require(actor, "admin", "clinician")
-        with self.transaction() as s:
+        with self._one_writer(pump_id), self.transaction() as s:
             pump = self.pump(s, actor, pump_id, expected_version)
             if pump.status != "implanted":
                 raise InvalidInput([Violation("pump", "is not implanted")])

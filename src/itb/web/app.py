@@ -120,6 +120,10 @@ class AssessmentIn(Strict):
     at: datetime | None = None
 
 
+class PhaseIn(Strict):
+    phase: Literal["screening", "titrating", "maintenance", "ended"]
+
+
 class RetireIn(Strict):
     version: int
     reason: str = Field(default="", max_length=2000)
@@ -254,6 +258,10 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         fields = body.model_dump()
         fields["program"] = _program(fields["program"])
         return pump_json(clinic.implant_pump(me, patient_id, **fields))
+
+    @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
+    def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:
+        return patient_json(clinic.set_phase(me, patient_id, body.phase))
 
     @app.post("/api/patients/{patient_id}/screenings", status_code=201, tags=["patients"])
     def screening(patient_id: int, body: ScreeningIn, me: Me) -> dict:

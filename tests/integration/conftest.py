@@ -1,0 +1,278 @@
+"""Fixtures for the clinic's integration and API tests, each run on SQLite and on PostgreSQL.
+
+Every test gets its own database: a file in ``tmp_path`` for SQLite, a fresh schema
+(``itb_t_<uuid>``, dropped afterwards) for PostgreSQL. PostgreSQL is found at
+``$ITB_TEST_POSTGRES_URL`` (default: the local trust-auth ``test`` database); when it cannot be
+reached, its variants are skipped, or fail when ``$CI`` is set. The clinic's clock is a
+:class:`Clock` the test moves; users of every role exist, and ``client(role)`` is a TestClient
+logged in through the token endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from itb.adapters.db import models as m
+from itb.adapters.db.engine import make_engine, migrate, session_factory
+from itb.clinic import users as users_module
+from itb.clinic.services import SYSTEM, Actor, Clinic, ClinicConfig
+from itb.domain.program import DosingProgram
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: A Monday: the clinic is open (Monday to Friday by default).
+MONDAY = datetime(2026, 11, 23, 9, 0)
+SECRET = "integration-test-secret-" + "k" * 40
+ROLES = ("admin", "clinician", "nurse", "caregiver")
+PASSWORDS = {role: f"{role}-password-1" for role in ROLES}
+
+# ---------------------------------------------------------------------------------- the database
+
+
+def postgres_url() -> str:
+    return os.environ.get("ITB_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+
+
+_postgres_problem: list[str | None] = []
+
+
+def _postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used (None when it can); asked once per session."""
+    if not _postgres_problem:
+        engine = create_engine(postgres_url(), connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            _postgres_problem.append(None)
+        except Exception as exc:  # any failure to connect means "not available"
+            _postgres_problem.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        finally:
+            engine.dispose()
+    return _postgres_problem[0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of its own (SQLite file, or a fresh PostgreSQL schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'clinic.db'}"
+        return
+    base = postgres_url()
+    problem = _postgres_unreachable()
+    if problem is not None:
+        where = make_url(base).render_as_string(hide_password=True)
+        message = f"PostgreSQL not reachable at {where} ({problem}); set ITB_TEST_POSTGRES_URL"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set: the PostgreSQL variants must run)")
+        pytest.skip(message)
+    schema = f"itb_t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+class DB:
+    """Plain reads for the tests' assertions (each in a session of its own)."""
+
+    def __init__(self, sessions: sessionmaker[Session], engine: Engine) -> None:
+        self.sessions = sessions
+        self.engine = engine
+
+    def count(self, model: Any, *where: Any) -> int:
+        with self.sessions() as s:
+            return s.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+    def all(self, model: Any, *where: Any, order_by: Any = None) -> list[Any]:
+        with self.sessions() as s:
+            query = select(model).where(*where).order_by(order_by if order_by is not None else model.id)
+            return list(s.execute(query).scalars())
+
+    def get(self, model: Any, key: Any) -> Any:
+        with self.sessions() as s:
+            return s.get(model, key)
+
+    def audit(self) -> list[m.AuditEntry]:
+        return self.all(m.AuditEntry)
+
+    def audit_count(self) -> int:
+        return self.count(m.AuditEntry)
+
+    def snapshot(self) -> dict[str, int]:
+        """How many rows each clinic table holds."""
+        with self.sessions() as s:
+            return {
+                table.name: s.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in m.Base.metadata.sorted_tables
+            }
+
+
+@pytest.fixture
+def db(sessions: sessionmaker[Session], engine: Engine) -> DB:
+    return DB(sessions, engine)
+
+
+# ---------------------------------------------------------------------------------- the clinic
+
+
+@dataclass
+class Clock:
+    """The clinic's "now", moved by the test."""
+
+    now: datetime = MONDAY
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    def set(self, at: datetime) -> datetime:
+        self.now = at
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clinic(sessions: sessionmaker[Session], clock: Clock, tmp_path: Path) -> Clinic:
+    return Clinic(sessions, ClinicConfig(data_dir=tmp_path / "data"), clock=clock)
+
+
+@pytest.fixture
+def users(sessions: sessionmaker[Session], clock: Clock, monkeypatch: pytest.MonkeyPatch) -> dict[str, Actor]:
+    """One user of each role (username = role), as the actor the service takes.
+
+    Hashing stays argon2, with light parameters: the default ones take ~0.1 s per hash.
+    """
+    monkeypatch.setattr(users_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    out = {}
+    with sessions.begin() as s:
+        for role in ROLES:
+            user = users_module.create_user(s, role, PASSWORDS[role], role, by=SYSTEM, at=clock())
+            out[role] = Actor(user.username, user.role, user.id)
+    return out
+
+
+@pytest.fixture
+def passwords() -> dict[str, str]:
+    return dict(PASSWORDS)
+
+
+@pytest.fixture
+def make_patient(clinic: Clinic, users: dict[str, Actor]) -> Callable[..., m.Patient]:
+    def make(name: str = "Ana B", **fields: Any) -> m.Patient:
+        fields = {"birth_date": date(2018, 5, 2), "origin": "cerebral", "gmfcs": 4, **fields}
+        return clinic.register_patient(users["admin"], name=name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_pump(clinic: Clinic, users: dict[str, Actor]) -> Callable[..., m.Pump]:
+    """Implants a 20 mL peristaltic pump: 20 mL of 500 mcg/mL at 100 mcg/day (alarm in 90 days)."""
+
+    def make(patient_id: int, serial: str = "SN-1", **fields: Any) -> m.Pump:
+        fields = {
+            "model": "peristaltic",
+            "reservoir_capacity_ml": 20.0,
+            "catheter_length_cm": 50.0,
+            "reservoir_ml": 20.0,
+            "concentration_mcg_per_ml": 500.0,
+            "program": DosingProgram.simple_continuous(100),
+            **fields,
+        }
+        return clinic.implant_pump(users["clinician"], patient_id, serial=serial, **fields)
+
+    return make
+
+
+@pytest.fixture
+def child(clinic: Clinic, users: dict[str, Actor], make_patient: Callable[..., m.Patient]) -> m.Patient:
+    """The caregiver's child."""
+    patient = make_patient("Ana B")
+    clinic.link_caregiver(users["admin"], patient.id, users["caregiver"].user_id)
+    return patient
+
+
+@pytest.fixture
+def other_child(make_patient: Callable[..., m.Patient]) -> m.Patient:
+    """Another family's child."""
+    return make_patient("Zoe C", birth_date=date(2016, 1, 9))
+
+
+@pytest.fixture
+def pump(child: m.Patient, make_pump: Callable[..., m.Pump]) -> m.Pump:
+    return make_pump(child.id)
+
+
+# ---------------------------------------------------------------------------------- the API
+
+
+@pytest.fixture
+def app(clinic: Clinic) -> Any:
+    from itb.web.app import create_app
+
+    return create_app(clinic, SECRET)
+
+
+@pytest.fixture
+def anonymous(app: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def client(app: Any, users: dict[str, Actor], anonymous: Any) -> Iterator[Callable[[str], Any]]:
+    """``client(role)``: a TestClient carrying a bearer token got with that role's password."""
+    from fastapi.testclient import TestClient
+
+    made: dict[str, TestClient] = {}
+
+    def get(role: str) -> TestClient:
+        if role not in made:
+            answer = anonymous.post("/api/auth/token", data={"username": role, "password": PASSWORDS[role]})
+            assert answer.status_code == 200, answer.text
+            token = answer.json()["access_token"]
+            made[role] = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        return made[role]
+
+    yield get
+    for c in made.values():
+        c.close()
