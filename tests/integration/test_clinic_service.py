@@ -583,3 +583,15 @@ def test_worklist_is_ordered_by_days_until_empty(clinic, users, make_patient, ma
     assert [i.pump_id for i in items] == [pumps["Ben"], pumps["Ann"], pumps["Cat"]]
     assert [round(i.days_until_empty) for i in items] == [20, 60, 90]
     assert items[0].urgency == 1 and items[-1].urgency == 2
+
+
+def test_a_missed_visit_leaves_the_worklist_once_a_later_one_is_done(clinic, users, child, pump, db, clock):
+    nurse = users["nurse"]
+    missed = clinic.book(nurse, child.id, kind="titration", at=datetime(2026, 11, 26, 10, 0))
+    later = clinic.book(nurse, child.id, kind="titration", at=datetime(2026, 11, 30, 10, 0))
+    clock.set(datetime(2026, 11, 27, 9, 0))
+    clinic.set_appointment_status(nurse, missed.id, "missed")
+    assert Reason.MISSED in reasons_by_pump(worklist_items(clinic, db, clock))[pump.id]
+    clock.set(datetime(2026, 11, 30, 11, 0))
+    clinic.set_appointment_status(nurse, later.id, "done")
+    assert Reason.MISSED not in reasons_by_pump(worklist_items(clinic, db, clock)).get(pump.id, set())

@@ -145,7 +145,8 @@ def test_the_worklist_shows_the_special_cases(demo) -> None:  # type: ignore[no-
             assert Reason.ALARM_BEFORE_REFILL not in item.reasons, item.details
             assert Reason.NO_REFILL_BOOKED not in item.reasons, item.details
         assert Reason.TITRATION_DUE not in item.reasons, item.details
-    assert sum(Reason.MISSED in item.reasons for item in items.values()) >= 3
+    # every missed refill was rebooked and done since: followed up, so no longer on the list
+    assert sum(Reason.MISSED in item.reasons for item in items.values()) == 0
 
 
 def test_the_audit_chain_verifies(demo) -> None:  # type: ignore[no-untyped-def]

@@ -57,6 +57,15 @@ def situations(
         .group_by(m.Appointment.patient_id, m.Appointment.kind)
     ):
         next_booked[(patient_id, kind)] = at
+    # A missed visit is followed up until a later visit of the same kind is done.
+    last_done: dict[tuple[int, str], datetime] = {
+        (patient_id, kind): at
+        for patient_id, kind, at in db.execute(
+            select(m.Appointment.patient_id, m.Appointment.kind, func.max(m.Appointment.at))
+            .where(m.Appointment.status == "done", m.Appointment.at >= (missed_since or datetime.min))
+            .group_by(m.Appointment.patient_id, m.Appointment.kind)
+        )
+    }
     overdue: dict[int, list[tuple[str, object]]] = defaultdict(list)
     missed: dict[int, list[tuple[str, object]]] = defaultdict(list)
     for patient_id, kind, at, status in db.execute(
@@ -65,7 +74,10 @@ def situations(
             | ((m.Appointment.status == "missed") & (m.Appointment.at >= (missed_since or datetime.min)))
         )
     ):
-        (overdue if status == "booked" else missed)[patient_id].append((kind, at.date()))
+        if status == "booked":
+            overdue[patient_id].append((kind, at.date()))
+        elif at >= last_done.get((patient_id, kind), datetime.min):
+            missed[patient_id].append((kind, at.date()))
     flagged: dict[int, int] = dict(
         db.execute(
             select(m.Refill.pump_id, func.count())
