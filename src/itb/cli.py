@@ -593,11 +593,17 @@ def default_scenario() -> Path:
     return Path(__file__).parent / "scenarios" / "child-first-year.json"
 
 
+def _setup_error() -> type[Exception]:
+    from itb.shell.clinic_setup import SetupError
+
+    return SetupError
+
+
 def main() -> None:
     """Entry point: usage errors and unreadable input become one line and exit status 2."""
     try:
         app(standalone_mode=False)
-    except InputError as exc:
+    except (InputError, _setup_error()) as exc:
         fail(str(exc))
     except typer.Abort:
         fail("aborted")

@@ -595,3 +595,20 @@ def test_a_missed_visit_leaves_the_worklist_once_a_later_one_is_done(clinic, use
     clock.set(datetime(2026, 11, 30, 11, 0))
     clinic.set_appointment_status(nurse, later.id, "done")
     assert Reason.MISSED not in reasons_by_pump(worklist_items(clinic, db, clock)).get(pump.id, set())
+
+
+def test_clinic_days_and_closures_come_from_the_environment():
+    from datetime import date
+
+    import pytest
+
+    from itb.shell.clinic_setup import SetupError, calendar_from_env
+
+    calendar = calendar_from_env({"ITB_CLINIC_DAYS": "mon, Wednesday ,fri", "ITB_CLOSED_DAYS": "2026-12-25"})
+    assert calendar.weekdays == frozenset({0, 2, 4})
+    assert not calendar.is_open(date(2026, 12, 25))
+    assert calendar_from_env({}).weekdays == frozenset(range(5))
+    with pytest.raises(SetupError, match="ITB_CLINIC_DAYS"):
+        calendar_from_env({"ITB_CLINIC_DAYS": "mon,funday"})
+    with pytest.raises(SetupError, match="ITB_CLOSED_DAYS"):
+        calendar_from_env({"ITB_CLOSED_DAYS": "25/12/2026"})

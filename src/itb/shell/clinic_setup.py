@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import os
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from itb.adapters.db.engine import data_dir, database_url, make_engine, migrate, session_factory
 from itb.clinic.services import Clinic, ClinicConfig
+from itb.domain.scheduling import ClinicCalendar
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class SetupError(ValueError):
+    """A clinic setting in the environment is malformed (the message names it)."""
+
+
+def calendar_from_env(env: dict[str, str] | None = None) -> ClinicCalendar:
+    """``ITB_CLINIC_DAYS`` (e.g. ``mon,tue,thu``; default Monday-Friday) and ``ITB_CLOSED_DAYS``
+    (e.g. ``2026-12-24,2026-12-25``): the days refills and visits may be booked."""
+    env = dict(os.environ) if env is None else env
+    days_text = env.get("ITB_CLINIC_DAYS", "mon,tue,wed,thu,fri")
+    weekdays = set()
+    for given in filter(None, (d.strip() for d in days_text.split(","))):
+        name = given.lower()[:3]
+        if name not in WEEKDAYS or given.lower() not in (name, DAY_NAMES[WEEKDAYS.index(name)]):
+            raise SetupError(f"ITB_CLINIC_DAYS: {given!r} is not a weekday (mon..sun)")
+        weekdays.add(WEEKDAYS.index(name))
+    if not weekdays:
+        raise SetupError("ITB_CLINIC_DAYS: at least one clinic day is required")
+    closures = set()
+    for text in filter(None, (d.strip() for d in env.get("ITB_CLOSED_DAYS", "").split(","))):
+        try:
+            closures.add(date.fromisoformat(text))
+        except ValueError:
+            raise SetupError(f"ITB_CLOSED_DAYS: {text!r} is not a date YYYY-MM-DD") from None
+    return ClinicCalendar(weekdays=frozenset(weekdays), closures=frozenset(closures))
 
 
 def open_clinic(db_path: str | None = None) -> tuple[Clinic, Engine]:
@@ -19,4 +51,4 @@ def open_clinic(db_path: str | None = None) -> tuple[Clinic, Engine]:
     engine = make_engine(url)
     migrate(engine)
     where = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else data_dir()
-    return Clinic(session_factory(engine), ClinicConfig(data_dir=where)), engine
+    return Clinic(session_factory(engine), ClinicConfig(data_dir=where, calendar=calendar_from_env())), engine
