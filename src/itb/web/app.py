@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -215,7 +215,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             "sub": user.username,
             "role": user.role,
             "uid": user.id,
-            "exp": datetime.utcnow() + timedelta(hours=TOKEN_HOURS),
+            "exp": datetime.now(UTC) + timedelta(hours=TOKEN_HOURS),
         }
         return {
             "access_token": jwt.encode(claims, secret, algorithm="HS256"),
