@@ -230,6 +230,8 @@ class Clinic:
         mas_after: dict[str, str],
         effect_hours: float | None = None,
         at: datetime | None = None,
+        assessed_after_hours: float | None = None,
+        caregiver_feedback: str | None = None,
     ) -> m.ScreeningTrial:
         from itb.domain.scales import mas_response, parse_mas
 
@@ -260,6 +262,8 @@ class Clinic:
                 responded=responded,
                 effect_hours=effect_hours,
                 by=actor.username,
+                assessed_after_hours=assessed_after_hours,
+                caregiver_feedback=caregiver_feedback,
             )
             s.add(trial)
             s.flush()
@@ -455,6 +459,42 @@ class Clinic:
         pump.eri_reached = status["eri_reached"]
         pump.last_interrogation_at = now
 
+    # ------------------------------------------------------------------ previews (nothing is written)
+    def _look(self, actor: Actor, pump_id: int, work: Callable[[W.PumpView], Any]) -> Any:
+        """Read the pump through the programmer and judge a change, without recording anything."""
+        with self.sessions() as s:
+            pump = self.pump(s, actor, pump_id)
+            state = pump.virtual_state
+        if not state:
+            raise InvalidInput([Violation("pump", "has no virtual pump to talk to")])
+        with self._one_writer(pump_id), self.pumps.visit(state) as (link, _firmware):
+            return work(W.interrogate(link))
+
+    def preview_program(
+        self, actor: Actor, pump_id: int, program: DosingProgram, entered_rate: Any = None
+    ) -> W.ProgramReview:
+        """The review a clinician sees before sending: old against new, every limit judged."""
+        return self._look(
+            actor, pump_id, lambda view: W.review_program(view, program, self.config.limits, entered_rate=entered_rate)
+        )
+
+    def preview_refill(
+        self, actor: Actor, pump_id: int, *, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
+    ) -> W.RefillPlan:
+        return self._look(
+            actor,
+            pump_id,
+            lambda view: W.plan_refill(
+                view,
+                withdrawn_ml=withdrawn_ml,
+                added_ml=added_ml,
+                concentration_mcg_per_ml=concentration_mcg_per_ml,
+                settings=self.config.refill,
+                limits=self.config.limits,
+                booking=self.config.booking,
+            ),
+        )
+
     def interrogate(self, actor: Actor, pump_id: int) -> m.Pump:
         _require(actor, "admin", "clinician", "nurse")
         with self._one_writer(pump_id), self.transaction() as s:
@@ -644,6 +684,33 @@ class Clinic:
                 a.status = "cancelled"
             self._audit(s, actor, "retire_pump", "pump", pump.id, before=before, after={**_row(pump), "reason": reason})
             return pump
+
+    # ------------------------------------------------------------------ families
+    def report_symptoms(self, actor: Actor, patient_id: int, symptoms: list[str], note: str = "") -> m.SymptomReport:
+        """A family (or staff) reports symptoms seen at home; the clinic sees them on the chart."""
+        from itb.web.family import SYMPTOM_CHOICES
+
+        known = {code for code, _ in SYMPTOM_CHOICES}
+        errs = [Violation("symptoms", f"unknown symptom {x!r}") for x in symptoms if x not in known]
+        if not symptoms and not note.strip():
+            errs.append(Violation("symptoms", "choose at least one symptom or describe what you see"))
+        if len(note) > 2000:
+            errs.append(Violation("note", "must be at most 2000 characters"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            report = m.SymptomReport(
+                patient_id=patient.id,
+                at=self.clock(),
+                by=actor.username,
+                symptoms=list(symptoms),
+                note=note.strip() or None,
+            )
+            s.add(report)
+            s.flush()
+            self._audit(s, actor, "report_symptoms", "patient", patient.id, after=_row(report))
+            return report
 
     # ------------------------------------------------------------------ appointments
     def book(

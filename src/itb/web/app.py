@@ -9,6 +9,7 @@ not be reached or refused. Nothing is stored when a request fails.
 
 from __future__ import annotations
 
+import html
 import os
 import secrets
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -138,6 +139,19 @@ class AppointmentStatusIn(Strict):
 
 
 # ---------------------------------------------------------------------- views
+def error_page(code: int, message: str) -> str:
+    """A plain page for an error met while browsing (the API answers JSON)."""
+    title = {403: "Not allowed", 404: "Not found", 409: "Changed meanwhile", 422: "Please check", 502: "Pump"}.get(
+        code, "Error"
+    )
+    return (
+        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
+        f'<body style="font:17px system-ui;max-width:40rem;margin:3rem auto"><h1>{title}</h1>'
+        f'<p>{html.escape(message)}</p><p><a href="/">Back to the start</a></p>'
+        f"<p><small>{DISCLAIMER}</small></p></body></html>"
+    )
+
+
 def patient_json(p: m.Patient) -> dict:
     return {
         "id": p.id,
@@ -184,9 +198,20 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     app = FastAPI(title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1")
     app.state.secret = secret
 
+    def make_token(user: m.User) -> str:
+        claims = {
+            "sub": user.username,
+            "role": user.role,
+            "uid": user.id,
+            "exp": datetime.now(UTC) + timedelta(hours=TOKEN_HOURS),
+        }
+        return jwt.encode(claims, secret, algorithm="HS256")
+
     # -- errors ------------------------------------------------------------------------
     @app.exception_handler(InvalidInput)
-    async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+    async def invalid(request: Request, exc: InvalidInput) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return HTMLResponse(error_page(422, exc.one_line()), status_code=422)
         return JSONResponse(
             status_code=422,
             content={
@@ -200,7 +225,9 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     for kind, code in ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (PumpChangeFailed, 502)):
 
-        def handler(_: Request, exc: Exception, code: int = code) -> JSONResponse:
+        def handler(request: Request, exc: Exception, code: int = code) -> Response:
+            if not request.url.path.startswith("/api/"):  # a page: a page in return
+                return HTMLResponse(error_page(code, str(exc)), status_code=code)
             return JSONResponse(status_code=code, content={"detail": str(exc)})
 
         app.add_exception_handler(kind, handler)
@@ -211,14 +238,8 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             user = authenticate(s, form.username, form.password)
         if user is None:
             raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-        claims = {
-            "sub": user.username,
-            "role": user.role,
-            "uid": user.id,
-            "exp": datetime.now(UTC) + timedelta(hours=TOKEN_HOURS),
-        }
         return {
-            "access_token": jwt.encode(claims, secret, algorithm="HS256"),
+            "access_token": make_token(user),
             "token_type": "bearer",
             "role": user.role,
         }
@@ -397,4 +418,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             entries = [{c.key: getattr(e, c.key) for c in e.__table__.columns} for e in s.execute(q).scalars()]
             return {"entries": entries, "chain_intact": not verify_chain(s)}
 
+    from itb.web.pages import install_pages
+
+    install_pages(app, clinic, secret, make_token)
     return app

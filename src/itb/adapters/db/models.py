@@ -178,7 +178,23 @@ class ScreeningTrial(Base):
     mas_after: Mapped[dict[str, Any]] = mapped_column(JSON)
     responded: Mapped[bool] = mapped_column(Boolean)
     effect_hours: Mapped[float | None] = mapped_column(Float)
+    #: when the "after" scores were taken, hours after the dose (the label: watch 4-8 h)
+    assessed_after_hours: Mapped[float | None] = mapped_column(Float)
+    caregiver_feedback: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(64))
+
+
+class SymptomReport(Base):
+    """What a family reported from home (the clinic reviews it)."""
+
+    __tablename__ = "symptom_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    symptoms: Mapped[list[Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

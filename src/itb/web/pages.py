@@ -1,0 +1,609 @@
+"""The clinic's pages (server-rendered with Jinja2, small HTMX touches), behind the API's login.
+
+The login sets an HttpOnly, SameSite=Strict cookie holding the same signed token as the API;
+every form carries a CSRF token derived from it. Caregivers land on their child's page, staff
+on the worklist. Every dose is shown with its unit; dates as YYYY-MM-DD HH:MM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from itb.adapters.db import models as m
+from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
+from itb.clinic.users import authenticate
+from itb.clinic.worklist import worklist
+from itb.contracts.forecast import parse_program
+from itb.domain.errors import InvalidInput, Violation
+from itb.domain.program import DosingProgram
+from itb.domain.units import Dimension, parse_quantity
+from itb.web import family
+
+HERE = Path(__file__).parent
+COOKIE = "itb_session"
+DATE_FORMAT = "%Y-%m-%d %H:%M"  # the clinic's format for dates and times (a setting)
+DAY_FORMAT = "%Y-%m-%d"
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def fmt_dt(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.strftime(DATE_FORMAT)
+    if isinstance(value, date):
+        return value.strftime(DAY_FORMAT)
+    return str(value)
+
+
+def fmt_dose(value: float | None, unit: str = "mcg/day") -> str:
+    return "—" if value is None else f"{value:,.4g} {unit}"
+
+
+def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) -> None:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["dt"] = fmt_dt
+    templates.env.filters["dose"] = fmt_dose
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    router = APIRouter(include_in_schema=False)
+
+    def csrf_of(token: str) -> str:
+        return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def session(request: Request) -> tuple[Actor, str]:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            raise LoginRequired
+        try:
+            claims = jwt.decode(token, secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            raise LoginRequired from None
+        return Actor(claims["sub"], claims["role"], claims["uid"]), token
+
+    def check_csrf(token: str, given: str) -> None:
+        if not hmac.compare_digest(csrf_of(token), given or ""):
+            raise Forbidden("the form has expired or did not come from this site: reload the page")
+
+    def render(
+        request: Request, name: str, actor: Actor | None, token: str = "", status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, name, {"actor": actor, "csrf": csrf_of(token) if token else "", **context}, status_code=status
+        )
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return Response(status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    # -- login -----------------------------------------------------------------------------
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/") -> HTMLResponse:
+        return render(request, "login.html", None, next=next if next.startswith("/") else "/")
+
+    @router.post("/login")
+    def login(
+        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
+    ) -> Response:
+        with clinic.sessions() as s:
+            user = authenticate(s, username, password)
+        if user is None:
+            return render(request, "login.html", None, status=401, error="Wrong username or password.", next=next)
+        response = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
+        response.set_cookie(COOKIE, make_token(user), httponly=True, samesite="strict", max_age=8 * 3600)
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        _actor, token = session(request)
+        check_csrf(token, csrf)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @router.get("/")
+    def home(request: Request) -> Response:
+        actor, _ = session(request)
+        return RedirectResponse("/family" if actor.role == "caregiver" else "/worklist", 303)
+
+    # -- worklist --------------------------------------------------------------------------
+    @router.get("/worklist", response_class=HTMLResponse)
+    def worklist_page(
+        request: Request, urgency: int | None = None, reason: str | None = None, q: str | None = None
+    ) -> HTMLResponse:
+        actor, token = session(request)
+        if actor.role == "caregiver":
+            raise NotFound("page not found")
+        now = clinic.clock()
+        with clinic.sessions() as s:
+            items = worklist(s, now, clinic.config.booking)
+            symptoms = (
+                s.execute(
+                    select(m.SymptomReport)
+                    .where(m.SymptomReport.reviewed_by.is_(None))
+                    .order_by(m.SymptomReport.at.desc())
+                )
+                .scalars()
+                .all()
+            )
+        reasons = sorted({str(r) for i in items for r in i.reasons})
+        if urgency is not None:
+            items = [i for i in items if i.urgency <= urgency]
+        if reason:
+            items = [i for i in items if reason in {str(r) for r in i.reasons}]
+        if q:
+            items = [i for i in items if q.lower() in i.patient_name.lower()]
+        return render(
+            request,
+            "worklist.html",
+            actor,
+            token,
+            items=items,
+            now=now,
+            reasons=reasons,
+            urgency=urgency,
+            reason=reason,
+            q=q or "",
+            symptoms=symptoms,
+        )
+
+    # -- patients --------------------------------------------------------------------------
+    @router.get("/patients", response_class=HTMLResponse)
+    def patients_page(request: Request) -> HTMLResponse:
+        actor, token = session(request)
+        if actor.role == "caregiver":
+            return RedirectResponse("/family", 303)  # type: ignore[return-value]
+        with clinic.sessions() as s:
+            rows = s.execute(clinic.visible_patients(s, actor).order_by(m.Patient.name)).scalars().all()
+        return render(request, "patients.html", actor, token, patients=rows)
+
+    def chart_context(actor: Actor, patient_id: int) -> dict:
+        from itb.web import plots
+
+        with clinic.sessions() as s:
+            patient = clinic.patient(s, actor, patient_id)
+            pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+            appointments = (
+                s.execute(
+                    select(m.Appointment).where(m.Appointment.patient_id == patient.id).order_by(m.Appointment.at)
+                )
+                .scalars()
+                .all()
+            )
+            assessments = (
+                s.execute(select(m.Assessment).where(m.Assessment.patient_id == patient.id).order_by(m.Assessment.at))
+                .scalars()
+                .all()
+            )
+            screenings = (
+                s.execute(
+                    select(m.ScreeningTrial)
+                    .where(m.ScreeningTrial.patient_id == patient.id)
+                    .order_by(m.ScreeningTrial.at)
+                )
+                .scalars()
+                .all()
+            )
+            reports = (
+                s.execute(
+                    select(m.SymptomReport)
+                    .where(m.SymptomReport.patient_id == patient.id)
+                    .order_by(m.SymptomReport.at.desc())
+                )
+                .scalars()
+                .all()
+            )
+            versions, refills, events = [], [], []
+            pump_ids = [p.id for p in patient.pumps]
+            if pump_ids:
+                versions = (
+                    s.execute(
+                        select(m.ProgramVersion)
+                        .where(m.ProgramVersion.pump_id.in_(pump_ids))
+                        .order_by(m.ProgramVersion.at)
+                    )
+                    .scalars()
+                    .all()
+                )
+                refills = (
+                    s.execute(select(m.Refill).where(m.Refill.pump_id.in_(pump_ids)).order_by(m.Refill.at))
+                    .scalars()
+                    .all()
+                )
+                events = (
+                    s.execute(
+                        select(m.PumpEvent)
+                        .where(m.PumpEvent.pump_id.in_(pump_ids))
+                        .order_by(m.PumpEvent.at.desc(), m.PumpEvent.seq.desc())
+                        .limit(60)
+                    )
+                    .scalars()
+                    .all()
+                )
+        now = clinic.clock()
+        next_refill = next(
+            (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
+        )
+        svgs: dict[str, str] = {}
+        program = None
+        if pump is not None:
+            errs: list[Violation] = []
+            program = parse_program(pump.program, "program", errs)
+            svgs["reservoir"] = plots.reservoir_forecast_svg(
+                at=pump.state_at,
+                reservoir_ml=pump.reservoir_ml,
+                concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+                program=program,
+                low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
+                empty_ml=pump.empty_ml,
+                alarm_at=pump.low_reservoir_alarm_at,
+                empty_at=pump.empty_at,
+                next_refill_at=next_refill,
+            )
+        svgs["dose"] = plots.dose_history_svg([(v.at, v.daily_dose_mcg) for v in versions], until=now)
+        svgs["tone"] = plots.tone_trend_svg(
+            [(a.at, a.data) for a in assessments if a.kind == "mas"] + [(t.at, t.mas_before) for t in screenings],
+            [(a.at, a.data["t_score"]) for a in assessments if a.kind == "gas"] or None,
+        )
+        return {
+            "patient": patient,
+            "pump": pump,
+            "program": program,
+            "appointments": appointments,
+            "assessments": assessments,
+            "screenings": screenings,
+            "refills": refills,
+            "events": events,
+            "versions": versions,
+            "svgs": svgs,
+            "now": now,
+            "next_refill": next_refill,
+            "reports": reports,
+            "status_words": family.plain_pump_status(
+                "running" if pump else "none",
+                [],
+                None
+                if pump is None or pump.low_reservoir_alarm_at is None
+                else (pump.low_reservoir_alarm_at - now) / timedelta(days=1),
+                next_refill.date() if next_refill else None,
+            ),
+        }
+
+    @router.get("/patients/{patient_id}", response_class=HTMLResponse)
+    def chart(request: Request, patient_id: int) -> HTMLResponse:
+        actor, token = session(request)
+        return render(request, "chart.html", actor, token, **chart_context(actor, patient_id))
+
+    @router.post("/pumps/{pump_id}/interrogate")
+    def interrogate(request: Request, pump_id: int, csrf: str = Form("")) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        pump = clinic.interrogate(actor, pump_id)
+        return RedirectResponse(f"/patients/{pump.patient_id}", 303)
+
+    # -- guided refill ---------------------------------------------------------------------
+    def quantities(fields: dict[str, tuple[str, Dimension]]) -> dict[str, float]:
+        values, errs = {}, []
+        for name, (text, dim) in fields.items():
+            try:
+                values[name] = parse_quantity(text, dim, name).value
+            except InvalidInput as exc:
+                errs.extend(exc.violations)
+        if errs:
+            raise InvalidInput(errs)
+        return values
+
+    def pump_of(actor: Actor, pump_id: int) -> m.Pump:
+        with clinic.sessions() as s:
+            return clinic.pump(s, actor, pump_id)
+
+    @router.get("/pumps/{pump_id}/refill", response_class=HTMLResponse)
+    def refill_start(request: Request, pump_id: int) -> HTMLResponse:
+        actor, token = session(request)
+        return render(request, "refill.html", actor, token, step="enter", pump=pump_of(actor, pump_id), form={})
+
+    @router.post("/pumps/{pump_id}/refill", response_class=HTMLResponse)
+    def refill_step(
+        request: Request,
+        pump_id: int,
+        csrf: str = Form(""),
+        step: str = Form("review"),
+        withdrawn: str = Form(""),
+        added: str = Form(""),
+        concentration: str = Form(""),
+        lot: str = Form(""),
+        version: int = Form(0),
+        ack: Annotated[list[str] | None, Form()] = None,
+    ) -> HTMLResponse:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        pump = pump_of(actor, pump_id)
+        form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot}
+        try:
+            v = quantities(
+                {
+                    "withdrawn": (withdrawn, Dimension.VOLUME),
+                    "added": (added, Dimension.VOLUME),
+                    "concentration": (concentration, Dimension.CONCENTRATION),
+                }
+            )
+            if step == "confirm":
+                refill = clinic.refill(
+                    actor,
+                    pump_id,
+                    withdrawn_ml=v["withdrawn"],
+                    added_ml=v["added"],
+                    concentration_mcg_per_ml=v["concentration"],
+                    lot=lot or None,
+                    expected_version=version,
+                    acknowledged=tuple(ack or ()),
+                )
+                return render(request, "refill.html", actor, token, step="done", **summary(actor, refill))
+            plan = clinic.preview_refill(
+                actor,
+                pump_id,
+                withdrawn_ml=v["withdrawn"],
+                added_ml=v["added"],
+                concentration_mcg_per_ml=v["concentration"],
+            )
+            return render(
+                request, "refill.html", actor, token, step="review", pump=pump, plan=plan, form=form, values=v
+            )
+        except (InvalidInput, NotSent, Conflict, PumpChangeFailed) as exc:
+            return render(
+                request,
+                "refill.html",
+                actor,
+                token,
+                step="enter",
+                pump=pump,
+                form=form,
+                errors=problems(exc),
+                status=422 if not isinstance(exc, Conflict) else 409,
+            )
+
+    def summary(actor: Actor, refill: m.Refill) -> dict:
+        with clinic.sessions() as s:
+            pump = clinic.pump(s, actor, refill.pump_id)
+            booked = (
+                s.execute(
+                    select(m.Appointment)
+                    .where(
+                        m.Appointment.pump_id == pump.id,
+                        m.Appointment.kind == "refill",
+                        m.Appointment.status == "booked",
+                    )
+                    .order_by(m.Appointment.at.desc())
+                )
+                .scalars()
+                .first()
+            )
+        return {"pump": pump, "refill": refill, "booked": booked}
+
+    def problems(exc: Exception) -> list[dict]:
+        if isinstance(exc, InvalidInput):
+            return [{"code": v.field, "severity": "refuse", "message": f"{v.field}: {v.rule}"} for v in exc.violations]
+        if isinstance(exc, NotSent):
+            return exc.findings
+        return [{"code": "", "severity": "refuse", "message": str(exc)}]
+
+    # -- program change --------------------------------------------------------------------
+    @router.get("/pumps/{pump_id}/program", response_class=HTMLResponse)
+    def program_start(request: Request, pump_id: int) -> HTMLResponse:
+        actor, token = session(request)
+        pump = pump_of(actor, pump_id)
+        return render(request, "program.html", actor, token, step="enter", pump=pump, form={})
+
+    @router.post("/pumps/{pump_id}/program", response_class=HTMLResponse)
+    def program_step(
+        request: Request,
+        pump_id: int,
+        csrf: str = Form(""),
+        step: str = Form("review"),
+        rate: str = Form(""),
+        version: int = Form(0),
+        ack: Annotated[list[str] | None, Form()] = None,
+    ) -> HTMLResponse:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        pump = pump_of(actor, pump_id)
+        form = {"rate": rate}
+        try:
+            entered = parse_quantity(rate, Dimension.RATE, "rate")
+            program = DosingProgram.simple_continuous(entered.value)
+            if step == "confirm":
+                pump = clinic.change_program(
+                    actor, pump_id, program, expected_version=version, acknowledged=tuple(ack or ())
+                )
+                return render(request, "program.html", actor, token, step="done", pump=pump)
+            review = clinic.preview_program(actor, pump_id, program, entered_rate=entered)
+            impact = forecast_impact(pump, program)
+            return render(
+                request, "program.html", actor, token, step="review", pump=pump, review=review, form=form, impact=impact
+            )
+        except (InvalidInput, NotSent, Conflict, PumpChangeFailed, Forbidden) as exc:
+            status = 409 if isinstance(exc, Conflict) else 403 if isinstance(exc, Forbidden) else 422
+            return render(
+                request,
+                "program.html",
+                actor,
+                token,
+                step="enter",
+                pump=pump,
+                form=form,
+                errors=problems(exc),
+                status=status,
+            )
+
+    def forecast_impact(pump: m.Pump, program: DosingProgram) -> dict:
+        from itb.domain.forecast import ReservoirState, forecast_many
+
+        state = ReservoirState(
+            at=clinic.clock().replace(microsecond=0),
+            reservoir_capacity_ml=pump.reservoir_capacity_ml,
+            reservoir_ml=pump.reservoir_ml,
+            concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+            low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
+            empty_ml=pump.empty_ml,
+        )
+        errs: list[Violation] = []
+        old = parse_program(pump.program, "program", errs)
+        now_f, new_f = forecast_many([(state, old), (state, program)])
+        return {"old": now_f, "new": new_f}
+
+    # -- screening -------------------------------------------------------------------------
+    @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
+    def screening_form(request: Request, patient_id: int) -> HTMLResponse:
+        actor, token = session(request)
+        with clinic.sessions() as s:
+            patient = clinic.patient(s, actor, patient_id)
+        return render(request, "screening.html", actor, token, patient=patient, form={}, muscles=MUSCLES)
+
+    @router.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
+    async def screening_save(request: Request, patient_id: int) -> Response:
+        actor, token = session(request)
+        data = await request.form()
+        check_csrf(token, str(data.get("csrf", "")))
+        with clinic.sessions() as s:
+            patient = clinic.patient(s, actor, patient_id)
+        before = {mu: str(data.get(f"before_{mu}")) for mu in MUSCLES if data.get(f"before_{mu}")}
+        after = {mu: str(data.get(f"after_{mu}")) for mu in MUSCLES if data.get(f"after_{mu}")}
+        try:
+            dose = parse_quantity(str(data.get("dose", "")), Dimension.DOSE, "dose").value
+            hours = float(str(data["effect_hours"])) if data.get("effect_hours") else None
+            assessed = float(str(data["assessed_after_hours"])) if data.get("assessed_after_hours") else None
+            trial = clinic.record_screening(
+                actor,
+                patient_id,
+                dose_mcg=dose,
+                mas_before=before,
+                mas_after=after,
+                effect_hours=hours,
+                assessed_after_hours=assessed,
+                caregiver_feedback=str(data.get("feedback", "")).strip() or None,
+            )
+        except (InvalidInput, ValueError) as exc:
+            errors = problems(exc) if isinstance(exc, InvalidInput) else [{"message": f"effect_hours: {exc}"}]
+            return render(
+                request,
+                "screening.html",
+                actor,
+                token,
+                patient=patient,
+                form=dict(data),
+                muscles=MUSCLES,
+                errors=errors,
+                status=422,
+            )
+        return render(request, "screening.html", actor, token, patient=patient, trial=trial, muscles=MUSCLES, form={})
+
+    # -- appointments and the calendar feed ------------------------------------------------
+    @router.get("/appointments", response_class=HTMLResponse)
+    def appointments_page(request: Request, week: str | None = None) -> HTMLResponse:
+        actor, token = session(request)
+        today = clinic.clock().date()
+        start = date.fromisoformat(week) if week else today - timedelta(days=today.weekday())
+        end = start + timedelta(days=7)
+        with clinic.sessions() as s:
+            visible = clinic.visible_patients(s, actor).with_only_columns(m.Patient.id)
+            rows = s.execute(
+                select(m.Appointment, m.Patient.name)
+                .join(m.Patient, m.Patient.id == m.Appointment.patient_id)
+                .where(
+                    m.Appointment.patient_id.in_(visible),
+                    m.Appointment.at >= datetime.combine(start, datetime.min.time()),
+                    m.Appointment.at < datetime.combine(end, datetime.min.time()),
+                )
+                .order_by(m.Appointment.at)
+            ).all()
+        days = [start + timedelta(days=i) for i in range(7)]
+        by_day = {d: [(a, n) for a, n in rows if a.at.date() == d] for d in days}
+        return render(
+            request,
+            "appointments.html",
+            actor,
+            token,
+            days=by_day,
+            start=start,
+            prev=(start - timedelta(days=7)).isoformat(),
+            next=(start + timedelta(days=7)).isoformat(),
+        )
+
+    @router.get("/patients/{patient_id}/appointments.ics")
+    def ics(request: Request, patient_id: int) -> Response:
+        from icalendar import Calendar, Event
+
+        actor, _ = session(request)
+        with clinic.sessions() as s:
+            patient = clinic.patient(s, actor, patient_id)
+            rows = (
+                s.execute(
+                    select(m.Appointment).where(
+                        m.Appointment.patient_id == patient.id, m.Appointment.status == "booked"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        cal = Calendar()
+        cal.add("prodid", "-//ITB clinic//itb//EN")
+        cal.add("version", "2.0")
+        cal.add("x-wr-calname", f"ITB clinic: {patient.name}")
+        for a in rows:
+            event = Event()
+            event.add("uid", f"itb-appointment-{a.id}@itb")
+            event.add("summary", f"ITB clinic: {a.kind.replace('_', ' ')} visit")
+            event.add("dtstart", a.at)
+            event.add("dtend", a.at + timedelta(minutes=30))
+            event.add("dtstamp", clinic.clock())
+            event.add("description", "Intrathecal baclofen pump clinic. Do not miss refill visits.")
+            cal.add_component(event)
+        return Response(
+            cal.to_ical(),
+            media_type="text/calendar",
+            headers={"Content-Disposition": f'attachment; filename="patient-{patient.id}.ics"'},
+        )
+
+    # -- the family's page -----------------------------------------------------------------
+    @router.get("/family", response_class=HTMLResponse)
+    def family_page(request: Request, sent: int = 0) -> HTMLResponse:
+        actor, token = session(request)
+        with clinic.sessions() as s:
+            children = s.execute(clinic.visible_patients(s, actor).order_by(m.Patient.name)).scalars().all()
+        charts = [chart_context(actor, c.id) for c in children] if actor.role == "caregiver" else []
+        return render(request, "family.html", actor, token, charts=charts, family=family, sent=sent)
+
+    @router.post("/family/symptoms")
+    async def report(request: Request) -> Response:
+        actor, token = session(request)
+        data = await request.form()
+        check_csrf(token, str(data.get("csrf", "")))
+        clinic.report_symptoms(
+            actor,
+            int(str(data.get("patient_id", "0")) or 0),
+            [str(x) for x in data.getlist("symptoms")],
+            str(data.get("note", "")),
+        )
+        return RedirectResponse("/family?sent=1", 303)
+
+    app.include_router(router)
+
+
+MUSCLES = ("hip adductors", "hamstrings", "knee extensors", "ankle plantar flexors", "elbow flexors")
