@@ -237,6 +237,14 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                     .scalars()
                     .all()
                 )
+            last = None
+            if pump is not None:
+                last = s.execute(
+                    select(m.Interrogation.status)
+                    .where(m.Interrogation.pump_id == pump.id)
+                    .order_by(m.Interrogation.id.desc())
+                    .limit(1)
+                ).scalar()
         now = clinic.clock()
         next_refill = next(
             (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
@@ -277,12 +285,13 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             "next_refill": next_refill,
             "reports": reports,
             "status_words": family.plain_pump_status(
-                "running" if pump else "none",
-                [],
+                (last or {}).get("state", "running") if pump else "none",
+                (last or {}).get("active_alarms", []),
                 None
                 if pump is None or pump.low_reservoir_alarm_at is None
                 else (pump.low_reservoir_alarm_at - now) / timedelta(days=1),
                 next_refill.date() if next_refill else None,
+                today=now.date(),
             ),
         }
 
