@@ -612,3 +612,12 @@ def test_clinic_days_and_closures_come_from_the_environment():
         calendar_from_env({"ITB_CLINIC_DAYS": "mon,funday"})
     with pytest.raises(SetupError, match="ITB_CLOSED_DAYS"):
         calendar_from_env({"ITB_CLOSED_DAYS": "25/12/2026"})
+
+
+def test_linking_a_caregiver_twice_is_refused_not_a_crash(clinic, users, child):
+    import pytest
+
+    from itb.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="already linked"):
+        clinic.link_caregiver(users["admin"], child.id, users["caregiver"].user_id)

@@ -200,6 +200,8 @@ class Clinic:
             user = s.get(m.User, user_id)
             if user is None or user.role != "caregiver":
                 raise InvalidInput([Violation("user_id", "must be a caregiver's user id")])
+            if s.get(m.CaregiverLink, (user_id, patient_id)) is not None:
+                raise InvalidInput([Violation("user_id", "is already linked to this patient")])
             link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
             s.add(link)
             self._audit(s, actor, "link_caregiver", "patient", patient_id, after=_row(link))

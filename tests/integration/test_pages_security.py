@@ -1,0 +1,82 @@
+"""The pages' login, cookie, CSRF and role boundaries, without a browser (both databases)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from itb.adapters.db import models as m
+
+
+def browser(app: Any, role: str | None, passwords: dict[str, str]) -> TestClient:
+    c = TestClient(app)
+    if role:
+        answer = c.post("/login", data={"username": role, "password": passwords[role]}, follow_redirects=False)
+        assert answer.status_code == 303
+    return c
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def test_pages_need_a_login_and_the_cookie_is_guarded(app, users, passwords):
+    anon = TestClient(app)
+    answer = anon.get("/worklist", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/login?next=/worklist"
+    wrong = anon.post("/login", data={"username": "nurse", "password": "nope-nope"})
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    ok = anon.post("/login", data={"username": "nurse", "password": passwords["nurse"]}, follow_redirects=False)
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert ok.headers["location"] == "/"
+
+
+def test_a_post_without_the_forms_csrf_token_changes_nothing(app, users, passwords, pump, db):
+    nurse = browser(app, "nurse", passwords)
+    before = db.audit_count()
+    answer = nurse.post(f"/pumps/{pump.id}/interrogate", data={"csrf": "forged"})
+    assert answer.status_code == 403
+    assert db.audit_count() == before
+    page = nurse.get(f"/patients/{pump.patient_id}")
+    assert nurse.post(f"/pumps/{pump.id}/interrogate", data={"csrf": csrf_of(page.text)}).status_code == 200
+    assert db.audit_count() > before
+
+
+@pytest.mark.parametrize("path", ["/worklist", "/patients/{other}", "/patients/{other}/appointments.ics"])
+def test_a_caregiver_sees_only_their_child(app, clinic, users, passwords, child, other_child, path):
+    carer = browser(app, "caregiver", passwords)
+    assert carer.get("/", follow_redirects=False).headers["location"] == "/family"
+    answer = carer.get(path.format(other=other_child.id))
+    assert answer.status_code == 404
+    assert "<h1>Not found</h1>" in answer.text
+    assert child.name in carer.get("/family").text
+
+
+def test_a_family_can_report_symptoms_and_the_chart_shows_them(app, clinic, users, passwords, child, db):
+    carer = browser(app, "caregiver", passwords)
+    page = carer.get("/family").text
+    sent = carer.post(
+        "/family/symptoms",
+        data={"csrf": csrf_of(page), "patient_id": child.id, "symptoms": ["itching"], "note": "scratching since noon"},
+    )
+    assert sent.status_code == 200 and "the clinic has your report" in sent.text.lower()
+    (report,) = db.all(m.SymptomReport)
+    assert report.symptoms == ["itching"] and report.by == "caregiver"
+    doctor = browser(app, "clinician", passwords)
+    assert "scratching since noon" in doctor.get(f"/patients/{child.id}").text
+
+
+def test_a_nurse_has_no_program_button_and_cannot_send_one(app, users, passwords, pump):
+    nurse = browser(app, "nurse", passwords)
+    chart = nurse.get(f"/patients/{pump.patient_id}").text
+    assert f"/pumps/{pump.id}/program" not in chart
+    form = nurse.get(f"/pumps/{pump.id}/program").text
+    answer = nurse.post(
+        f"/pumps/{pump.id}/program",
+        data={"csrf": csrf_of(form), "step": "confirm", "rate": "120 mcg/day", "version": pump.version},
+    )
+    assert answer.status_code == 403
