@@ -80,3 +80,29 @@ def test_a_nurse_has_no_program_button_and_cannot_send_one(app, users, passwords
         data={"csrf": csrf_of(form), "step": "confirm", "rate": "120 mcg/day", "version": pump.version},
     )
     assert answer.status_code == 403
+
+
+def test_booking_and_completing_a_visit_from_the_pages(app, users, passwords, child, db):
+    nurse = browser(app, "nurse", passwords)
+    chart = nurse.get(f"/patients/{child.id}").text
+    booked = nurse.post(
+        "/appointments/book",
+        data={
+            "csrf": csrf_of(chart),
+            "patient_id": child.id,
+            "kind": "titration",
+            "day": "2026-12-02",
+            "at_time": "11:30",
+        },
+    )
+    assert booked.status_code == 200
+    visit = next(a for a in db.all(m.Appointment) if a.kind == "titration")
+    saturday = nurse.post(
+        "/appointments/book",
+        data={"csrf": csrf_of(chart), "patient_id": child.id, "kind": "titration", "day": "2026-12-05"},
+    )
+    assert saturday.status_code == 422 and "not a clinic day" in saturday.text
+    week = nurse.get("/appointments?week=2026-11-30").text
+    done = nurse.post(f"/appointments/{visit.id}/status", data={"csrf": csrf_of(week), "status": "done"})
+    assert done.status_code == 200
+    assert next(a for a in db.all(m.Appointment) if a.id == visit.id).status == "done"

@@ -555,6 +555,37 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             next=(start + timedelta(days=7)).isoformat(),
         )
 
+    @router.post("/appointments/book")
+    def book(
+        request: Request,
+        csrf: str = Form(""),
+        patient_id: int = Form(...),
+        kind: str = Form(...),
+        day: str = Form(...),
+        at_time: str = Form("10:00"),
+    ) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        try:
+            when = datetime.fromisoformat(f"{day}T{at_time}")
+        except ValueError:
+            raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
+        clinic.book(actor, patient_id, kind=kind, at=when)
+        return RedirectResponse(f"/patients/{patient_id}", 303)
+
+    @router.post("/appointments/{appointment_id}/status")
+    def appointment_status(
+        request: Request,
+        appointment_id: int,
+        csrf: str = Form(""),
+        status: str = Form(...),
+        back: str = Form("/appointments"),
+    ) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        clinic.set_appointment_status(actor, appointment_id, status)
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
+
     @router.get("/patients/{patient_id}/appointments.ics")
     def ics(request: Request, patient_id: int) -> Response:
         from icalendar import Calendar, Event
