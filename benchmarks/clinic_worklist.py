@@ -330,24 +330,26 @@ def clinic_rows(n: int, now: datetime, seed: int) -> dict[str, list[dict]]:
     return rows
 
 
-def with_search_path(url: str) -> str:
-    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{SCHEMA}"
+def with_search_path(url: str, schema: str = SCHEMA) -> str:
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
 
 
-def fresh_schema(admin: Engine) -> None:
+def fresh_schema(admin: Engine, schema: str = SCHEMA) -> None:
     with admin.begin() as c:
-        c.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        c.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        c.execute(text(f"CREATE SCHEMA {schema}"))
 
 
 def load(engine: Engine, rows: dict[str, list[dict]]) -> None:
+    """Insert the rows of ``clinic_rows`` into a migrated, empty database (PostgreSQL or SQLite)."""
     tables = m.Base.metadata.tables
     order = ["patients", "pumps", "program_versions", "refills", "appointments", "audit_log", "audit_head"]
     with engine.begin() as c:
         for name in order:
             c.execute(insert(tables[name]), rows[name])
-        for name in order:
-            c.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+        if engine.dialect.name == "postgresql":  # SQLite's next id follows max(id) by itself
+            for name in order:
+                c.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("ANALYZE"))
 

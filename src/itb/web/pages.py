@@ -31,6 +31,8 @@ from itb.domain.units import Dimension, parse_quantity
 from itb.web import family
 
 HERE = Path(__file__).parent
+#: Worklist rows shown at first (the most urgent; "show all" lists the rest).
+WORKLIST_PAGE_ROWS = 200
 COOKIE = "itb_session"
 DATE_FORMAT = "%Y-%m-%d %H:%M"  # the clinic's format for dates and times (a setting)
 DAY_FORMAT = "%Y-%m-%d"
@@ -126,7 +128,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     # -- worklist --------------------------------------------------------------------------
     @router.get("/worklist", response_class=HTMLResponse)
     def worklist_page(
-        request: Request, urgency: int | None = None, reason: str | None = None, q: str | None = None
+        request: Request,
+        urgency: int | None = None,
+        reason: str | None = None,
+        q: str | None = None,
+        show: int = WORKLIST_PAGE_ROWS,
     ) -> HTMLResponse:
         actor, token = session(request)
         if actor.role == "caregiver":
@@ -150,11 +156,15 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             items = [i for i in items if reason in {str(r) for r in i.reasons}]
         if q:
             items = [i for i in items if q.lower() in i.patient_name.lower()]
+        total = len(items)
+        items = items[: max(show, 1)]
         return render(
             request,
             "worklist.html",
             actor,
             token,
+            total=total,
+            show=show,
             items=items,
             now=now,
             reasons=reasons,

@@ -1,0 +1,246 @@
+"""The clinic's web pages: server-side render time on a large clinic, and screenshots for the README.
+
+Render time (the default):
+
+1. Bulk-loads a clinic of N patients (default 10,000) with the loader of ``clinic_worklist.py``
+   (``clinic_rows`` + ``load``): into a SQLite file in a temporary directory, or, with ``--url``,
+   into a fresh PostgreSQL schema ``itb_bench_web`` (dropped afterwards).
+2. Starts the app with uvicorn in a second process (one worker, ``clinic_worklist.start_server``).
+3. Logs in through the login form as a clinician (the session cookie), then on one keep-alive
+   connection: 3 warm-ups and ``--runs`` timed requests (default 30) of ``GET /worklist`` (every
+   item), ``GET /worklist?urgency=0`` (the urgent ones) and ``GET /patients/{id}`` (the chart of
+   the first patient on the worklist, its three SVG plots included): p50, p95, max, the page size.
+
+Screenshots (``--screenshots DIR``, no timing): the demo clinic (``fill_demo_clinic``, its clock
+fixed at 2026-11-24 09:00) behind uvicorn, Chromium (``/usr/bin/chromium``) through Playwright;
+saves ``worklist.png``, ``chart.png``, ``refill-review.png``, ``program-review.png`` and
+``family.png`` at the ``--viewport`` size (default 1280x900; ``1024x1366`` for a tablet).
+
+    python benchmarks/web_pages.py [--patients N] [--url URL] [--runs R]
+    python benchmarks/web_pages.py --screenshots docs/screenshots [--viewport 1280x900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, select, text
+
+from clinic_worklist import USERS, clinic_rows, fresh_schema, load, pct, start_server, with_search_path
+from itb.adapters.db import models as m
+from itb.adapters.db.engine import make_engine, migrate, session_factory
+from itb.clinic.services import SYSTEM
+from itb.clinic.users import create_user
+
+SCHEMA = "itb_bench_web"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+DEMO_TODAY = datetime(2026, 11, 24, 9, 0)
+
+# -- render time -----------------------------------------------------------------------------
+
+
+def timed(client: httpx.Client, path: str, runs: int) -> tuple[list[float], httpx.Response]:
+    for _ in range(3):
+        client.get(path).raise_for_status()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return times, r
+
+
+def report(label: str, times: list[float], r: httpx.Response, extra: str = "") -> None:
+    print(
+        f"  {label:<34}p50 {pct(times, 50):>7.1f} ms   p95 {pct(times, 95):>7.1f} ms   max {max(times):>7.1f} ms"
+        f"   {len(r.content) / 1024:>7.0f} KiB{extra}"
+    )
+
+
+def bench(patients: int, url: str | None, runs: int, seed: int) -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        admin = None
+        if url is None:
+            db_url = f"sqlite:///{Path(data_dir) / 'clinic.db'}"
+        else:
+            admin = create_engine(url)
+            fresh_schema(admin, SCHEMA)
+            db_url = with_search_path(url, SCHEMA)
+        engine = make_engine(db_url)
+        server = None
+        try:
+            migrate(engine)
+            now = datetime.now().replace(microsecond=0)
+            t0 = time.perf_counter()
+            rows = clinic_rows(patients, now, seed)
+            load(engine, rows)
+            with session_factory(engine).begin() as s:
+                for role, (username, password) in USERS.items():
+                    create_user(s, username, password, role, by=SYSTEM, at=now)
+            print(f"{engine.dialect.name}: {patients} patients loaded in {time.perf_counter() - t0:.1f} s")
+
+            server, base = start_server(db_url, data_dir)
+            username, password = USERS["clinician"]
+            with httpx.Client(base_url=base, timeout=120) as client:
+                r = client.post("/login", data={"username": username, "password": password, "next": "/worklist"})
+                if r.status_code != 303 or "itb_session" not in client.cookies:
+                    raise SystemExit(f"login failed: {r.status_code} {r.text[:200]}")
+                print(f"\nGET as a clinician, {runs} timed requests each (after 3 warm-ups), wall time per request:")
+                times, r = timed(client, "/worklist", runs)
+                items = r.text.count("data-urgency=")
+                report("/worklist", times, r, f"   {items} items")
+                first = int(re.search(r'<tr class="u\d" data-urgency="\d">\s*<td><a href="/patients/(\d+)"', r.text)[1])
+                times, r = timed(client, "/worklist?urgency=0", runs)
+                report("/worklist?urgency=0", times, r, f"   {r.text.count('data-urgency=')} items")
+                times, r = timed(client, f"/patients/{first}", runs)
+                report(f"/patients/{first} (chart)", times, r, f"   {r.text.count('<svg')} plots")
+        finally:
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+            engine.dispose()
+            if admin is not None:
+                with admin.begin() as c:
+                    c.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+                admin.dispose()
+
+
+# -- screenshots -------------------------------------------------------------------------------
+
+
+def screenshots(out: Path, viewport: dict[str, int]) -> None:
+    import socket
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from itb.clinic.services import Clinic, ClinicConfig
+    from itb.clinic.worklist import worklist
+    from itb.simulation.demo_clinic import fill_demo_clinic
+    from itb.web.app import create_app
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"Chromium not found at {CHROMIUM}")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        engine = make_engine(f"sqlite:///{Path(data_dir) / 'clinic.db'}")
+        migrate(engine)
+        clinic = Clinic(session_factory(engine), ClinicConfig(data_dir=Path(data_dir)), clock=lambda: DEMO_TODAY)
+        fill_demo_clinic(clinic, today=DEMO_TODAY)
+        with clinic.sessions() as s:
+            listed = [i.patient_id for i in worklist(s, DEMO_TODAY, clinic.config.booking)]
+            pumps = s.execute(
+                select(m.Pump.patient_id, m.Pump.id, m.Pump.concentration_mcg_per_ml)
+                .join(m.Patient)
+                .where(m.Pump.status == "implanted", m.Patient.phase == "maintenance")
+                .order_by(m.Pump.id)
+            ).all()
+        chart_patient = listed[0]
+        refill_patient, refill_pump = next((pid, p) for pid, p, c in pumps if c < 2000 and pid not in listed)
+        program_pump = next(p for pid, p, c in pumps if pid not in listed and p != refill_pump)
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        uv = uvicorn.Server(
+            uvicorn.Config(create_app(clinic, "s" * 48), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=uv.run, daemon=True)
+        thread.start()
+        while not uv.started:
+            if not thread.is_alive():
+                raise SystemExit("uvicorn did not start")
+            time.sleep(0.02)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                base = f"http://127.0.0.1:{port}"
+
+                def session(username: str):  # type: ignore[no-untyped-def]
+                    page = browser.new_context(base_url=base, viewport=viewport).new_page()
+                    page.goto("/login")
+                    page.fill("#username", username)
+                    page.fill("#password", f"demo-{username}-1")
+                    page.click("form[action='/login'] button[type=submit]")
+                    page.wait_for_load_state()
+                    return page
+
+                def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+                    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+                    print(f"  {out / name}.png")
+
+                clinician = session("clinician")
+                shot(clinician, "worklist")
+                clinician.goto(f"/patients/{chart_patient}")
+                shot(clinician, "chart")
+                clinician.goto(f"/pumps/{program_pump}/program")
+                dose = float(re.search(r"Now: ([\d,.]+) mcg/day", clinician.inner_text("main"))[1].replace(",", ""))
+                clinician.fill("#rate", f"{round(dose * 0.7)} mcg/day")  # a 30 % reduction: a soft limit
+                clinician.get_by_role("button", name="Review").click()
+                shot(clinician, "program-review")
+
+                nurse = session("nurse")
+                nurse.goto(f"/patients/{refill_patient}")
+                nurse.get_by_role("button", name="Interrogate").click()  # the pump's count as of now
+                nurse.wait_for_load_state()
+                nurse.goto(f"/pumps/{refill_pump}/refill")
+                counted = float(re.search(r"([\d.]+) mL", nurse.locator("form p strong").first.inner_text())[1])
+                concentration = re.search(r"[\d.]+", nurse.input_value("#concentration"))[0]
+                nurse.fill("#withdrawn", f"{counted:.1f} mL")
+                nurse.fill("#added", "20 mL")
+                nurse.fill("#concentration", f"{float(concentration) * 2:g} mcg/mL")  # a bridge bolus
+                nurse.get_by_role("button", name="Review").click()
+                shot(nurse, "refill-review")
+
+                shot(session("parent1"), "family")
+                browser.close()
+        finally:
+            uv.should_exit = True
+            thread.join(10)
+            engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument(
+        "--url", default=None, help="a PostgreSQL URL (default: a SQLite file in a temporary directory)"
+    )
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--screenshots", type=Path, metavar="DIR", help="save screenshots of the main pages (no timing)"
+    )
+    parser.add_argument("--viewport", default="1280x900", help="WIDTHxHEIGHT of the screenshots")
+    args = parser.parse_args()
+    if args.screenshots:
+        width, height = (int(x) for x in args.viewport.lower().split("x"))
+        screenshots(args.screenshots, {"width": width, "height": height})
+    else:
+        bench(args.patients, args.url, args.runs, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
