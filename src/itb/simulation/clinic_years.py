@@ -1,0 +1,617 @@
+"""A simulated clinic over years: does the morning worklist warn before any pump runs dry?
+
+N patients, one implanted pump each (:class:`~itb.pump.engine.ImplantedPump`, event-driven:
+every pump is advanced to 09:00 of each simulated day, never stepped minute by minute). The
+clinic sees patients on its open days (:class:`~itb.domain.scheduling.ClinicCalendar`):
+
+- **Pumps.** A realistic program (100-800 mcg/day; simple continuous, flexible day/night steps
+  or daily boluses), a 20 or 40 mL reservoir, 500/1000/2000 mcg/mL (a concentration that lasts
+  at least ``MIN_DAYS_PER_FILL`` days at the starting dose), a ``flow_error`` drawn from the
+  model's measured range (``FLOW_ERROR_RANGES``), a battery implanted up to 3 years ago. Some
+  patients are titrated in year 1: a dose change every 14-21 days, a few times.
+- **The clinic's knowledge.** What the pump *counts* (its estimated reservoir) at the last visit,
+  turned into the exact forecast (:func:`~itb.domain.forecast.forecast_many`). The real
+  reservoir drains ``1 + flow_error`` times faster; the clinic never sees it until a refill.
+- **Refills.** After each refill (and after each program change) the next refill is booked by
+  :func:`~itb.domain.scheduling.refill_booking_date` from the forecast. Each booked refill is
+  missed with probability ``missed_probability``. At a refill the real residual is withdrawn and
+  the reservoir filled to capacity; the pump is replaced at that visit (new battery) when the
+  elective replacement indicator is due within ``BookingSettings.eri_warning_days``.
+- **The worklist.** Every clinic morning :func:`~itb.domain.worklist.build_worklist` runs over all
+  pumps' :class:`~itb.domain.worklist.PumpSituation` (stored forecast, bookings, missed refills
+  since the last refill). A pump listed for a reservoir reason (``RESERVOIR_REASONS``) whose
+  forecast alarm or empty reservoir is within ``urgent_days`` is called and rebooked for the next
+  clinic day (which can be missed too); one listed with no refill booked, or booked after its
+  alarm, further off is booked by ``refill_booking_date``.
+
+Recorded: every *dry episode* (the real reservoir ran dry, ``drug_exhausted``, or the pump
+stopped at its estimated empty level, whichever came first in a refill cycle, until the next
+refill), whether the pump had been on the worklist in that cycle before it (any reason, and for a
+reservoir reason) and how many days before; the same for the pump's low-reservoir alarms.
+Deterministic by seed.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from itb.domain.forecast import ReservoirState, forecast_many
+from itb.domain.program import SECONDS_PER_DAY, DailyBolus, DosingProgram, Step
+from itb.domain.scheduling import (
+    DEFAULT_BOOKING,
+    DEFAULT_CALENDAR,
+    BookingSettings,
+    ClinicCalendar,
+    refill_booking_date,
+)
+from itb.domain.worklist import PumpSituation, Reason, build_worklist
+from itb.pump.engine import ImplantedPump, PumpSetup
+from itb.pump.models import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
+
+#: The first simulated day (a Monday); every pump is advanced to 09:00 of each day.
+START = date(2027, 1, 4)
+CLINIC_HOUR = time(9, 0)
+DAY = timedelta(days=1)
+
+#: Worklist reasons about the reservoir: the ones that make the clinic call the patient.
+RESERVOIR_REASONS = frozenset({Reason.ALARM_BEFORE_REFILL, Reason.NO_REFILL_BOOKED, Reason.OVERDUE, Reason.MISSED})
+#: measured flow error per model, as fractions (models.py: peristaltic +1 % to +2.5 %, valve-gated about 97 %)
+FLOW_ERROR_RANGES: dict[str, tuple[float, float]] = {
+    PERISTALTIC.name: (0.010, 0.025),
+    VALVE_GATED.name: (-0.045, -0.015),
+}
+CONCENTRATIONS = (500.0, 1000.0, 2000.0)
+#: the clinic picks a concentration whose full reservoir lasts at least this long at the starting dose
+MIN_DAYS_PER_FILL = 30.0
+DOSE_RANGE_MCG = (100.0, 800.0)
+#: titration never takes the daily dose outside this range
+TITRATION_DOSE_LIMITS_MCG = (50.0, 1500.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DryEpisode:
+    """One refill cycle in which the patient went without drug."""
+
+    patient_id: int
+    model: str
+    flow_error: float
+    #: "drug_exhausted" (real reservoir dry) or "stopped_empty" (the pump's count reached empty)
+    kind: str
+    started_at: datetime
+    #: the refill that ended it; None when still dry at the end of the simulation (counted dry to the end)
+    ended_at: datetime | None
+    #: the first worklist listing in the cycle before ``started_at``, any reason / a reservoir reason
+    first_listed_at: datetime | None
+    first_reservoir_listing_at: datetime | None
+    #: refill appointments missed in the cycle
+    missed_in_cycle: int
+
+    @property
+    def listed_before(self) -> bool:
+        return self.first_listed_at is not None
+
+    @property
+    def lead_days(self) -> float | None:
+        """Days from the first listing (any reason) to the start of the episode."""
+        return _days(self.first_listed_at, self.started_at)
+
+    @property
+    def reservoir_lead_days(self) -> float | None:
+        return _days(self.first_reservoir_listing_at, self.started_at)
+
+    @property
+    def days_dry(self) -> float | None:
+        return _days(self.started_at, self.ended_at) if self.ended_at is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicYearsReport:
+    patients: int
+    years: float
+    days: int
+    seed: int
+    missed_probability: float
+    pump_years: float
+    clinic_days: int
+    refills: int
+    #: refill visits at which the pump was replaced (ERI due within the warning time)
+    pump_replacements: int
+    #: distinct refill appointments; moving one (titration, worklist) does not count again
+    appointments_booked: int
+    appointments_missed: int
+    #: booked and not yet due at the end
+    appointments_pending: int
+    #: patients called from the worklist and booked for the next clinic day
+    urgent_recalls: int
+    #: refills booked (or moved earlier) from the worklist without urgency
+    routine_worklist_bookings: int
+    titration_changes: int
+    #: pump-days on the worklist, and the longest morning list
+    worklist_listings: int
+    max_worklist_length: int
+    low_reservoir_alarms: int
+    #: low-reservoir alarms with no reservoir-reason listing in the cycle before them
+    alarms_not_listed: int
+    end_of_service_stops: int
+    dry_episodes: int
+    dry_drug_exhausted: int
+    dry_stopped_empty: int
+    #: goal zero: dry episodes with no worklist listing (any reason) in the cycle before them
+    dry_not_listed: int
+    #: goal zero: dry episodes with no listing for a reservoir reason in the cycle before them
+    dry_not_listed_for_reservoir: int
+    patients_with_dry_episode: int
+    days_dry_total: float
+    #: lead time (days) of the first reservoir-reason listing before a dry episode / a low-reservoir alarm
+    dry_lead_days_median: float | None
+    dry_lead_days_min: float | None
+    alarm_lead_days_median: float | None
+    alarm_lead_days_min: float | None
+    episodes: tuple[DryEpisode, ...] = field(repr=False, default=())
+
+    def lines(self) -> list[str]:
+        def d(x: float | None) -> str:
+            return "-" if x is None else f"{x:.2f}"
+
+        return [
+            f"patients {self.patients}, {self.years:g} years ({self.days} days, {self.clinic_days} clinic days), "
+            f"{self.pump_years:.1f} pump-years, missed {self.missed_probability:.0%}, seed {self.seed}",
+            f"refills {self.refills} (pump replacements {self.pump_replacements}), "
+            f"titration changes {self.titration_changes}",
+            f"appointments booked {self.appointments_booked}, missed {self.appointments_missed}, "
+            f"pending {self.appointments_pending}; urgent recalls {self.urgent_recalls}, "
+            f"routine worklist bookings {self.routine_worklist_bookings}",
+            f"worklist listings {self.worklist_listings} pump-days (longest morning list {self.max_worklist_length})",
+            f"low-reservoir alarms {self.low_reservoir_alarms} (not listed before: {self.alarms_not_listed}), "
+            f"lead days median {d(self.alarm_lead_days_median)} min {d(self.alarm_lead_days_min)}",
+            f"dry episodes {self.dry_episodes} (drug exhausted {self.dry_drug_exhausted}, "
+            f"stopped empty {self.dry_stopped_empty}) in {self.patients_with_dry_episode} patients, "
+            f"{self.days_dry_total:.1f} days dry",
+            f"dry episodes NOT preceded by a worklist listing: {self.dry_not_listed} "
+            f"(by a reservoir-reason listing: {self.dry_not_listed_for_reservoir})",
+            f"warning lead before dry episodes: median {d(self.dry_lead_days_median)} days, "
+            f"min {d(self.dry_lead_days_min)} days",
+            f"end-of-service stops {self.end_of_service_stops}",
+        ]
+
+
+def _days(a: datetime | None, b: datetime) -> float | None:
+    return None if a is None else (b - a).total_seconds() / SECONDS_PER_DAY
+
+
+class _Patient:
+    __slots__ = (
+        "alarm",
+        "base_t",
+        "booked",
+        "conc",
+        "day0",
+        "empty",
+        "episode",
+        "eri_at",
+        "eri_reached",
+        "first_listing",
+        "first_reservoir_listing",
+        "id",
+        "last_change",
+        "last_refill",
+        "missed",
+        "name",
+        "next_titration",
+        "program",
+        "pump",
+        "seen",
+        "setup",
+        "titration",
+    )
+
+    def __init__(self, pid: int, setup: PumpSetup, pump: ImplantedPump, program: DosingProgram, conc: float) -> None:
+        self.id = pid
+        self.name = f"Patient {pid:04d}"
+        self.setup = setup
+        self.pump = pump
+        self.program = program
+        self.conc = conc
+        self.day0 = pump.day0
+        self.base_t = 0.0  # the pump's t at 09:00 of the first simulated day
+        self.seen = 0  # pump events already looked at
+        self.last_refill = pump.day0.date()
+        self.booked: date | None = None
+        self.missed: list[date] = []
+        self.alarm: datetime | None = None
+        self.empty: datetime | None = None
+        self.eri_at: datetime | None = None
+        self.eri_reached = False
+        self.titration: list[tuple[date, float]] = []  # (visit day, dose factor), soonest last
+        self.next_titration: date | None = None
+        self.last_change: date | None = None
+        self.first_listing: datetime | None = None
+        self.first_reservoir_listing: datetime | None = None
+        #: the open dry episode of this cycle: (kind, started_at, first listing, first reservoir listing)
+        self.episode: tuple[str, datetime, datetime | None, datetime | None] | None = None
+
+    def state(self, at: datetime) -> ReservoirState:
+        """What an interrogation at ``at`` reads: the pump's own count."""
+        s = self.setup
+        return ReservoirState(
+            at=at,
+            reservoir_capacity_ml=s.reservoir_capacity_ml,
+            reservoir_ml=min(max(self.pump.est_ml, 0.0), s.reservoir_capacity_ml),
+            concentration_mcg_per_ml=self.conc,
+            low_reservoir_alarm_ml=s.low_reservoir_alarm_ml,
+            empty_ml=s.empty_ml,
+        )
+
+    def interrogate_eri(self) -> None:
+        pump = self.pump
+        self.eri_at = pump.day0 + timedelta(seconds=pump.eri_forecast_t())
+        self.eri_reached = pump.eri_t is not None
+
+    def situation(self) -> PumpSituation:
+        return PumpSituation(
+            patient_id=self.id,
+            patient_name=self.name,
+            pump_id=self.id,
+            low_reservoir_alarm_at=self.alarm,
+            empty_at=self.empty,
+            next_refill_booked=self.booked,
+            eri_at=self.eri_at,
+            eri_reached=self.eri_reached,
+            titrating=self.next_titration is not None,
+            last_program_change=self.last_change,
+            next_titration_booked=self.next_titration,
+            mri_check_pending=False,
+            unreviewed_discrepancies=0,
+            missed_appointments=tuple(("refill", d) for d in self.missed),
+        )
+
+
+def _program(rng: random.Random, dose: float) -> DosingProgram:
+    """A program delivering ``dose`` mcg a day: continuous, day/night steps, or with daily boluses."""
+    shape = rng.random()
+    if shape < 0.6:
+        return DosingProgram.simple_continuous(round(dose, 1))
+    if shape < 0.85:
+        # Night (22:00-07:00) lower or higher than day; 9 h night, 15 h day.
+        night_factor = rng.choice((0.7, 0.8, 1.2, 1.3))
+        day_rate = dose * 24 / (15 + 9 * night_factor)
+        night = round(day_rate * night_factor, 1)
+        return DosingProgram(steps=(Step(0, night), Step(420, round(day_rate, 1)), Step(1320, night)))
+    n = rng.choice((2, 3))
+    bolus_share = rng.uniform(0.15, 0.35)
+    each = round(dose * bolus_share / n, 1)
+    base = round(dose - each * n, 1)
+    starts = (480, 1200) if n == 2 else (420, 780, 1260)
+    return DosingProgram(
+        steps=(Step(0, base),),
+        daily_boluses=tuple(DailyBolus(s, each, rng.choice((30.0, 60.0))) for s in starts),
+    )
+
+
+def _scaled(program: DosingProgram, factor: float) -> DosingProgram:
+    return DosingProgram(
+        steps=tuple(Step(s.start_minute, round(s.rate_mcg_per_day * factor, 3)) for s in program.steps),
+        daily_boluses=tuple(
+            DailyBolus(b.start_minute, round(b.dose_mcg * factor, 3), b.duration_minutes) for b in program.daily_boluses
+        ),
+    )
+
+
+def _titration_plan(rng: random.Random, start: date, calendar: ClinicCalendar) -> list[tuple[date, float]]:
+    """Dose changes every 14-21 days in year 1 (a visit 14-19 days on, moved to an open day)."""
+    visits = []
+    day = calendar.on_or_after(start + timedelta(days=rng.randint(7, 150)))
+    for _ in range(rng.randint(2, 6)):
+        if day >= start + timedelta(days=365):
+            break
+        visits.append((day, rng.choice((0.85, 0.9, 1.1, 1.15, 1.2, 1.25, 1.3))))
+        day = calendar.on_or_after(day + timedelta(days=rng.randint(14, 19)))
+    return visits
+
+
+def _new_patient(
+    pid: int, rng: random.Random, start: date, calendar: ClinicCalendar, titrating_fraction: float
+) -> _Patient:
+    model: DeviceModel = PERISTALTIC if rng.random() < 0.7 else VALVE_GATED
+    capacity = rng.choice(model.reservoir_sizes_ml)
+    dose = rng.uniform(*DOSE_RANGE_MCG)
+    lasting = [c for c in CONCENTRATIONS if capacity * c / dose >= MIN_DAYS_PER_FILL]
+    conc = rng.choice(lasting) if lasting else CONCENTRATIONS[-1]
+    program = _program(rng, dose)
+    setup = PumpSetup(
+        model=model,
+        reservoir_capacity_ml=capacity,
+        low_reservoir_alarm_ml=model.default_low_reservoir_alarm_ml,
+        empty_ml=0.0,
+        catheter_volume_ml=model.typical_catheter_volume_ml,
+        flow_error=rng.uniform(*FLOW_ERROR_RANGES[model.name]),
+    )
+    # The pump was last refilled some days ago, inside its refill cycle.
+    cycle_days = (capacity - setup.low_reservoir_alarm_ml) * conc / program.daily_dose_mcg
+    cycle_days = min(cycle_days, DEFAULT_BOOKING.max_refill_interval_days) - DEFAULT_BOOKING.refill_margin_days
+    last_refill = start - timedelta(days=rng.randint(0, max(0, int(cycle_days) - 1)))
+    t0 = CLINIC_HOUR.hour * 3600.0
+    pump = ImplantedPump(
+        setup,
+        t=t0,
+        implanted_t=t0 - rng.uniform(0, 3 * DAYS_PER_YEAR) * SECONDS_PER_DAY,
+        reservoir_ml=capacity,
+        concentration_mcg_per_ml=conc,
+        program=program,
+        day0=datetime.combine(last_refill, time()),
+    )
+    p = _Patient(pid, setup, pump, program, conc)
+    p.base_t = pump.t_of(datetime.combine(start, CLINIC_HOUR))
+    p.interrogate_eri()
+    if rng.random() < titrating_fraction:
+        p.titration = _titration_plan(rng, start, calendar)[::-1]
+    return p
+
+
+class _Clinic:
+    """The simulation's mutable state and counters."""
+
+    def __init__(
+        self,
+        patients: list[_Patient],
+        rng: random.Random,
+        missed_probability: float,
+        calendar: ClinicCalendar,
+        booking: BookingSettings,
+        urgent_days: float,
+    ) -> None:
+        self.patients = patients
+        self.rng = rng
+        self.missed_probability = missed_probability
+        self.calendar = calendar
+        self.booking = booking
+        self.urgent_days = urgent_days
+        self.counts = dict.fromkeys(
+            (
+                "clinic_days",
+                "refills",
+                "pump_replacements",
+                "appointments_booked",
+                "appointments_missed",
+                "urgent_recalls",
+                "routine_worklist_bookings",
+                "titration_changes",
+                "worklist_listings",
+                "max_worklist_length",
+                "low_reservoir_alarms",
+                "alarms_not_listed",
+                "end_of_service_stops",
+            ),
+            0,
+        )
+        self.alarm_leads: list[float] = []
+        self.episodes: list[DryEpisode] = []
+
+    # ---------------------------------------------------------------- bookings
+    def book(self, p: _Patient, day: date) -> None:
+        if p.booked is None:
+            self.counts["appointments_booked"] += 1
+        p.booked = day
+
+    def book_from_forecast(self, p: _Patient, today: date) -> None:
+        self.book(p, refill_booking_date(today, p.last_refill, p.alarm, self.calendar, self.booking))
+
+    # ---------------------------------------------------------------- the day
+    def advance(self, day_index: int, now: datetime) -> None:
+        """Every pump to ``now``; record alarms, dry episodes and stops from its new events."""
+        offset = day_index * SECONDS_PER_DAY
+        for p in self.patients:
+            pump = p.pump
+            pump.advance_to(p.base_t + offset)
+            events = pump.events
+            if len(events) == p.seen:
+                continue
+            for e in events[p.seen :]:
+                kind = e.type
+                if kind == "low_reservoir_alarm":
+                    at = p.day0 + timedelta(seconds=e.t)
+                    self.counts["low_reservoir_alarms"] += 1
+                    if p.first_reservoir_listing is None:
+                        self.counts["alarms_not_listed"] += 1
+                    else:
+                        self.alarm_leads.append(_days(p.first_reservoir_listing, at))  # type: ignore[arg-type]
+                elif kind in ("drug_exhausted", "empty_reservoir_alarm") and p.episode is None:
+                    at = p.day0 + timedelta(seconds=e.t)
+                    label = "drug_exhausted" if kind == "drug_exhausted" else "stopped_empty"
+                    p.episode = (label, at, p.first_listing, p.first_reservoir_listing)
+                elif kind == "end_of_service":
+                    self.counts["end_of_service_stops"] += 1
+            p.seen = len(events)
+
+    def worklist(self, now: datetime, today: date) -> None:
+        items = build_worklist((p.situation() for p in self.patients), now, self.booking)
+        counts = self.counts
+        counts["worklist_listings"] += len(items)
+        counts["max_worklist_length"] = max(counts["max_worklist_length"], len(items))
+        next_day = self.calendar.on_or_after(today + DAY)
+        for item in items:
+            p = self.patients[item.patient_id]
+            if p.first_listing is None:
+                p.first_listing = now
+            if RESERVOIR_REASONS.isdisjoint(item.reasons):
+                continue
+            if p.first_reservoir_listing is None:
+                p.first_reservoir_listing = now
+            until = [x for x in (item.days_until_alarm, item.days_until_empty) if x is not None]
+            if until and min(until) <= self.urgent_days:
+                if p.booked is None or p.booked > next_day:
+                    self.book(p, next_day)
+                    counts["urgent_recalls"] += 1
+            elif Reason.NO_REFILL_BOOKED in item.reasons or Reason.ALARM_BEFORE_REFILL in item.reasons:
+                day = refill_booking_date(today + DAY, p.last_refill, p.alarm, self.calendar, self.booking)
+                if p.booked is None or p.booked > day:
+                    self.book(p, day)
+                    counts["routine_worklist_bookings"] += 1
+
+    def titration_visits(self, now: datetime, today: date) -> set[int]:
+        """Program changes due today; the refill is rebooked from the new forecast. Returns who came."""
+        changed = [p for p in self.patients if p.titration and p.titration[-1][0] == today]
+        for p in changed:
+            _, factor = p.titration.pop()
+            low, high = TITRATION_DOSE_LIMITS_MCG
+            dose = p.program.daily_dose_mcg
+            factor = min(max(factor, low / dose), high / dose)
+            p.program = _scaled(p.program, factor)
+            p.pump.set_program(p.program)
+            p.last_change = today
+            p.next_titration = p.titration[-1][0] if p.titration else None
+            p.interrogate_eri()
+            self.counts["titration_changes"] += 1
+        self._forecast(changed, now)
+        for p in changed:
+            self.book_from_forecast(p, today)
+        return {p.id for p in changed}
+
+    def refill_visits(self, now: datetime, today: date, present: set[int]) -> None:
+        refilled = []
+        for p in self.patients:
+            if p.booked != today:
+                continue
+            p.booked = None
+            if p.id not in present and self.rng.random() < self.missed_probability:
+                p.missed.append(today)
+                self.counts["appointments_missed"] += 1
+                continue
+            self.refill(p, now)
+            refilled.append(p)
+        self._forecast(refilled, now)
+        for p in refilled:
+            self.book_from_forecast(p, today + DAY)
+
+    def refill(self, p: _Patient, now: datetime) -> None:
+        self.close_episode(p, now)
+        pump = p.pump
+        if p.eri_at is not None and p.eri_at - now <= timedelta(days=self.booking.eri_warning_days):
+            # Replace the pump at this visit: a new battery, filled; the program carries over.
+            p.pump = ImplantedPump(
+                p.setup,
+                t=pump.t,
+                implanted_t=pump.t,
+                reservoir_ml=p.setup.reservoir_capacity_ml,
+                concentration_mcg_per_ml=p.conc,
+                program=p.program,
+                day0=pump.day0,
+            )
+            p.seen = 0
+            self.counts["pump_replacements"] += 1
+        else:
+            pump.refill(p.setup.reservoir_capacity_ml, p.conc)
+        p.interrogate_eri()
+        p.last_refill = now.date()
+        p.missed = []
+        p.first_listing = p.first_reservoir_listing = None
+        self.counts["refills"] += 1
+
+    def close_episode(self, p: _Patient, ended_at: datetime | None) -> None:
+        if p.episode is None:
+            return
+        kind, started, listed, reservoir_listed = p.episode
+        self.episodes.append(
+            DryEpisode(
+                patient_id=p.id,
+                model=p.setup.model.name,
+                flow_error=p.setup.flow_error,
+                kind=kind,
+                started_at=started,
+                ended_at=ended_at,
+                first_listed_at=listed,
+                first_reservoir_listing_at=reservoir_listed,
+                missed_in_cycle=len(p.missed),
+            )
+        )
+        p.episode = None
+
+    def _forecast(self, patients: list[_Patient], now: datetime) -> None:
+        forecasts = forecast_many([(p.state(now), p.program) for p in patients])
+        for p, f in zip(patients, forecasts):
+            p.alarm, p.empty = f.low_reservoir_alarm_at, f.empty_at
+
+
+def run_clinic_years(
+    patients: int = 200,
+    years: float = 5.0,
+    missed_probability: float = 0.10,
+    seed: int = 20270104,
+    *,
+    start: date = START,
+    calendar: ClinicCalendar = DEFAULT_CALENDAR,
+    booking: BookingSettings = DEFAULT_BOOKING,
+    urgent_days: float = 7.0,
+    titrating_fraction: float = 0.25,
+) -> ClinicYearsReport:
+    """Run the clinic day by day for ``years`` and report what happened (see the module docstring)."""
+    if patients < 1 or years <= 0 or not 0 <= missed_probability <= 1:
+        raise ValueError("patients must be >= 1, years > 0 and missed_probability in [0, 1]")
+    rng = random.Random(seed)
+    people = [_new_patient(i, rng, start, calendar, titrating_fraction) for i in range(patients)]
+    clinic = _Clinic(people, rng, missed_probability, calendar, booking, urgent_days)
+
+    # The stored forecast of each pump is from its last refill; book its next refill from it.
+    refill_at = [datetime.combine(p.last_refill, CLINIC_HOUR) for p in people]
+    for p, f in zip(people, forecast_many([(p.state(at), p.program) for p, at in zip(people, refill_at)])):
+        p.alarm, p.empty = f.low_reservoir_alarm_at, f.empty_at
+        clinic.book_from_forecast(p, start)
+
+    days = round(years * DAYS_PER_YEAR)
+    for i in range(days):
+        today = start + timedelta(days=i)
+        now = datetime.combine(today, CLINIC_HOUR)
+        clinic.advance(i, now)
+        if not calendar.is_open(today):
+            continue
+        clinic.counts["clinic_days"] += 1
+        clinic.worklist(now, today)
+        present = clinic.titration_visits(now, today)
+        clinic.refill_visits(now, today, present)
+
+    for p in people:
+        clinic.close_episode(p, None)
+    end = datetime.combine(start + timedelta(days=days), CLINIC_HOUR)
+    return _report(clinic, patients, years, days, seed, missed_probability, end)
+
+
+def _median_min(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    known = [v for v in values if v is not None]
+    return (statistics.median(known), min(known)) if known else (None, None)
+
+
+def _report(
+    clinic: _Clinic, patients: int, years: float, days: int, seed: int, missed_probability: float, end: datetime
+) -> ClinicYearsReport:
+    episodes = tuple(sorted(clinic.episodes, key=lambda e: (e.started_at, e.patient_id)))
+    dry_median, dry_min = _median_min(e.reservoir_lead_days for e in episodes)
+    alarm_median, alarm_min = _median_min(clinic.alarm_leads)
+    return ClinicYearsReport(
+        patients=patients,
+        years=years,
+        days=days,
+        seed=seed,
+        missed_probability=missed_probability,
+        pump_years=patients * days / DAYS_PER_YEAR,
+        appointments_pending=sum(p.booked is not None for p in clinic.patients),
+        dry_episodes=len(episodes),
+        dry_drug_exhausted=sum(e.kind == "drug_exhausted" for e in episodes),
+        dry_stopped_empty=sum(e.kind == "stopped_empty" for e in episodes),
+        dry_not_listed=sum(not e.listed_before for e in episodes),
+        dry_not_listed_for_reservoir=sum(e.first_reservoir_listing_at is None for e in episodes),
+        patients_with_dry_episode=len({e.patient_id for e in episodes}),
+        days_dry_total=sum(_days(e.started_at, e.ended_at or end) or 0.0 for e in episodes),
+        dry_lead_days_median=dry_median,
+        dry_lead_days_min=dry_min,
+        alarm_lead_days_median=alarm_median,
+        alarm_lead_days_min=alarm_min,
+        episodes=episodes,
+        **clinic.counts,
+    )
+
+
+__all__ = ["ClinicYearsReport", "DryEpisode", "run_clinic_years"]
