@@ -106,3 +106,16 @@ def test_booking_and_completing_a_visit_from_the_pages(app, users, passwords, ch
     done = nurse.post(f"/appointments/{visit.id}/status", data={"csrf": csrf_of(week), "status": "done"})
     assert done.status_code == 200
     assert next(a for a in db.all(m.Appointment) if a.id == visit.id).status == "done"
+
+
+def test_a_symptom_report_is_triaged_with_the_pumps_state(app, clinic, users, passwords, child, pump, db):
+    carer = browser(app, "caregiver", passwords)
+    page = carer.get("/family").text
+    sent = carer.post(
+        "/family/symptoms",
+        data={"csrf": csrf_of(page), "patient_id": child.id, "symptoms": ["pump_beeping"], "note": ""},
+    )
+    (report,) = db.all(m.SymptomReport)
+    assert report.urgency == 2  # the tone is not known: an alarm may mean no drug flows (seed: come right away)
+    assert report.triage["instruction"] in sent.text
+    assert "emergency" in sent.text.lower()

@@ -29,11 +29,14 @@ from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.program import DosingProgram
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
 from itb.domain.scheduling import BookingSettings, ClinicCalendar, refill_booking_date
+from itb.domain.triage import PumpContext, triage
 from itb.programmer import workflows as W
 from itb.programmer.record import ProgrammerRecord, Status
+from itb.pump.alarms import ALARMS, Priority
 from itb.pump.firmware import TherapyInfo
 from itb.pump.models import MODELS
 
+CRITICAL_ALARMS = frozenset(name for name, kind in ALARMS.items() if kind.priority is Priority.CRITICAL)
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri_check", "replacement")
 APPOINTMENT_STATUSES = ("booked", "done", "missed", "cancelled")
@@ -702,17 +705,80 @@ class Clinic:
             raise InvalidInput(errs)
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)
+            result = triage(symptoms or ["other"], self._pump_context(s, patient))
             report = m.SymptomReport(
                 patient_id=patient.id,
                 at=self.clock(),
                 by=actor.username,
                 symptoms=list(symptoms),
                 note=note.strip() or None,
+                urgency=int(result.urgency),
+                triage={
+                    "urgency": result.urgency.label,
+                    "concerns": [str(c) for c in result.concerns],
+                    "reasons": list(result.reasons),
+                    "instruction": result.instruction,
+                },
             )
             s.add(report)
             s.flush()
             self._audit(s, actor, "report_symptoms", "patient", patient.id, after=_row(report))
             return report
+
+    def _pump_context(self, s: Session, patient: m.Patient) -> PumpContext:
+        """What the records say about the patient's pump now, for triage."""
+        now = self.clock()
+        pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+        if pump is None:
+            return PumpContext(high_risk=patient.high_risk)
+        last = (
+            s.execute(
+                select(m.Interrogation.status)
+                .where(m.Interrogation.pump_id == pump.id)
+                .order_by(m.Interrogation.id.desc())
+                .limit(1)
+            ).scalar()
+            or {}
+        )
+        alarms = tuple(last.get("active_alarms", ()))
+        refills = (
+            s.execute(select(m.Refill).where(m.Refill.pump_id == pump.id).order_by(m.Refill.at.desc()).limit(2))
+            .scalars()
+            .all()
+        )
+        versions = (
+            s.execute(
+                select(m.ProgramVersion)
+                .where(m.ProgramVersion.pump_id == pump.id)
+                .order_by(m.ProgramVersion.version.desc())
+                .limit(2)
+            )
+            .scalars()
+            .all()
+        )
+
+        def days(at: datetime | None) -> float | None:
+            return None if at is None else max(0.0, (now - at) / timedelta(days=1))
+
+        raised = len(versions) == 2 and versions[0].daily_dose_mcg > versions[1].daily_dose_mcg
+        increase_at = versions[0].at if raised else None
+        return PumpContext(
+            reservoir_near_empty=pump.low_reservoir_alarm_at is not None
+            and pump.low_reservoir_alarm_at <= now + timedelta(days=7),
+            reservoir_empty=pump.empty_at is not None and pump.empty_at <= now,
+            active_alarms=alarms,
+            critical_alarm=bool(set(alarms) & CRITICAL_ALARMS),
+            days_since_refill=days(pump.last_refill_at),
+            days_since_dose_increase=days(increase_at),
+            concentration_changed_recently=len(refills) == 2
+            and refills[0].concentration_mcg_per_ml != refills[1].concentration_mcg_per_ml
+            and (days(refills[0].at) or 0) <= 7,
+            eri_reached=pump.eri_reached,
+            end_of_service=last.get("state") == "end_of_service",
+            unreviewed_discrepancy=any(r.flagged and not r.reviewed_by for r in refills),
+            days_since_surgery=days(pump.implanted_at),
+            high_risk=patient.high_risk,
+        )
 
     # ------------------------------------------------------------------ appointments
     def book(

@@ -144,7 +144,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 s.execute(
                     select(m.SymptomReport)
                     .where(m.SymptomReport.reviewed_by.is_(None))
-                    .order_by(m.SymptomReport.at.desc())
+                    .order_by(m.SymptomReport.urgency.desc(), m.SymptomReport.at.desc())
                 )
                 .scalars()
                 .all()
@@ -638,20 +638,26 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         with clinic.sessions() as s:
             children = s.execute(clinic.visible_patients(s, actor).order_by(m.Patient.name)).scalars().all()
         charts = [chart_context(actor, c.id) for c in children] if actor.role == "caregiver" else []
-        return render(request, "family.html", actor, token, charts=charts, family=family, sent=sent)
+        answer = None
+        if sent:
+            with clinic.sessions() as s:
+                answer = s.get(m.SymptomReport, sent)
+                if answer is not None and answer.patient_id not in {c.id for c in children}:
+                    answer = None
+        return render(request, "family.html", actor, token, charts=charts, family=family, sent=sent, answer=answer)
 
     @router.post("/family/symptoms")
     async def report(request: Request) -> Response:
         actor, token = session(request)
         data = await request.form()
         check_csrf(token, str(data.get("csrf", "")))
-        clinic.report_symptoms(
+        report = clinic.report_symptoms(
             actor,
             int(str(data.get("patient_id", "0")) or 0),
             [str(x) for x in data.getlist("symptoms")],
             str(data.get("note", "")),
         )
-        return RedirectResponse("/family?sent=1", 303)
+        return RedirectResponse(f"/family?sent={report.id}", 303)
 
     app.include_router(router)
 

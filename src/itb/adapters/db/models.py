@@ -195,6 +195,10 @@ class SymptomReport(Base):
     symptoms: Mapped[list[Any]] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    #: the triage at the time of the report: urgency (0 next visit, 1 call today, 2 emergency),
+    #: concerns, reasons with their sources, the instruction shown to the family
+    urgency: Mapped[int | None] = mapped_column(Integer, index=True)
+    triage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AuditEntry(Base):
