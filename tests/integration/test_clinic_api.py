@@ -25,6 +25,7 @@ ENDPOINTS = {
     ("POST", "/api/patients/{patient_id}/pumps"),
     ("POST", "/api/patients/{patient_id}/screenings"),
     ("POST", "/api/patients/{patient_id}/phase"),
+    ("POST", "/api/patients/{patient_id}/mri"),
     ("GET", "/api/patients/{patient_id}/assessments"),
     ("POST", "/api/patients/{patient_id}/assessments"),
     ("GET", "/api/pumps/{pump_id}"),
@@ -255,6 +256,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
         "/api/patients/{patient_id}/screenings": {"dose_mcg": 50, "mas_before": {"h": "2"}, "mas_after": {"h": "1"}},
         "/api/patients/{patient_id}/assessments": {"kind": "mas", "data": {"h": "2"}},
         "/api/patients/{patient_id}/phase": {"phase": "maintenance"},
+        "/api/patients/{patient_id}/mri": {"at": "2026-12-02T14:00:00"},
         "/api/pumps/{pump_id}/programs": {"program": rate(100), "version": pump.version},
         "/api/pumps/{pump_id}/refills": {
             "withdrawn_ml": 20,
@@ -472,3 +474,20 @@ def test_a_clinician_ends_titration_a_nurse_may_not(client, child, db):
     assert bad.status_code == 422 and "phase" in bad.text
     done = doctor.post(f"/api/patients/{child.id}/phase", json={"phase": "maintenance"})
     assert done.status_code == 200 and done.json()["phase"] == "maintenance"
+
+
+def test_an_mri_books_the_scan_with_its_checklist_and_a_post_scan_check(client, child, pump, clinic, db, clock):
+    from itb.clinic.worklist import worklist
+    from itb.domain.worklist import Reason
+
+    answer = expect(client("nurse").post(f"/api/patients/{child.id}/mri", json={"at": "2026-12-02T14:00:00"}), 201)
+    assert answer["scan"]["kind"] == "mri" and answer["check"]["kind"] == "mri_check"
+    assert answer["check"]["at"] == "2026-12-02T16:00:00"
+    assert any("interrogate" in step.lower() for step in answer["after"])
+    with clinic.sessions() as s:
+        (item,) = [i for i in worklist(s, clock(), clinic.config.booking) if i.pump_id == pump.id]
+    assert Reason.MRI_CHECK in item.reasons
+    client("nurse").post(f"/api/appointments/{answer['check']['id']}/status", json={"status": "done"})
+    with clinic.sessions() as s:
+        items = [i for i in worklist(s, clock(), clinic.config.booking) if i.pump_id == pump.id]
+    assert all(Reason.MRI_CHECK not in i.reasons for i in items)

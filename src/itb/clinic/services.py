@@ -38,7 +38,9 @@ from itb.pump.models import MODELS
 
 CRITICAL_ALARMS = frozenset(name for name, kind in ALARMS.items() if kind.priority is Priority.CRITICAL)
 ROLES = ("admin", "clinician", "nurse", "caregiver")
-APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri_check", "replacement")
+APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri", "mri_check", "replacement")
+#: The post-scan check is booked this long after an MRI (clinic setting): the pump is interrogated then.
+MRI_CHECK_AFTER = timedelta(hours=2)
 APPOINTMENT_STATUSES = ("booked", "done", "missed", "cancelled")
 PHASES = ("screening", "titrating", "maintenance", "ended")
 #: Booked appointments start at this time of day unless given.
@@ -810,6 +812,31 @@ class Clinic:
             s.flush()
             self._audit(s, actor, "book_appointment", "appointment", appointment.id, after=_row(appointment))
             return appointment
+
+    def book_mri(self, actor: Actor, patient_id: int, at: datetime) -> tuple[m.Appointment, m.Appointment, Any]:
+        """An MRI for a patient with a pump: the scan with the model's checklist, and the post-scan
+        check (interrogate the pump), which stays on the worklist until it is done."""
+        from itb.domain.mri import mri_plan
+
+        _require(actor, "admin", "clinician", "nurse")
+        with self.sessions() as s:
+            patient = self.patient(s, actor, patient_id)
+            pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+            if pump is None:
+                raise InvalidInput([Violation("patient", "has no implanted pump: book the scan as usual")])
+            plan = mri_plan(MODELS[pump.model], pump.reservoir_ml, pump.daily_dose_mcg)
+            pump_id = pump.id
+        steps = "Before: " + " ".join(plan.before) + " After: " + " ".join(plan.after)
+        scan = self.book(actor, patient_id, kind="mri", at=at, pump_id=pump_id, notes=steps)
+        check = self.book(
+            actor,
+            patient_id,
+            kind="mri_check",
+            at=at + MRI_CHECK_AFTER,
+            pump_id=pump_id,
+            notes="Interrogate the pump after the MRI: " + " ".join(plan.after),
+        )
+        return scan, check, plan
 
     def set_appointment_status(self, actor: Actor, appointment_id: int, status: str) -> m.Appointment:
         _require(actor, "admin", "clinician", "nurse")

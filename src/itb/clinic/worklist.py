@@ -85,6 +85,12 @@ def situations(
             .group_by(m.Refill.pump_id)
         ).all()
     )
+    # An MRI booked puts its post-scan check on the worklist until the check is done.
+    mri_checks_booked = set(
+        db.execute(
+            select(m.Appointment.patient_id).where(m.Appointment.kind == "mri_check", m.Appointment.status == "booked")
+        ).scalars()
+    )
     out = []
     for (
         patient_id,
@@ -105,9 +111,9 @@ def situations(
     ) in rows:
         refill = next_booked.get((patient_id, "refill"))
         titration = next_booked.get((patient_id, "titration"))
-        mri_pending = last_mri_at is not None and (
-            last_interrogation_at is None or last_interrogation_at <= last_mri_at
-        )
+        mri_pending = (
+            last_mri_at is not None and (last_interrogation_at is None or last_interrogation_at <= last_mri_at)
+        ) or patient_id in mri_checks_booked
         out.append(
             PumpSituation(
                 patient_id=patient_id,

@@ -101,7 +101,7 @@ class RefillIn(Strict):
 
 class AppointmentIn(Strict):
     patient_id: int
-    kind: Literal["screening", "titration", "refill", "mri_check", "replacement"]
+    kind: Literal["screening", "titration", "refill", "mri", "mri_check", "replacement"]
     at: datetime
     pump_id: int | None = None
     notes: str | None = Field(default=None, max_length=2000)
@@ -123,6 +123,10 @@ class AssessmentIn(Strict):
 
 class PhaseIn(Strict):
     phase: Literal["screening", "titrating", "maintenance", "ended"]
+
+
+class MriIn(Strict):
+    at: datetime
 
 
 class RetireIn(Strict):
@@ -283,6 +287,17 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
     def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:
         return patient_json(clinic.set_phase(me, patient_id, body.phase))
+
+    @app.post("/api/patients/{patient_id}/mri", status_code=201, tags=["appointments"])
+    def book_mri(patient_id: int, body: MriIn, me: Me) -> dict:
+        scan, check, plan = clinic.book_mri(me, patient_id, body.at)
+        return {
+            "scan": _columns(scan),
+            "check": _columns(check),
+            "before": list(plan.before),
+            "after": list(plan.after),
+            "warnings": list(plan.warnings),
+        }
 
     @app.post("/api/patients/{patient_id}/screenings", status_code=201, tags=["patients"])
     def screening(patient_id: int, body: ScreeningIn, me: Me) -> dict:
