@@ -119,3 +119,22 @@ def test_a_symptom_report_is_triaged_with_the_pumps_state(app, clinic, users, pa
     assert report.urgency == 2  # the tone is not known: an alarm may mean no drug flows (seed: come right away)
     assert report.triage["instruction"] in sent.text
     assert "emergency" in sent.text.lower()
+
+
+def test_the_chart_shows_the_titration_step_the_battery_plan_and_the_mri_form(
+    app, clinic, users, passwords, child, pump
+):
+    doctor = browser(app, "clinician", passwords)
+    page = doctor.get(f"/patients/{child.id}").text
+    assert "Titration: next step" in page  # the child is titrating after the implant
+    assert "Battery and replacement" in page and "Operate by" in page
+    booked = doctor.post(
+        f"/patients/{child.id}/mri", data={"csrf": csrf_of(page), "day": "2026-12-02", "at_time": "14:00"}
+    )
+    assert booked.status_code == 200 and "MRI 2026-12-02 14:00" in booked.text
+
+
+def test_the_family_page_explains_what_running_dry_does(app, passwords, child, pump):
+    carer = browser(app, "caregiver", passwords)
+    page = carer.get("/family").text
+    assert "What happens if the pump runs dry" in page and "Why refills must never be missed" in page

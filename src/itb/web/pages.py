@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -280,7 +281,9 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             [(a.at, a.data) for a in assessments if a.kind == "mas"] + [(t.at, t.mas_before) for t in screenings],
             [(a.at, a.data["t_score"]) for a in assessments if a.kind == "gas"] or None,
         )
+        therapy = therapy_plans(patient, pump, versions, assessments, screenings, reports, now)
         return {
+            **therapy,
             "patient": patient,
             "pump": pump,
             "program": program,
@@ -304,6 +307,46 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 today=now.date(),
             ),
         }
+
+    def therapy_plans(patient, pump, versions, assessments, screenings, reports, now) -> dict:  # type: ignore[no-untyped-def]
+        """The titration proposal (while titrating) and the replacement plan, from the records."""
+        from itb.domain.limits import DoseHistory, Origin, PatientContext
+        from itb.domain.replacement import replacement_plan
+        from itb.domain.scales import mean_mas, parse_mas
+        from itb.domain.titration import propose_next_dose
+        from itb.pump.models import MODELS
+
+        out: dict[str, Any] = {"proposal": None, "replacement": None}
+        if pump is None:
+            return out
+        model = MODELS[pump.model]
+        out["replacement"] = replacement_plan(
+            model,
+            pump.implanted_at,
+            daily_volume_ml=pump.daily_dose_mcg / pump.concentration_mcg_per_ml,
+            now=now,
+            concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+            eri_at=pump.eri_at,
+            catheter_length_cm=pump.catheter_length_cm,
+        )
+        if patient.phase == "titrating":
+            tone = []
+            for a in assessments:
+                if a.kind == "mas":
+                    tone.append(mean_mas([parse_mas(g, "grade") for g in a.data.values()]))
+            goals = [a.data["t_score"] for a in assessments if a.kind == "gas"]
+            increases = [v.at for prev, v in pairwise(versions) if v.daily_dose_mcg > prev.daily_dose_mcg]
+            age = (now.date() - patient.birth_date).days / 365.25
+            out["proposal"] = propose_next_dose(
+                pump.daily_dose_mcg,
+                PatientContext(Origin(patient.origin), age, pump.implanted_at),
+                DoseHistory(last_increase_at=increases[-1] if increases else None),
+                now,
+                tone_trend=tone,
+                goals_t=goals[-1] if goals else None,
+                side_effects=any((r.urgency or 0) >= 1 for r in reports if (now - r.at).days <= 14),
+            )
+        return out
 
     @router.get("/patients/{patient_id}", response_class=HTMLResponse)
     def chart(request: Request, patient_id: int) -> HTMLResponse:
@@ -583,6 +626,19 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         clinic.book(actor, patient_id, kind=kind, at=when)
         return RedirectResponse(f"/patients/{patient_id}", 303)
 
+    @router.post("/patients/{patient_id}/mri")
+    def book_mri(
+        request: Request, patient_id: int, csrf: str = Form(""), day: str = Form(...), at_time: str = Form("14:00")
+    ) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        try:
+            when = datetime.fromisoformat(f"{day}T{at_time}")
+        except ValueError:
+            raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
+        clinic.book_mri(actor, patient_id, when)
+        return RedirectResponse(f"/patients/{patient_id}", 303)
+
     @router.post("/appointments/{appointment_id}/status")
     def appointment_status(
         request: Request,
@@ -644,7 +700,22 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 answer = s.get(m.SymptomReport, sent)
                 if answer is not None and answer.patient_id not in {c.id for c in children}:
                     answer = None
-        return render(request, "family.html", actor, token, charts=charts, family=family, sent=sent, answer=answer)
+        return render(
+            request,
+            "family.html",
+            actor,
+            token,
+            charts=charts,
+            family=family,
+            sent=sent,
+            answer=answer,
+            csf=csf_svgs(charts),
+        )
+
+    def csf_svgs(charts: list[dict]) -> dict[int, str]:
+        from itb.web.plots import csf_run_dry_svg
+
+        return {c["patient"].id: csf_run_dry_svg(c["program"]) for c in charts if c["program"] is not None}
 
     @router.post("/family/symptoms")
     async def report(request: Request) -> Response:

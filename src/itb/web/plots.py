@@ -34,6 +34,7 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+from itb.domain.csf import DEFAULT_CSF, CsfSettings, periodic_steady_state, run_dry_curve
 from itb.domain.errors import InvalidInput
 from itb.domain.profile import DailyProfile
 from itb.domain.program import SECONDS_PER_DAY, DosingProgram
@@ -554,3 +555,34 @@ __all__ = [
     "reservoir_points",
     "tone_trend_svg",
 ]
+
+
+def csf_run_dry_svg(program: DosingProgram, *, settings: CsfSettings = DEFAULT_CSF, days: float = 4.0) -> str:
+    """For families: the drug in the spinal fluid on the program, then what happens if the pump
+    runs dry on day 2 (the level halves every half-life; the effect follows hours later).
+
+    From :mod:`itb.domain.csf` (one compartment plus an effect delay; settings documented there).
+    """
+    profile = DailyProfile.from_program(program)
+    if profile.daily_mcg <= 0:
+        return no_data_svg("Baclofen in the spinal fluid", "the program delivers nothing")
+    c_ss, e_ss = periodic_steady_state(profile, settings)
+    day = 86_400.0
+    curve = run_dry_curve(profile, 0.0, 2 * day, days * day, c_ss, ce0_ng_per_ml=e_ss, settings=settings)
+    hours = curve.times_s / 3600.0
+    fig, ax = _figure()
+    ax.plot(hours, curve.csf_ng_per_ml, color=BLUE, label="in the spinal fluid")
+    ax.plot(hours, curve.effect_ng_per_ml, color=VERMILLION, linestyle="--", label="where it acts (lags behind)")
+    ax.axvline(48, color=BLACK, linestyle=":", linewidth=1)
+    ax.annotate("pump runs dry", (48, ax.get_ylim()[1] * 0.92), xytext=(4, 0), textcoords="offset points", fontsize=9)
+    ax.set_xlabel("Hours")
+    ax.set_ylabel("Baclofen (ng/mL)")
+    ax.set_xlim(0, days * 24)
+    ax.legend(loc="lower left", fontsize=9, frameon=False)
+    half = settings.half_life_h
+    desc = (
+        f"On this program the level in the spinal fluid stays near {c_ss:.0f} ng/mL. If the pump runs dry, "
+        f"the level halves about every {half:g} hours; the effect fades hours later, which is when withdrawal "
+        "signs start. Refill visits prevent this."
+    )
+    return _finish(fig, "What happens if the pump runs dry", desc)
