@@ -184,7 +184,7 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
     assert [(v["version"], v["daily_dose_mcg"]) for v in detail["program_versions"]] == [(1, 100), (2, 110)]
     assert detail["reservoir_ml"] == pytest.approx(20)
 
-    (booked,) = expect(nurse.get("/api/appointments"), 200)
+    (booked,) = [a for a in expect(nurse.get("/api/appointments"), 200) if a["kind"] == "refill"]
     assert (booked["kind"], booked["status"], booked["pump_id"]) == ("refill", "booked", pump_id)
     assert datetime.fromisoformat(booked["at"]) < datetime.fromisoformat(detail["low_reservoir_alarm_at"])
 

@@ -621,3 +621,25 @@ def test_linking_a_caregiver_twice_is_refused_not_a_crash(clinic, users, child):
 
     with pytest.raises(InvalidInput, match="already linked"):
         clinic.link_caregiver(users["admin"], child.id, users["caregiver"].user_id)
+
+
+def test_a_change_while_titrating_books_the_next_titration_visit_in_2_to_3_weeks(clinic, users, pump, db, clock):
+    clock.advance(days=2)
+    clinic.change_program(
+        users["clinician"], pump.id, DosingProgram.simple_continuous(110), expected_version=pump.version
+    )
+    (visit,) = [a for a in db.all(m.Appointment) if a.kind == "titration"]
+    days_after = (visit.at.date() - clock().date()).days
+    assert 14 <= days_after <= 21 and visit.at.weekday() < 5
+    assert "titration planner" in visit.notes
+
+
+def test_pain_is_an_outcome_scale_0_to_10(clinic, users, child):
+    import pytest
+
+    from itb.domain.errors import InvalidInput
+
+    saved = clinic.record_assessment(users["clinician"], child.id, "pain", {"score": 6, "during": "spasms at night"})
+    assert saved.data == {"score": 6, "during": "spasms at night"}
+    with pytest.raises(InvalidInput, match=r"data\.score"):
+        clinic.record_assessment(users["clinician"], child.id, "pain", {"score": 11})

@@ -301,6 +301,12 @@ class Clinic:
                     stored[muscle] = t
             elif kind == "gmfcs":
                 stored = {"level": int(scales.parse_gmfcs(data.get("level"), "data.level"))}
+            elif kind == "pain":
+                level = data.get("score")
+                if type(level) is not int or not 0 <= level <= 10:
+                    errs.append(Violation("data.score", "must be a whole number 0-10 (0 no pain, 10 worst pain)"))
+                else:
+                    stored = {"score": level, "during": str(data.get("during", ""))[:200]}
             elif kind == "gas":
                 goals = [
                     scales.Goal(g.get("description"), g.get("weight"), g.get("score")) for g in data.get("goals", [])
@@ -310,7 +316,7 @@ class Clinic:
                 else:
                     stored = {"goals": data["goals"], "t_score": scales.gas_t_score(goals)}
             else:
-                errs.append(Violation("kind", "must be one of mas, tardieu, gmfcs, gas"))
+                errs.append(Violation("kind", "must be one of mas, tardieu, gmfcs, pain, gas"))
         except InvalidInput as exc:
             errs.extend(exc.violations)
         except (TypeError, AttributeError, ValueError) as exc:
@@ -562,7 +568,39 @@ class Clinic:
                 before=before,
                 after={**_row(pump), "acknowledged": list(acknowledged)},
             )
+            if pump.patient.phase == "titrating":
+                self._book_next_titration(s, pump, actor)
             return pump
+
+    def _book_next_titration(self, s: Session, pump: m.Pump, actor: Actor) -> m.Appointment | None:
+        """While titrating, the next visit in 2-3 weeks on a clinic day (unless one is booked there)."""
+        from itb.domain.titration import titration_schedule
+
+        now = self.clock()
+        day = titration_schedule(now.date(), self.config.calendar, self.config.booking)
+        booked = s.execute(
+            select(m.Appointment.id).where(
+                m.Appointment.patient_id == pump.patient_id,
+                m.Appointment.kind == "titration",
+                m.Appointment.status == "booked",
+                m.Appointment.at > now,
+            )
+        ).first()
+        if booked:
+            return None
+        visit = m.Appointment(
+            patient_id=pump.patient_id,
+            pump_id=pump.id,
+            kind="titration",
+            status="booked",
+            at=datetime.combine(day, DEFAULT_APPOINTMENT_TIME),
+            by=actor.username,
+            notes="booked by the titration planner (every 2-3 weeks until the dose is stable)",
+        )
+        s.add(visit)
+        s.flush()
+        self._audit(s, actor, "book_appointment", "appointment", visit.id, after=_row(visit))
+        return visit
 
     def refill(
         self,

@@ -462,9 +462,25 @@ class _Demo:
             self.change_program(p, DosingProgram.simple_continuous(new))
             self.clinic.set_appointment_status(self.clinician, visit.id, "done")
             last_change = visit.at.date()
-            visit = self.book(p, "titration", self.titration_visit(last_change), "dose titration")
+            # The service books the next titration visit after a change made while titrating.
+            visit = self.booked_titration(p) or self.book(
+                p, "titration", self.titration_visit(last_change), "dose titration"
+            )
             self.book_refill_from_forecast(p, "moved earlier after a dose increase")
         yield from self.refills_before(p, self.today)
+
+    def booked_titration(self, p: _Patient) -> m.Appointment | None:
+        with self.clinic.sessions() as s:
+            return s.scalars(
+                select(m.Appointment)
+                .where(
+                    m.Appointment.patient_id == p.id,
+                    m.Appointment.kind == "titration",
+                    m.Appointment.status == "booked",
+                    m.Appointment.at > self.now,
+                )
+                .order_by(m.Appointment.at)
+            ).first()
 
     def titration_visit(self, last_change: date) -> datetime:
         early, late = self.clinic.config.booking.titration_interval_days

@@ -116,7 +116,7 @@ class ScreeningIn(Strict):
 
 
 class AssessmentIn(Strict):
-    kind: Literal["mas", "tardieu", "gmfcs", "gas"]
+    kind: Literal["mas", "tardieu", "gmfcs", "pain", "gas"]
     data: dict[str, Any]
     at: datetime | None = None
 

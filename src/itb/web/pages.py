@@ -536,7 +536,16 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         actor, token = session(request)
         with clinic.sessions() as s:
             patient = clinic.patient(s, actor, patient_id)
-        return render(request, "screening.html", actor, token, patient=patient, form={}, muscles=MUSCLES)
+        return render(
+            request,
+            "screening.html",
+            actor,
+            token,
+            patient=patient,
+            form={},
+            muscles=MUSCLES,
+            step=protocol_step(actor, patient),
+        )
 
     @router.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
     async def screening_save(request: Request, patient_id: int) -> Response:
@@ -574,7 +583,37 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 errors=errors,
                 status=422,
             )
-        return render(request, "screening.html", actor, token, patient=patient, trial=trial, muscles=MUSCLES, form={})
+        return render(
+            request,
+            "screening.html",
+            actor,
+            token,
+            patient=patient,
+            trial=trial,
+            muscles=MUSCLES,
+            form={},
+            step=protocol_step(actor, patient),
+        )
+
+    def protocol_step(actor: Actor, patient: m.Patient) -> Any:
+        """The label's screening protocol applied to the trials recorded so far."""
+        from itb.domain.screening import TrialResult, next_trial_step
+
+        with clinic.sessions() as s:
+            trials = (
+                s.execute(select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == patient.id)).scalars().all()
+            )
+        results = [
+            TrialResult(
+                t.dose_mcg,
+                t.at,
+                {0.0: t.mas_before, float(t.assessed_after_hours or 4.0): t.mas_after},
+                t.caregiver_feedback or "",
+            )
+            for t in trials
+        ]
+        age = (clinic.clock().date() - patient.birth_date).days / 365.25
+        return next_trial_step(results, patient.weight_kg, age)
 
     # -- appointments and the calendar feed ------------------------------------------------
     @router.get("/appointments", response_class=HTMLResponse)
