@@ -138,3 +138,16 @@ def test_the_family_page_explains_what_running_dry_does(app, passwords, child, p
     carer = browser(app, "caregiver", passwords)
     page = carer.get("/family").text
     assert "What happens if the pump runs dry" in page and "Why refills must never be missed" in page
+
+
+def test_the_family_page_compares_by_mouth_and_by_pump(app, passwords, child, pump):
+    page = browser(app, "caregiver", passwords).get("/family").text
+    assert "Medicine by mouth or by pump" in page
+
+
+def test_a_screened_candidate_gets_pump_size_advice(app, clinic, users, passwords, other_child):
+    clinic.record_screening(
+        users["clinician"], other_child.id, dose_mcg=50, mas_before={"hamstrings": "3"}, mas_after={"hamstrings": "1+"}
+    )
+    page = browser(app, "clinician", passwords).get(f"/patients/{other_child.id}").text
+    assert "Pump size advice" in page and "mcg/mL" in page

@@ -316,8 +316,23 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         from itb.domain.titration import propose_next_dose
         from itb.pump.models import MODELS
 
-        out: dict[str, Any] = {"proposal": None, "replacement": None}
+        out: dict[str, Any] = {"proposal": None, "replacement": None, "size": None}
         if pump is None:
+            from itb.domain.pump_size import advise_size
+            from itb.domain.screening import starting_daily_dose_mcg
+
+            responded = [t for t in screenings if t.responded]
+            if responded:
+                start = starting_daily_dose_mcg(responded[0].dose_mcg, responded[0].effect_hours or 0)
+                # Plan for the middle of the usual maintenance range (drug label, LimitSettings), never
+                # less than the starting dose: the pump must last the years after titration.
+                lim = clinic.config.limits
+                age = (now.date() - patient.birth_date).days / 365.25
+                group = "child" if age < lim.child_below_age_years else patient.origin
+                low = getattr(lim, f"maintenance_{group}_min_mcg_per_day")
+                high = getattr(lim, f"maintenance_{group}_max_mcg_per_day")
+                expected = max(start, (low + high) / 2)
+                out["size"] = (expected, advise_size(expected, (500.0, 1000.0, 2000.0), 90.0))
             return out
         model = MODELS[pump.model]
         out["replacement"] = replacement_plan(
@@ -749,7 +764,13 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             sent=sent,
             answer=answer,
             csf=csf_svgs(charts),
+            oral=oral_svg(),
         )
+
+    def oral_svg() -> str:
+        from itb.web.plots import oral_vs_intrathecal_svg
+
+        return oral_vs_intrathecal_svg()
 
     def csf_svgs(charts: list[dict]) -> dict[int, str]:
         from itb.web.plots import csf_run_dry_svg

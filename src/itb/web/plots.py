@@ -34,7 +34,13 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from itb.domain.csf import DEFAULT_CSF, CsfSettings, periodic_steady_state, run_dry_curve
+from itb.domain.csf import (
+    DEFAULT_CSF,
+    CsfSettings,
+    intrathecal_equivalent_mcg_per_day,
+    periodic_steady_state,
+    run_dry_curve,
+)
 from itb.domain.errors import InvalidInput
 from itb.domain.profile import DailyProfile
 from itb.domain.program import SECONDS_PER_DAY, DosingProgram
@@ -586,3 +592,32 @@ def csf_run_dry_svg(program: DosingProgram, *, settings: CsfSettings = DEFAULT_C
         "signs start. Refill visits prevent this."
     )
     return _finish(fig, "What happens if the pump runs dry", desc)
+
+
+def oral_vs_intrathecal_svg(oral_mg_per_day: float = 60.0, *, settings: CsfSettings = DEFAULT_CSF) -> str:
+    """For families: why the pump gives so little. Of an oral dose only a small share reaches the
+    spinal fluid (``oral_bioavailability_to_csf``, a documented setting); the pump puts a dose of
+    about that size right there. Orientation only, not a dosing rule."""
+    reaching = intrathecal_equivalent_mcg_per_day(oral_mg_per_day, settings)
+    fig, ax = _figure(right=0.97)
+    labels = ["by mouth, swallowed", "by mouth, reaching the spinal fluid", "pump, into the spinal fluid"]
+    values = [oral_mg_per_day * 1000.0, reaching, reaching]
+    bars = ax.barh(labels, values, color=[SKY, BLUE, GREEN])
+    ax.set_xscale("log")
+    ax.set_xlabel("Baclofen per day (mcg, log scale)")
+    for bar, value in zip(bars, values):
+        ax.annotate(
+            f"{value:,.0f} mcg",
+            (value, bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    fig.subplots_adjust(left=0.36)
+    desc = (
+        f"Of {oral_mg_per_day:g} mg swallowed each day, only about {reaching:,.0f} mcg reaches the spinal fluid; "
+        f"the rest goes around the body and can make a child sleepy. The pump gives about that small amount "
+        "right where it works."
+    )
+    return _finish(fig, "Medicine by mouth or by pump", desc)
