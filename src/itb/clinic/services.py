@@ -588,19 +588,30 @@ class Clinic:
         ).first()
         if booked:
             return None
-        visit = m.Appointment(
+        return self._add_booking(
+            s,
+            actor,
+            pump,
+            "titration",
+            day,
+            "booked by the titration planner (every 2-3 weeks until the dose is stable)",
+        )
+
+    def _add_booking(self, s: Session, actor: Actor, pump: m.Pump, kind: str, day: date, notes: str) -> m.Appointment:
+        """A visit the service books itself (after a refill or a titration step), audited."""
+        appointment = m.Appointment(
             patient_id=pump.patient_id,
             pump_id=pump.id,
-            kind="titration",
+            kind=kind,
             status="booked",
             at=datetime.combine(day, DEFAULT_APPOINTMENT_TIME),
             by=actor.username,
-            notes="booked by the titration planner (every 2-3 weeks until the dose is stable)",
+            notes=notes,
         )
-        s.add(visit)
+        s.add(appointment)
         s.flush()
-        self._audit(s, actor, "book_appointment", "appointment", visit.id, after=_row(visit))
-        return visit
+        self._audit(s, actor, "book_appointment", "appointment", appointment.id, after=_row(appointment))
+        return appointment
 
     def refill(
         self,
@@ -688,19 +699,7 @@ class Clinic:
             self.config.calendar,
             self.config.booking,
         )
-        appointment = m.Appointment(
-            patient_id=pump.patient_id,
-            pump_id=pump.id,
-            kind="refill",
-            status="booked",
-            at=datetime.combine(day, DEFAULT_APPOINTMENT_TIME),
-            by=actor.username,
-            notes="booked from the exact forecast",
-        )
-        s.add(appointment)
-        s.flush()
-        self._audit(s, actor, "book_appointment", "appointment", appointment.id, after=_row(appointment))
-        return appointment
+        return self._add_booking(s, actor, pump, "refill", day, "booked from the exact forecast")
 
     def review_discrepancy(self, actor: Actor, refill_id: int) -> m.Refill:
         _require(actor, "admin", "clinician")

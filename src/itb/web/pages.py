@@ -43,6 +43,14 @@ class LoginRequired(Exception):
     pass
 
 
+def _when(day: str, at_time: str) -> datetime:
+    """A visit's date and time as the booking forms send them."""
+    try:
+        return datetime.fromisoformat(f"{day}T{at_time}")
+    except ValueError:
+        raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
+
+
 def fmt_dt(value: object) -> str:
     if value is None:
         return "—"
@@ -673,10 +681,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     ) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
-        try:
-            when = datetime.fromisoformat(f"{day}T{at_time}")
-        except ValueError:
-            raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
+        when = _when(day, at_time)
         clinic.book(actor, patient_id, kind=kind, at=when)
         return RedirectResponse(f"/patients/{patient_id}", 303)
 
@@ -686,10 +691,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     ) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
-        try:
-            when = datetime.fromisoformat(f"{day}T{at_time}")
-        except ValueError:
-            raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
+        when = _when(day, at_time)
         clinic.book_mri(actor, patient_id, when)
         return RedirectResponse(f"/patients/{patient_id}", 303)
 
