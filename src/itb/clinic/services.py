@@ -99,8 +99,8 @@ def _require(actor: Actor, *roles: str) -> None:
         raise Forbidden(f"a {actor.role} may not do this (needs: {', '.join(roles)})")
 
 
-def _row(obj: Any) -> dict:
-    """A record's columns (for the audit log's before/after)."""
+def row_json(obj: Any) -> dict:
+    """A record's columns (the audit log's before/after, the API's answers)."""
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
 
 
@@ -142,6 +142,14 @@ class Clinic:
             lock = self._pump_locks.setdefault(pump_id, threading.Lock())
         with lock:
             yield
+
+    def _add_audited(
+        self, s: Session, actor: Actor, action: str, entity: str, record: Any, entity_id: int | None = None
+    ) -> None:
+        """Store a new record and audit it (its id is known after the flush)."""
+        s.add(record)
+        s.flush()
+        self._audit(s, actor, action, entity, record.id if entity_id is None else entity_id, after=row_json(record))
 
     def _audit(
         self,
@@ -193,9 +201,7 @@ class Clinic:
         _require(actor, "admin", "clinician", "nurse")
         with self.transaction() as s:
             patient = m.Patient(created_at=self.clock(), **fields)
-            s.add(patient)
-            s.flush()
-            self._audit(s, actor, "register_patient", "patient", patient.id, after=_row(patient))
+            self._add_audited(s, actor, "register_patient", "patient", patient)
             return patient
 
     def link_caregiver(self, actor: Actor, patient_id: int, user_id: int, relation: str = "parent") -> None:
@@ -209,7 +215,7 @@ class Clinic:
                 raise InvalidInput([Violation("user_id", "is already linked to this patient")])
             link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
             s.add(link)
-            self._audit(s, actor, "link_caregiver", "patient", patient_id, after=_row(link))
+            self._audit(s, actor, "link_caregiver", "patient", patient_id, after=row_json(link))
 
     def set_phase(self, actor: Actor, patient_id: int, phase: str) -> m.Patient:
         """Move a patient to another phase of care (e.g. titration done: ``maintenance``).
@@ -222,9 +228,9 @@ class Clinic:
             raise InvalidInput([Violation("phase", f"must be one of {', '.join(PHASES)}")])
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)
-            before = _row(patient)
+            before = row_json(patient)
             patient.phase = phase
-            self._audit(s, actor, "set_phase", "patient", patient.id, before=before, after=_row(patient))
+            self._audit(s, actor, "set_phase", "patient", patient.id, before=before, after=row_json(patient))
             return patient
 
     def record_screening(
@@ -272,9 +278,7 @@ class Clinic:
                 assessed_after_hours=assessed_after_hours,
                 caregiver_feedback=caregiver_feedback,
             )
-            s.add(trial)
-            s.flush()
-            self._audit(s, actor, "record_screening", "patient", patient.id, after=_row(trial))
+            self._add_audited(s, actor, "record_screening", "patient", trial, entity_id=patient.id)
             return trial
 
     def record_assessment(
@@ -330,9 +334,7 @@ class Clinic:
             )
             if kind == "gmfcs":
                 patient.gmfcs = stored["level"]
-            s.add(assessment)
-            s.flush()
-            self._audit(s, actor, "record_assessment", "patient", patient.id, after=_row(assessment))
+            self._add_audited(s, actor, "record_assessment", "patient", assessment, entity_id=patient.id)
             return assessment
 
     # ------------------------------------------------------------------ pumps
@@ -427,7 +429,7 @@ class Clinic:
                 )
             )
             self._visit_and_sync(s, pump, actor)
-            self._audit(s, actor, "implant_pump", "pump", pump.id, after=_row(pump))
+            self._audit(s, actor, "implant_pump", "pump", pump.id, after=row_json(pump))
             return pump
 
     def _visit_and_sync(self, s: Session, pump: m.Pump, actor: Actor, work: Callable[[Any], Any] | None = None) -> Any:
@@ -512,9 +514,9 @@ class Clinic:
         _require(actor, "admin", "clinician", "nurse")
         with self._one_writer(pump_id), self.transaction() as s:
             pump = self.pump(s, actor, pump_id)
-            before = _row(pump)
+            before = row_json(pump)
             self._visit_and_sync(s, pump, actor)
-            self._audit(s, actor, "interrogate", "pump", pump.id, before=before, after=_row(pump))
+            self._audit(s, actor, "interrogate", "pump", pump.id, before=before, after=row_json(pump))
             return pump
 
     def change_program(
@@ -531,7 +533,7 @@ class Clinic:
             pump = self.pump(s, actor, pump_id, expected_version)
             if actor.role == "nurse" and program_json(program) != pump.program:
                 raise Forbidden("a nurse may not change the program (only a clinician may)")
-            before = _row(pump)
+            before = row_json(pump)
             record = ProgrammerRecord()
 
             def work(link):  # type: ignore[no-untyped-def]
@@ -566,7 +568,7 @@ class Clinic:
                 "pump",
                 pump.id,
                 before=before,
-                after={**_row(pump), "acknowledged": list(acknowledged)},
+                after={**row_json(pump), "acknowledged": list(acknowledged)},
             )
             if pump.patient.phase == "titrating":
                 self._book_next_titration(s, pump, actor)
@@ -608,9 +610,7 @@ class Clinic:
             by=actor.username,
             notes=notes,
         )
-        s.add(appointment)
-        s.flush()
-        self._audit(s, actor, "book_appointment", "appointment", appointment.id, after=_row(appointment))
+        self._add_audited(s, actor, "book_appointment", "appointment", appointment)
         return appointment
 
     def refill(
@@ -631,7 +631,7 @@ class Clinic:
             if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
                 capacity = f"{pump.reservoir_capacity_ml:g} mL"
                 raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
-            before = _row(pump)
+            before = row_json(pump)
             record = ProgrammerRecord()
 
             def work(link):  # type: ignore[no-untyped-def]
@@ -673,7 +673,7 @@ class Clinic:
             s.flush()
             self._book_next_refill(s, pump, actor)
             self._audit(
-                s, actor, "refill", "pump", pump.id, before=before, after={**_row(pump), "refill": _row(refill)}
+                s, actor, "refill", "pump", pump.id, before=before, after={**row_json(pump), "refill": row_json(refill)}
             )
             return refill
 
@@ -708,9 +708,9 @@ class Clinic:
             if refill is None:
                 raise NotFound(f"refill {refill_id}: not found")
             self.pump(s, actor, refill.pump_id)
-            before = _row(refill)
+            before = row_json(refill)
             refill.reviewed_by = actor.username
-            self._audit(s, actor, "review_discrepancy", "refill", refill.id, before=before, after=_row(refill))
+            self._audit(s, actor, "review_discrepancy", "refill", refill.id, before=before, after=row_json(refill))
             return refill
 
     def retire_pump(self, actor: Actor, pump_id: int, *, expected_version: int, reason: str = "") -> m.Pump:
@@ -719,14 +719,16 @@ class Clinic:
             pump = self.pump(s, actor, pump_id, expected_version)
             if pump.status != "implanted":
                 raise InvalidInput([Violation("pump", "is not implanted")])
-            before = _row(pump)
+            before = row_json(pump)
             pump.status = "explanted"
             pump.explanted_at = self.clock()
             for a in s.execute(
                 select(m.Appointment).where(m.Appointment.pump_id == pump.id, m.Appointment.status == "booked")
             ).scalars():
                 a.status = "cancelled"
-            self._audit(s, actor, "retire_pump", "pump", pump.id, before=before, after={**_row(pump), "reason": reason})
+            self._audit(
+                s, actor, "retire_pump", "pump", pump.id, before=before, after={**row_json(pump), "reason": reason}
+            )
             return pump
 
     # ------------------------------------------------------------------ families
@@ -759,9 +761,7 @@ class Clinic:
                     "instruction": result.instruction,
                 },
             )
-            s.add(report)
-            s.flush()
-            self._audit(s, actor, "report_symptoms", "patient", patient.id, after=_row(report))
+            self._add_audited(s, actor, "report_symptoms", "patient", report, entity_id=patient.id)
             return report
 
     def _pump_context(self, s: Session, patient: m.Patient) -> PumpContext:
@@ -845,9 +845,7 @@ class Clinic:
             appointment = m.Appointment(
                 patient_id=patient_id, pump_id=pump_id, kind=kind, at=at, notes=notes, by=actor.username
             )
-            s.add(appointment)
-            s.flush()
-            self._audit(s, actor, "book_appointment", "appointment", appointment.id, after=_row(appointment))
+            self._add_audited(s, actor, "book_appointment", "appointment", appointment)
             return appointment
 
     def book_mri(self, actor: Actor, patient_id: int, at: datetime) -> tuple[m.Appointment, m.Appointment, Any]:
@@ -886,10 +884,16 @@ class Clinic:
             self.patient(s, actor, appointment.patient_id)
             if appointment.status != "booked":
                 raise InvalidInput([Violation("status", f"the appointment is already {appointment.status}")])
-            before = _row(appointment)
+            before = row_json(appointment)
             appointment.status = status
             self._audit(
-                s, actor, f"appointment_{status}", "appointment", appointment.id, before=before, after=_row(appointment)
+                s,
+                actor,
+                f"appointment_{status}",
+                "appointment",
+                appointment.id,
+                before=before,
+                after=row_json(appointment),
             )
             return appointment
 

@@ -130,7 +130,7 @@ def _take(columns: Columns, keep: np.ndarray) -> Columns:
     cases = columns.cases
     return Columns(
         [columns.ids[i] for i in keep.tolist()],
-        CaseArrays(*(getattr(cases, f)[keep] for f in cases.__dataclass_fields__)),
+        cases.take(keep),
     )
 
 

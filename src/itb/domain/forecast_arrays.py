@@ -58,6 +58,10 @@ class CaseArrays:
     def __len__(self) -> int:
         return len(self.t0_s)
 
+    def take(self, rows: np.ndarray) -> CaseArrays:
+        """The cases at ``rows`` only."""
+        return CaseArrays(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
 
 @dataclass(frozen=True)
 class ForecastArrays:
@@ -300,7 +304,7 @@ def forecast_arrays(cases: CaseArrays) -> ForecastArrays:
             t = time_to_deliver(profiles, t0, amount, cases)
         elif not already.all():
             rows = np.flatnonzero(~already)
-            t[rows] = time_to_deliver(profiles.take(rows), t0[rows], amount[rows], _take_cases(cases, rows))
+            t[rows] = time_to_deliver(profiles.take(rows), t0[rows], amount[rows], cases.take(rows))
         t = np.where(already, t0, t)
         with np.errstate(all="ignore"):
             t = np.floor(t + TRUNCATION_EPSILON_S)
@@ -310,7 +314,3 @@ def forecast_arrays(cases: CaseArrays) -> ForecastArrays:
     alarm, alarm_already = crossing(cases.low_reservoir_alarm_ml)
     empty, empty_already = crossing(cases.empty_ml)
     return ForecastArrays(dose, dose / conc, alarm, empty, alarm_already, empty_already)
-
-
-def _take_cases(cases: CaseArrays, rows: np.ndarray) -> CaseArrays:
-    return CaseArrays(*(getattr(cases, f)[rows] for f in cases.__dataclass_fields__))

@@ -28,6 +28,7 @@ import orjson
 from itb.contracts.forecast import BOLUS_KINDS, parse_program, program_json
 from itb.contracts.jsonfields import parse_local_datetime
 from itb.domain.errors import Violation, bound_violation
+from itb.domain.limits import Origin
 from itb.domain.numerics import at_second
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES, DosingProgram
 from itb.pump.engine import Event, ImplantedPump
@@ -79,7 +80,7 @@ THERAPY_FIELDS = {
     "implanted_at": str,
     "catheter_length_cm": float,
 }
-ORIGINS = ("spinal", "cerebral")
+ORIGINS = tuple(Origin)
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from itb.clinic.services import (
     NotFound,
     NotSent,
     PumpChangeFailed,
+    row_json,
 )
 from itb.clinic.users import authenticate
 from itb.clinic.worklist import worklist
@@ -134,10 +135,6 @@ class RetireIn(Strict):
     reason: str = Field(default="", max_length=2000)
 
 
-def _columns(row: Any) -> dict:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
-
-
 class AppointmentStatusIn(Strict):
     status: Literal["done", "missed", "cancelled"]
 
@@ -173,7 +170,7 @@ def patient_json(p: m.Patient) -> dict:
 
 
 def pump_json(p: m.Pump) -> dict:
-    return {c.key: getattr(p, c.key) for c in p.__table__.columns if c.key != "virtual_state"}
+    return {k: v for k, v in row_json(p).items() if k != "virtual_state"}
 
 
 def _program(obj: dict) -> DosingProgram:
@@ -275,7 +272,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             return {
                 **patient_json(p),
                 "pumps": [pump_json(x) for x in p.pumps],
-                "appointments": [{c.key: getattr(a, c.key) for c in a.__table__.columns} for a in appointments],
+                "appointments": [row_json(a) for a in appointments],
             }
 
     @app.post("/api/patients/{patient_id}/pumps", status_code=201, tags=["pumps"])
@@ -292,8 +289,8 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     def book_mri(patient_id: int, body: MriIn, me: Me) -> dict:
         scan, check, plan = clinic.book_mri(me, patient_id, body.at)
         return {
-            "scan": _columns(scan),
-            "check": _columns(check),
+            "scan": row_json(scan),
+            "check": row_json(check),
             "before": list(plan.before),
             "after": list(plan.after),
             "warnings": list(plan.warnings),
@@ -301,7 +298,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/patients/{patient_id}/screenings", status_code=201, tags=["patients"])
     def screening(patient_id: int, body: ScreeningIn, me: Me) -> dict:
-        return _columns(clinic.record_screening(me, patient_id, **body.model_dump()))
+        return row_json(clinic.record_screening(me, patient_id, **body.model_dump()))
 
     @app.get("/api/patients/{patient_id}/assessments", tags=["patients"])
     def assessments(patient_id: int, me: Me) -> list[dict]:
@@ -309,13 +306,13 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             p = clinic.patient(s, me, patient_id)
             rows = s.execute(select(m.Assessment).where(m.Assessment.patient_id == p.id).order_by(m.Assessment.at))
             screenings = s.execute(select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == p.id))
-            return [_columns(a) for a in rows.scalars()] + [
-                {**_columns(t), "kind": "screening"} for t in screenings.scalars()
+            return [row_json(a) for a in rows.scalars()] + [
+                {**row_json(t), "kind": "screening"} for t in screenings.scalars()
             ]
 
     @app.post("/api/patients/{patient_id}/assessments", status_code=201, tags=["patients"])
     def assess(patient_id: int, body: AssessmentIn, me: Me) -> dict:
-        return _columns(clinic.record_assessment(me, patient_id, body.kind, body.data, body.at))
+        return row_json(clinic.record_assessment(me, patient_id, body.kind, body.data, body.at))
 
     # -- pumps -------------------------------------------------------------------------
     @app.get("/api/pumps/{pump_id}", tags=["pumps"])
@@ -328,8 +325,8 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             ).scalars()
             return {
                 **pump_json(p),
-                "refills": [{c.key: getattr(r, c.key) for c in r.__table__.columns} for r in refills],
-                "program_versions": [{c.key: getattr(v, c.key) for c in v.__table__.columns} for v in versions],
+                "refills": [row_json(r) for r in refills],
+                "program_versions": [row_json(v) for v in versions],
             }
 
     @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
@@ -357,7 +354,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             expected_version=body.version,
             acknowledged=tuple(body.acknowledged),
         )
-        return {c.key: getattr(r, c.key) for c in r.__table__.columns}
+        return row_json(r)
 
     @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
     def retire(pump_id: int, body: RetireIn, me: Me) -> dict:
@@ -365,7 +362,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/refills/{refill_id}/review", tags=["pumps"])
     def review_refill(refill_id: int, me: Me) -> dict:
-        return _columns(clinic.review_discrepancy(me, refill_id))
+        return row_json(clinic.review_discrepancy(me, refill_id))
 
     # -- appointments --------------------------------------------------------------------
     @app.get("/api/appointments", tags=["appointments"])
@@ -379,17 +376,17 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
                 q = q.where(m.Appointment.at >= datetime.combine(start, datetime.min.time()))
             if end:
                 q = q.where(m.Appointment.at < datetime.combine(end, datetime.min.time()) + timedelta(days=1))
-            return [{c.key: getattr(a, c.key) for c in a.__table__.columns} for a in s.execute(q).scalars()]
+            return [row_json(a) for a in s.execute(q).scalars()]
 
     @app.post("/api/appointments", status_code=201, tags=["appointments"])
     def book(body: AppointmentIn, me: Me) -> dict:
         a = clinic.book(me, body.patient_id, kind=body.kind, at=body.at, pump_id=body.pump_id, notes=body.notes)
-        return {c.key: getattr(a, c.key) for c in a.__table__.columns}
+        return row_json(a)
 
     @app.post("/api/appointments/{appointment_id}/status", tags=["appointments"])
     def set_status(appointment_id: int, body: AppointmentStatusIn, me: Me) -> dict:
         a = clinic.set_appointment_status(me, appointment_id, body.status)
-        return {c.key: getattr(a, c.key) for c in a.__table__.columns}
+        return row_json(a)
 
     # -- the worklist and the audit log ----------------------------------------------------
     @app.get("/api/worklist", tags=["worklist"])
@@ -430,7 +427,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             q = select(m.AuditEntry).order_by(m.AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
             if before_id:
                 q = q.where(m.AuditEntry.id < before_id)
-            entries = [{c.key: getattr(e, c.key) for c in e.__table__.columns} for e in s.execute(q).scalars()]
+            entries = [row_json(e) for e in s.execute(q).scalars()]
             return {"entries": entries, "chain_intact": not verify_chain(s)}
 
     from itb.web.pages import install_pages
