@@ -363,25 +363,22 @@ def programmer_refill(
 ) -> None:
     """Refill: discrepancy check, no overfill, bridge bolus, new alarm date, next refill date."""
     from itb.domain.errors import InvalidInput
-    from itb.domain.units import Dimension, parse_quantity
+    from itb.domain.units import Dimension, parse_quantities
     from itb.programmer.workflows import interrogate, plan_refill, send_refill
     from itb.shell.programmer_report import print_refill_outcome, print_refill_plan
     from itb.shell.programmer_session import exit_status
 
     acks = confirm or []
-    problems = []
-    values = {}
-    for name, text, dim in (
-        ("--withdrawn", withdrawn, Dimension.VOLUME),
-        ("--added", added, Dimension.VOLUME),
-        ("--concentration", concentration, Dimension.CONCENTRATION),
-    ):
-        try:
-            values[name] = parse_quantity(text, dim, name).value
-        except InvalidInput as exc:
-            problems.append(exc.one_line())
-    if problems:
-        fail("; ".join(problems))
+    try:
+        values = parse_quantities(
+            {
+                "--withdrawn": (withdrawn, Dimension.VOLUME),
+                "--added": (added, Dimension.VOLUME),
+                "--concentration": (concentration, Dimension.CONCENTRATION),
+            }
+        )
+    except InvalidInput as exc:
+        fail(exc.one_line())
 
     def work(link, record, console):  # type: ignore[no-untyped-def]
         view = interrogate(link)

@@ -150,3 +150,15 @@ def test_format_quantity() -> None:
     assert format_quantity(1.5, D.VOLUME) == "1.5 mL"
     assert format_quantity(50, D.DOSE) == "50 mcg"
     assert format_quantity(120, D.DURATION) == "120 min"
+
+
+def test_parse_quantities_reads_several_and_lists_every_problem():
+    from itb.domain.units import parse_quantities
+
+    assert parse_quantities({"a": ("2 mL", Dimension.VOLUME), "b": ("1 mg/mL", Dimension.CONCENTRATION)}) == {
+        "a": 2.0,
+        "b": 1000.0,
+    }
+    with pytest.raises(InvalidInput) as caught:
+        parse_quantities({"a": ("2 L", Dimension.VOLUME), "b": ("x", Dimension.CONCENTRATION)})
+    assert [v.field for v in caught.value.violations] == ["a", "b"]

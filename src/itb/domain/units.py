@@ -217,3 +217,17 @@ def _parse_text(text: str, dimension: Dimension, field: str) -> Quantity:
 def format_quantity(value: float, dimension: Dimension) -> str:
     """The value with its canonical unit, e.g. ``"300 mcg/day"``, ``"2000 mcg/mL"``, ``"1.5 mL"``."""
     return f"{value:g} {CANONICAL_UNIT[dimension]}"
+
+
+def parse_quantities(fields: dict[str, tuple[object, Dimension]]) -> dict[str, float]:
+    """Several entries at once, in their canonical units; one InvalidInput listing every problem."""
+    values: dict[str, float] = {}
+    errs: list[Violation] = []
+    for name, (given, dimension) in fields.items():
+        try:
+            values[name] = parse_quantity(given, dimension, name).value
+        except InvalidInput as exc:
+            errs.extend(exc.violations)
+    if errs:
+        raise InvalidInput(errs)
+    return values

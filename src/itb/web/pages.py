@@ -28,7 +28,7 @@ from itb.clinic.worklist import worklist
 from itb.contracts.forecast import parse_program
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import DosingProgram
-from itb.domain.units import Dimension, parse_quantity
+from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
 
 HERE = Path(__file__).parent
@@ -384,17 +384,6 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         return RedirectResponse(f"/patients/{pump.patient_id}", 303)
 
     # -- guided refill ---------------------------------------------------------------------
-    def quantities(fields: dict[str, tuple[str, Dimension]]) -> dict[str, float]:
-        values, errs = {}, []
-        for name, (text, dim) in fields.items():
-            try:
-                values[name] = parse_quantity(text, dim, name).value
-            except InvalidInput as exc:
-                errs.extend(exc.violations)
-        if errs:
-            raise InvalidInput(errs)
-        return values
-
     def pump_of(actor: Actor, pump_id: int) -> m.Pump:
         with clinic.sessions() as s:
             return clinic.pump(s, actor, pump_id)
@@ -422,7 +411,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         pump = pump_of(actor, pump_id)
         form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot}
         try:
-            v = quantities(
+            v = parse_quantities(
                 {
                     "withdrawn": (withdrawn, Dimension.VOLUME),
                     "added": (added, Dimension.VOLUME),
