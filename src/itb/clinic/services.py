@@ -286,47 +286,10 @@ class Clinic:
     ) -> m.Assessment:
         """A clinical assessment: ``mas`` {muscle: grade}, ``tardieu`` {muscle: {quality, r1_deg, r2_deg}},
         ``gmfcs`` {level}, or ``gas`` {goals: [{description, weight, score}]} (its T-score is stored)."""
-        from itb.domain import scales
+        from itb.domain.scales import assessment_record
 
         _require(actor, "admin", "clinician")
-        errs: list[Violation] = []
-        stored: dict[str, Any] = {}
-        try:
-            if kind == "mas":
-                stored = {k: str(scales.parse_mas(v, f"data.{k}")) for k, v in data.items()}
-                if not stored:
-                    errs.append(Violation("data", "grade at least one muscle group"))
-            elif kind == "tardieu":
-                for muscle, t in data.items():
-                    if not isinstance(t, dict):
-                        errs.append(Violation(f"data.{muscle}", "must be {quality, r1_deg, r2_deg}"))
-                        continue
-                    scales.Tardieu(t.get("quality"), t.get("r1_deg"), t.get("r2_deg"))  # type: ignore[arg-type]
-                    stored[muscle] = t
-            elif kind == "gmfcs":
-                stored = {"level": int(scales.parse_gmfcs(data.get("level"), "data.level"))}
-            elif kind == "pain":
-                level = data.get("score")
-                if type(level) is not int or not 0 <= level <= 10:
-                    errs.append(Violation("data.score", "must be a whole number 0-10 (0 no pain, 10 worst pain)"))
-                else:
-                    stored = {"score": level, "during": str(data.get("during", ""))[:200]}
-            elif kind == "gas":
-                goals = [
-                    scales.Goal(g.get("description"), g.get("weight"), g.get("score")) for g in data.get("goals", [])
-                ]
-                if not goals:
-                    errs.append(Violation("data.goals", "at least one goal is required"))
-                else:
-                    stored = {"goals": data["goals"], "t_score": scales.gas_t_score(goals)}
-            else:
-                errs.append(Violation("kind", "must be one of mas, tardieu, gmfcs, pain, gas"))
-        except InvalidInput as exc:
-            errs.extend(exc.violations)
-        except (TypeError, AttributeError, ValueError) as exc:
-            errs.append(Violation("data", f"not a {kind} assessment ({exc})"))
-        if errs:
-            raise InvalidInput(errs)
+        stored = assessment_record(kind, data)
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)
             assessment = m.Assessment(

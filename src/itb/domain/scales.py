@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from itb.domain.errors import InvalidInput, Violation, is_number
 
@@ -287,3 +288,49 @@ def gas_t_score(goals: Iterable[Goal], rho: float = GAS_RHO) -> float:
     sum_w = sum(g.weight for g in goals)
     sum_w2 = sum(g.weight * g.weight for g in goals)
     return 50 + 10 * sum_wx / math.sqrt((1 - rho) * sum_w2 + rho * sum_w * sum_w)
+
+
+ASSESSMENT_KINDS = ("mas", "tardieu", "gmfcs", "pain", "gas")
+
+
+def assessment_record(kind: str, data: dict) -> dict:
+    """A clinical assessment checked and put in the form it is stored in: ``mas`` {muscle: grade},
+    ``tardieu`` {muscle: {quality, r1_deg, r2_deg}}, ``gmfcs`` {level}, ``pain`` {score 0-10, during},
+    or ``gas`` {goals: [{description, weight, score}]} (with its T-score). Raises InvalidInput."""
+    errs: list[Violation] = []
+    stored: dict[str, Any] = {}
+    try:
+        if kind == "mas":
+            stored = {k: str(parse_mas(v, f"data.{k}")) for k, v in data.items()}
+            if not stored:
+                errs.append(Violation("data", "grade at least one muscle group"))
+        elif kind == "tardieu":
+            for muscle, t in data.items():
+                if not isinstance(t, dict):
+                    errs.append(Violation(f"data.{muscle}", "must be {quality, r1_deg, r2_deg}"))
+                    continue
+                Tardieu(t.get("quality"), t.get("r1_deg"), t.get("r2_deg"))  # type: ignore[arg-type]
+                stored[muscle] = t
+        elif kind == "gmfcs":
+            stored = {"level": int(parse_gmfcs(data.get("level"), "data.level"))}
+        elif kind == "pain":
+            level = data.get("score")
+            if type(level) is not int or not 0 <= level <= 10:
+                errs.append(Violation("data.score", "must be a whole number 0-10 (0 no pain, 10 worst pain)"))
+            else:
+                stored = {"score": level, "during": str(data.get("during", ""))[:200]}
+        elif kind == "gas":
+            goals = [Goal(g.get("description"), g.get("weight"), g.get("score")) for g in data.get("goals", [])]
+            if not goals:
+                errs.append(Violation("data.goals", "at least one goal is required"))
+            else:
+                stored = {"goals": data["goals"], "t_score": gas_t_score(goals)}
+        else:
+            errs.append(Violation("kind", f"must be one of {', '.join(ASSESSMENT_KINDS)}"))
+    except InvalidInput as exc:
+        errs.extend(exc.violations)
+    except (TypeError, AttributeError, ValueError) as exc:
+        errs.append(Violation("data", f"not a {kind} assessment ({exc})"))
+    if errs:
+        raise InvalidInput(errs)
+    return stored
