@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from itb.adapters.db import models as m
 from itb.clinic import audit
+from itb.clinic.triage_context import pump_context
 from itb.clinic.virtual_pumps import VirtualPumps
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation
@@ -29,14 +30,12 @@ from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.program import DosingProgram
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
 from itb.domain.scheduling import BookingSettings, ClinicCalendar, refill_booking_date
-from itb.domain.triage import PumpContext, triage
+from itb.domain.triage import triage
 from itb.programmer import workflows as W
 from itb.programmer.record import ProgrammerRecord, Status
-from itb.pump.alarms import ALARMS, Priority
 from itb.pump.firmware import TherapyInfo
 from itb.pump.models import MODELS
 
-CRITICAL_ALARMS = frozenset(name for name, kind in ALARMS.items() if kind.priority is Priority.CRITICAL)
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri", "mri_check", "replacement")
 #: The post-scan check is booked this long after an MRI (clinic setting): the pump is interrogated then.
@@ -709,7 +708,7 @@ class Clinic:
             raise InvalidInput(errs)
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)
-            result = triage(symptoms or ["other"], self._pump_context(s, patient))
+            result = triage(symptoms or ["other"], pump_context(s, patient, self.clock()))
             report = m.SymptomReport(
                 patient_id=patient.id,
                 at=self.clock(),
@@ -726,61 +725,6 @@ class Clinic:
             )
             self._add_audited(s, actor, "report_symptoms", "patient", report, entity_id=patient.id)
             return report
-
-    def _pump_context(self, s: Session, patient: m.Patient) -> PumpContext:
-        """What the records say about the patient's pump now, for triage."""
-        now = self.clock()
-        pump = next((p for p in patient.pumps if p.status == "implanted"), None)
-        if pump is None:
-            return PumpContext(high_risk=patient.high_risk)
-        last = (
-            s.execute(
-                select(m.Interrogation.status)
-                .where(m.Interrogation.pump_id == pump.id)
-                .order_by(m.Interrogation.id.desc())
-                .limit(1)
-            ).scalar()
-            or {}
-        )
-        alarms = tuple(last.get("active_alarms", ()))
-        refills = (
-            s.execute(select(m.Refill).where(m.Refill.pump_id == pump.id).order_by(m.Refill.at.desc()).limit(2))
-            .scalars()
-            .all()
-        )
-        versions = (
-            s.execute(
-                select(m.ProgramVersion)
-                .where(m.ProgramVersion.pump_id == pump.id)
-                .order_by(m.ProgramVersion.version.desc())
-                .limit(2)
-            )
-            .scalars()
-            .all()
-        )
-
-        def days(at: datetime | None) -> float | None:
-            return None if at is None else max(0.0, (now - at) / timedelta(days=1))
-
-        raised = len(versions) == 2 and versions[0].daily_dose_mcg > versions[1].daily_dose_mcg
-        increase_at = versions[0].at if raised else None
-        return PumpContext(
-            reservoir_near_empty=pump.low_reservoir_alarm_at is not None
-            and pump.low_reservoir_alarm_at <= now + timedelta(days=7),
-            reservoir_empty=pump.empty_at is not None and pump.empty_at <= now,
-            active_alarms=alarms,
-            critical_alarm=bool(set(alarms) & CRITICAL_ALARMS),
-            days_since_refill=days(pump.last_refill_at),
-            days_since_dose_increase=days(increase_at),
-            concentration_changed_recently=len(refills) == 2
-            and refills[0].concentration_mcg_per_ml != refills[1].concentration_mcg_per_ml
-            and (days(refills[0].at) or 0) <= 7,
-            eri_reached=pump.eri_reached,
-            end_of_service=last.get("state") == "end_of_service",
-            unreviewed_discrepancy=any(r.flagged and not r.reviewed_by for r in refills),
-            days_since_surgery=days(pump.implanted_at),
-            high_risk=patient.high_risk,
-        )
 
     # ------------------------------------------------------------------ appointments
     def book(

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from itb.adapters.db import models as m
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
+from itb.clinic.triage_context import last_interrogation_status
 from itb.clinic.users import authenticate
 from itb.clinic.worklist import worklist
 from itb.contracts.forecast import parse_program
@@ -256,14 +257,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                     .scalars()
                     .all()
                 )
-            last = None
-            if pump is not None:
-                last = s.execute(
-                    select(m.Interrogation.status)
-                    .where(m.Interrogation.pump_id == pump.id)
-                    .order_by(m.Interrogation.id.desc())
-                    .limit(1)
-                ).scalar()
+            last = last_interrogation_status(s, pump.id) if pump is not None else None
         now = clinic.clock()
         next_refill = next(
             (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
