@@ -1,0 +1,182 @@
+"""What a patient's chart shows: the records, the plots, and the therapy plans made from them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import select
+
+from itb.adapters.db import models as m
+from itb.clinic.services import Actor, Clinic
+from itb.clinic.triage_context import last_interrogation_status
+from itb.contracts.forecast import parse_program
+from itb.domain.errors import Violation
+from itb.web import family
+
+
+def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
+    """Everything the patient chart (and the family page) shows, read from the records."""
+    from itb.web import plots
+
+    with clinic.sessions() as s:
+        patient = clinic.patient(s, actor, patient_id)
+        pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+        appointments = (
+            s.execute(select(m.Appointment).where(m.Appointment.patient_id == patient.id).order_by(m.Appointment.at))
+            .scalars()
+            .all()
+        )
+        assessments = (
+            s.execute(select(m.Assessment).where(m.Assessment.patient_id == patient.id).order_by(m.Assessment.at))
+            .scalars()
+            .all()
+        )
+        screenings = (
+            s.execute(
+                select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == patient.id).order_by(m.ScreeningTrial.at)
+            )
+            .scalars()
+            .all()
+        )
+        reports = (
+            s.execute(
+                select(m.SymptomReport)
+                .where(m.SymptomReport.patient_id == patient.id)
+                .order_by(m.SymptomReport.at.desc())
+            )
+            .scalars()
+            .all()
+        )
+        versions, refills, events = [], [], []
+        pump_ids = [p.id for p in patient.pumps]
+        if pump_ids:
+            versions = (
+                s.execute(
+                    select(m.ProgramVersion).where(m.ProgramVersion.pump_id.in_(pump_ids)).order_by(m.ProgramVersion.at)
+                )
+                .scalars()
+                .all()
+            )
+            refills = (
+                s.execute(select(m.Refill).where(m.Refill.pump_id.in_(pump_ids)).order_by(m.Refill.at)).scalars().all()
+            )
+            events = (
+                s.execute(
+                    select(m.PumpEvent)
+                    .where(m.PumpEvent.pump_id.in_(pump_ids))
+                    .order_by(m.PumpEvent.at.desc(), m.PumpEvent.seq.desc())
+                    .limit(60)
+                )
+                .scalars()
+                .all()
+            )
+        last = last_interrogation_status(s, pump.id) if pump is not None else None
+    now = clinic.clock()
+    next_refill = next(
+        (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
+    )
+    svgs: dict[str, str] = {}
+    program = None
+    if pump is not None:
+        errs: list[Violation] = []
+        program = parse_program(pump.program, "program", errs)
+        svgs["reservoir"] = plots.reservoir_forecast_svg(
+            at=pump.state_at,
+            reservoir_ml=pump.reservoir_ml,
+            concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+            program=program,
+            low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
+            empty_ml=pump.empty_ml,
+            alarm_at=pump.low_reservoir_alarm_at,
+            empty_at=pump.empty_at,
+            next_refill_at=next_refill,
+        )
+    svgs["dose"] = plots.dose_history_svg([(v.at, v.daily_dose_mcg) for v in versions], until=now)
+    svgs["tone"] = plots.tone_trend_svg(
+        [(a.at, a.data) for a in assessments if a.kind == "mas"] + [(t.at, t.mas_before) for t in screenings],
+        [(a.at, a.data["t_score"]) for a in assessments if a.kind == "gas"] or None,
+    )
+    therapy = therapy_plans(clinic, patient, pump, versions, assessments, screenings, reports, now)
+    return {
+        **therapy,
+        "patient": patient,
+        "pump": pump,
+        "program": program,
+        "appointments": appointments,
+        "assessments": assessments,
+        "screenings": screenings,
+        "refills": refills,
+        "events": events,
+        "versions": versions,
+        "svgs": svgs,
+        "now": now,
+        "next_refill": next_refill,
+        "reports": reports,
+        "status_words": family.plain_pump_status(
+            (last or {}).get("state", "running") if pump else "none",
+            (last or {}).get("active_alarms", []),
+            None
+            if pump is None or pump.low_reservoir_alarm_at is None
+            else (pump.low_reservoir_alarm_at - now) / timedelta(days=1),
+            next_refill.date() if next_refill else None,
+            today=now.date(),
+        ),
+    }
+
+
+def therapy_plans(clinic, patient, pump, versions, assessments, screenings, reports, now) -> dict:  # type: ignore[no-untyped-def]
+    """The titration proposal (while titrating) and the replacement plan, from the records."""
+    from itb.domain.limits import DoseHistory, Origin, PatientContext
+    from itb.domain.replacement import replacement_plan
+    from itb.domain.scales import mean_mas, parse_mas
+    from itb.domain.titration import propose_next_dose
+    from itb.pump.models import MODELS
+
+    out: dict[str, Any] = {"proposal": None, "replacement": None, "size": None}
+    if pump is None:
+        from itb.domain.pump_size import advise_size
+        from itb.domain.screening import starting_daily_dose_mcg
+
+        responded = [t for t in screenings if t.responded]
+        if responded:
+            start = starting_daily_dose_mcg(responded[0].dose_mcg, responded[0].effect_hours or 0)
+            # Plan for the middle of the usual maintenance range (drug label, LimitSettings), never
+            # less than the starting dose: the pump must last the years after titration.
+            lim = clinic.config.limits
+            age = (now.date() - patient.birth_date).days / 365.25
+            group = "child" if age < lim.child_below_age_years else patient.origin
+            low = getattr(lim, f"maintenance_{group}_min_mcg_per_day")
+            high = getattr(lim, f"maintenance_{group}_max_mcg_per_day")
+            expected = max(start, (low + high) / 2)
+            out["size"] = (expected, advise_size(expected, (500.0, 1000.0, 2000.0), 90.0))
+        return out
+    model = MODELS[pump.model]
+    out["replacement"] = replacement_plan(
+        model,
+        pump.implanted_at,
+        daily_volume_ml=pump.daily_dose_mcg / pump.concentration_mcg_per_ml,
+        now=now,
+        concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+        eri_at=pump.eri_at,
+        catheter_length_cm=pump.catheter_length_cm,
+    )
+    if patient.phase == "titrating":
+        tone = []
+        for a in assessments:
+            if a.kind == "mas":
+                tone.append(mean_mas([parse_mas(g, "grade") for g in a.data.values()]))
+        goals = [a.data["t_score"] for a in assessments if a.kind == "gas"]
+        increases = [v.at for prev, v in pairwise(versions) if v.daily_dose_mcg > prev.daily_dose_mcg]
+        age = (now.date() - patient.birth_date).days / 365.25
+        out["proposal"] = propose_next_dose(
+            pump.daily_dose_mcg,
+            PatientContext(Origin(patient.origin), age, pump.implanted_at),
+            DoseHistory(last_increase_at=increases[-1] if increases else None),
+            now,
+            tone_trend=tone,
+            goals_t=goals[-1] if goals else None,
+            side_effects=any((r.urgency or 0) >= 1 for r in reports if (now - r.at).days <= 14),
+        )
+    return out
