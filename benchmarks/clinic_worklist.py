@@ -45,10 +45,10 @@ from itb.clinic.audit import GENESIS, _digest, jsonable
 from itb.clinic.services import SYSTEM
 from itb.clinic.users import create_user
 from itb.contracts.forecast import program_json
+from itb.domain.devices import MODELS
 from itb.domain.forecast import ReservoirState, forecast_many
 from itb.domain.program import DailyBolus, DosingProgram, Step
 from itb.domain.scheduling import DEFAULT_BOOKING, DEFAULT_CALENDAR, refill_booking_date
-from itb.pump.models import MODELS
 
 SCHEMA = "itb_bench"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -100,11 +100,12 @@ SERVER = """
 import os, sys
 from pathlib import Path
 import uvicorn
-from itb.adapters.db.engine import make_engine, session_factory
-from itb.clinic.services import Clinic, ClinicConfig
+from itb.adapters.db.engine import make_engine
+from itb.bootstrap import clinic_on
+from itb.clinic.services import ClinicConfig
 from itb.web.app import create_app
 url, port, data_dir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-clinic = Clinic(session_factory(make_engine(url)), ClinicConfig(data_dir=data_dir))
+clinic = clinic_on(make_engine(url), ClinicConfig(data_dir=data_dir))
 app = create_app(clinic, os.environ["ITB_SECRET"])
 uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
 """

@@ -27,7 +27,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from itb.contracts.simulate import outcome_json, parse_scenario
+from itb.pump.scenario_json import outcome_json, parse_scenario
 from itb.pump.simulator import run
 
 PROCESS_TARGET_S = 0.5

@@ -136,7 +136,8 @@ def screenshots(out: Path, viewport: dict[str, int]) -> None:
     import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from itb.clinic.services import Clinic, ClinicConfig
+    from itb.bootstrap import clinic_on
+    from itb.clinic.services import ClinicConfig
     from itb.clinic.worklist import worklist
     from itb.simulation.demo_clinic import fill_demo_clinic
     from itb.web.app import create_app
@@ -147,7 +148,7 @@ def screenshots(out: Path, viewport: dict[str, int]) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         engine = make_engine(f"sqlite:///{Path(data_dir) / 'clinic.db'}")
         migrate(engine)
-        clinic = Clinic(session_factory(engine), ClinicConfig(data_dir=Path(data_dir)), clock=lambda: DEMO_TODAY)
+        clinic = clinic_on(engine, ClinicConfig(data_dir=Path(data_dir)), clock=lambda: DEMO_TODAY)
         fill_demo_clinic(clinic, today=DEMO_TODAY)
         with clinic.sessions() as s:
             listed = [i.patient_id for i in worklist(s, DEMO_TODAY, clinic.config.booking)]

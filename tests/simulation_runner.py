@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from itb.contracts.simulate import outcome_json, parse_scenario
+from itb.pump.scenario_json import outcome_json, parse_scenario
 from itb.pump.simulator import run
 
 HANG_LIMIT_S = 2.0

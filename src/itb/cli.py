@@ -80,8 +80,8 @@ def simulate(
 
     Without SCENARIO, runs the bundled example: a child's first year with the pump.
     """
-    from itb.contracts import simulate as contract
     from itb.domain.errors import InvalidInput
+    from itb.pump import scenario_json as contract
 
     obj = read_json(scenario) if scenario else read_json(str(default_scenario()))
     try:

@@ -24,7 +24,8 @@ import pytest
 from sqlalchemy import select
 
 from itb.adapters.db import models as m
-from itb.adapters.db.engine import make_engine, migrate, session_factory
+from itb.adapters.db.engine import make_engine, migrate
+from itb.bootstrap import clinic_on
 from itb.clinic.services import Clinic, ClinicConfig
 from itb.clinic.worklist import worklist
 from itb.simulation.demo_clinic import fill_demo_clinic
@@ -64,7 +65,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     where = tmp_path_factory.mktemp("browser-clinic")
     engine = make_engine(f"sqlite:///{where / 'clinic.db'}")
     migrate(engine)
-    clinic = Clinic(session_factory(engine), ClinicConfig(data_dir=where), clock=lambda: TODAY)
+    clinic = clinic_on(engine, ClinicConfig(data_dir=where), clock=lambda: TODAY)
     fill_demo_clinic(clinic, today=TODAY)
     assert clinic.clock() == TODAY  # the demo moves the clock while it fills, then puts it back
     yield clinic

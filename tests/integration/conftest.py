@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
+from itb.bootstrap import clinic_on
 from itb.clinic import users as users_module
 from itb.clinic.services import SYSTEM, Actor, Clinic, ClinicConfig
 from itb.domain.program import DosingProgram
@@ -169,8 +170,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def clinic(sessions: sessionmaker[Session], clock: Clock, tmp_path: Path) -> Clinic:
-    return Clinic(sessions, ClinicConfig(data_dir=tmp_path / "data"), clock=clock)
+def clinic(engine: Engine, clock: Clock, tmp_path: Path) -> Clinic:
+    return clinic_on(engine, ClinicConfig(data_dir=tmp_path / "data"), clock=clock)
 
 
 @pytest.fixture

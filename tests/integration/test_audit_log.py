@@ -154,7 +154,8 @@ def test_every_write_adds_entries_with_actor_action_before_and_after(clinic, use
         assert problems(db) == [], write.__name__
 
     refill_entry = db.all(m.AuditEntry, m.AuditEntry.action == "refill")[0]
-    assert refill_entry.before["reservoir_ml"] < 20 and refill_entry.after["reservoir_ml"] == pytest.approx(20)
+    assert refill_entry.before["reading_reservoir_ml"] < 20
+    assert refill_entry.after["reading_reservoir_ml"] == pytest.approx(20)
     assert refill_entry.after["refill"]["flagged"] is True
     user_entry = db.all(m.AuditEntry, m.AuditEntry.action == "create_user")[-1]
     assert user_entry.after == {"username": "nurse2", "role": "nurse"}  # never the password or its hash

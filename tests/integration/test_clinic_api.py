@@ -33,6 +33,8 @@ ENDPOINTS = {
     ("POST", "/api/pumps/{pump_id}/programs"),
     ("POST", "/api/pumps/{pump_id}/refills"),
     ("POST", "/api/pumps/{pump_id}/retire"),
+    ("GET", "/api/pumps/{pump_id}/events"),
+    ("POST", "/api/pumps/{pump_id}/resolve-regression"),
     ("POST", "/api/refills/{refill_id}/review"),
     ("GET", "/api/appointments"),
     ("POST", "/api/appointments"),
@@ -152,7 +154,8 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
     clock.advance(days=1, hours=2)
     pump = expect(nurse.post(f"/api/pumps/{pump_id}/interrogations"), 201)
     assert pump["last_interrogation_at"] == clock.now.isoformat()
-    assert pump["reservoir_ml"] == pytest.approx(20 - 0.2 * 26 / 24, abs=1e-6)
+    assert pump["reading_reservoir_ml"] == pytest.approx(20 - 0.2 * 26 / 24, abs=1e-6)
+    assert pump["estimated_reservoir_ml_now"] == pytest.approx(pump["reading_reservoir_ml"])
 
     changed = expect(
         doctor.post(f"/api/pumps/{pump_id}/programs", json={"program": rate(110), "version": pump["version"]}), 201
@@ -161,7 +164,7 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
     assert changed["version"] > pump["version"]
 
     clock.advance(days=9)
-    expected = changed["reservoir_ml"] - 0.22 * 9
+    expected = changed["reading_reservoir_ml"] - 0.22 * 9
     refill = expect(
         nurse.post(
             f"/api/pumps/{pump_id}/refills",
@@ -182,7 +185,7 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
     detail = expect(nurse.get(f"/api/pumps/{pump_id}"), 200)
     assert [r["id"] for r in detail["refills"]] == [refill["id"]]
     assert [(v["version"], v["daily_dose_mcg"]) for v in detail["program_versions"]] == [(1, 100), (2, 110)]
-    assert detail["reservoir_ml"] == pytest.approx(20)
+    assert detail["reading_reservoir_ml"] == pytest.approx(20) and detail["pending_changes"] == []
 
     (booked,) = [a for a in expect(nurse.get("/api/appointments"), 200) if a["kind"] == "refill"]
     assert (booked["kind"], booked["status"], booked["pump_id"]) == ("refill", "booked", pump_id)
@@ -265,6 +268,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
             "version": pump.version,
         },
         "/api/pumps/{pump_id}/retire": {"version": pump.version},
+        "/api/pumps/{pump_id}/resolve-regression": {"version": pump.version, "note": "checked"},
         "/api/appointments": {"patient_id": child.id, "kind": "refill", "at": "2026-12-02T10:00:00"},
         "/api/appointments/{appointment_id}/status": {"status": "cancelled"},
     }
@@ -424,7 +428,7 @@ def test_limits_not_met_are_422_with_findings_and_the_pump_is_untouched(client, 
     assert db.audit_count() == audited and db.snapshot() == snapshot
     interrogated = expect(doctor.post(f"/api/pumps/{pump.id}/interrogations"), 201)
     assert interrogated["program"] == rate(100) and interrogated["program_version"] == 1  # the pump too
-    assert interrogated["reservoir_ml"] == pytest.approx(19.6, abs=1e-6)
+    assert interrogated["reading_reservoir_ml"] == pytest.approx(19.6, abs=1e-6)
 
     confirmed = doctor.post(
         f"/api/pumps/{pump.id}/programs",

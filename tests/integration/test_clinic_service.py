@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,9 +31,9 @@ def stored_forecast_matches(pump: m.Pump) -> None:
     program = parse_program(pump.program, "program", errs)
     assert not errs
     state = ReservoirState(
-        at=pump.state_at,
+        at=pump.reading_at,
         reservoir_capacity_ml=pump.reservoir_capacity_ml,
-        reservoir_ml=pump.reservoir_ml,
+        reservoir_ml=pump.reading_reservoir_ml,
         concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
         low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
         empty_ml=pump.empty_ml,
@@ -120,11 +119,12 @@ def test_screening_trial_mas_with_1_plus_and_the_response_rule(clinic, users, ch
 def test_implant_creates_a_virtual_pump_and_stores_the_exact_forecast(clinic, users, child, make_pump, db, clock):
     pump = make_pump(child.id, implanted_at=clock.now - timedelta(hours=2))
     stored = db.get(m.Pump, pump.id)
-    assert Path(stored.virtual_state).is_file()
-    assert (stored.status, stored.serial, stored.model, stored.reservoir_ml) == ("implanted", "SN-1", "peristaltic", 20)
+    assert clinic.gateway.exists(pump.id)  # its virtual pump, addressed by the clinic's id
+    assert (stored.status, stored.serial, stored.model) == ("implanted", "SN-1", "peristaltic")
+    assert stored.reading_reservoir_ml == 20
     assert stored.implanted_at == clock.now - timedelta(hours=2)
     assert stored.program == program_json(P(100)) and stored.program_version == 1
-    assert stored.state_at == clock.now
+    assert stored.reading_at == clock.now
     assert stored.catheter_volume_ml == pytest.approx(0.19 + 50 * 0.0026)
     # 20 mL at 0.2 mL/day: the 2 mL alarm in 90 days, empty in 100
     assert stored.low_reservoir_alarm_at == clock.now + timedelta(days=90)
@@ -181,12 +181,12 @@ def test_interrogation_stores_each_pump_event_once(clinic, users, pump, db, cloc
         interrogated = clinic.interrogate(users["nurse"], pump.id)
         assert [(e.id, e.seq, e.type) for e in db.all(m.PumpEvent)] == first  # nothing new, nothing repeated
         assert interrogated.last_interrogation_at == clock.now
-    with clinic.pumps.visit(interrogated.virtual_state) as (link, _firmware):
-        assert [e["seq"] for e in link.read_log(0)] == [seq for _, seq, _ in first]
+    with clinic.gateway.connect(pump.id) as connection:
+        assert [e["seq"] for e in connection.read().log] == [seq for _, seq, _ in first]
 
     stored = db.get(m.Pump, pump.id)
-    assert stored.state_at == clock.now
-    assert stored.reservoir_ml == pytest.approx(20 - 0.22 * (6 / 24), abs=1e-6)
+    assert stored.reading_at == clock.now
+    assert stored.reading_reservoir_ml == pytest.approx(20 - 0.22 * (6 / 24), abs=1e-6)
     stored_forecast_matches(stored)
     assert db.count(m.Interrogation, m.Interrogation.pump_id == pump.id) == 5  # implant, change, refill, 2 visits
     assert [e.action for e in db.audit()][-2:] == ["interrogate", "interrogate"]
@@ -275,18 +275,16 @@ def test_truly_concurrent_changes_one_wins_and_the_pump_agrees(clinic, users, pu
     clock.advance(days=2)
     read = db.get(m.Pump, pump.id).version
     both_read = threading.Barrier(2)
-    visit = clinic.pumps.visit
+    hold = clinic.locks.hold
 
-    @contextmanager
-    def visit_after_both_read(path):
-        # Wait for the other request to get this far too (it has read the record by then), so both
-        # talk to the pump from the same version, unless the service keeps it from getting here.
+    def hold_after_both_read(pump_id, wait_s=None):
+        # Wait for the other request to get this far too, so both ask for the pump at once with
+        # the same version: the pump lock lets one in, the other then finds its version stale.
         with suppress(threading.BrokenBarrierError):
             both_read.wait(timeout=0.5)
-        with visit(path) as opened:
-            yield opened
+        return hold(pump_id, wait_s)
 
-    clinic.pumps.visit = visit_after_both_read
+    clinic.locks.hold = hold_after_both_read
     results: dict[int, object] = {}
 
     def change(rate: int) -> None:
@@ -300,7 +298,7 @@ def test_truly_concurrent_changes_one_wins_and_the_pump_agrees(clinic, users, pu
         t.start()
     for t in threads:
         t.join(30)
-    clinic.pumps.visit = visit
+    clinic.locks.hold = hold
     won = [rate for rate, r in results.items() if isinstance(r, m.Pump)]
     lost = [r for r in results.values() if not isinstance(r, m.Pump)]
     assert len(won) == 1 and len(lost) == 1 and isinstance(lost[0], Conflict), results
@@ -339,7 +337,7 @@ def test_refill_records_it_and_books_the_next_refill_before_the_alarm(clinic, us
         None,
     )
     after = db.get(m.Pump, pump.id)
-    assert after.reservoir_ml == pytest.approx(20) and after.last_refill_at == clock.now
+    assert after.reading_reservoir_ml == pytest.approx(20) and after.last_refill_at == clock.now
     stored_forecast_matches(after)
     assert after.low_reservoir_alarm_at == clock.now + timedelta(days=90)
 
@@ -420,7 +418,7 @@ def test_an_overfill_is_refused_and_nothing_is_stored(clinic, users, pump, db, c
     assert "refill_overfill" in [f["code"] for f in refused.value.findings]
     assert db.snapshot() == before and db.audit_count() == audited
     clinic.interrogate(users["nurse"], pump.id)
-    assert db.get(m.Pump, pump.id).reservoir_ml == pytest.approx(19, abs=1e-6)  # the pump was not refilled
+    assert db.get(m.Pump, pump.id).reading_reservoir_ml == pytest.approx(19, abs=1e-6)  # the pump was not refilled
 
 
 # ---------------------------------------------------------------------------------- appointments, retiring

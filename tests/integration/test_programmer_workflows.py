@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from itb.contracts.forecast import program_json
+from itb.domain.devices import PERISTALTIC
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.limits import DoseHistory, Origin, Severity
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step
@@ -23,7 +24,6 @@ from itb.programmer.link import PumpDataError, PumpLink
 from itb.programmer.record import ProgrammerRecord, Status
 from itb.pump.engine import ImplantedPump
 from itb.pump.firmware import TherapyInfo
-from itb.pump.models import PERISTALTIC
 from itb.simulation.pumps import implanted_pump
 from itb.telemetry.faults import FaultInjector, FaultSpec
 from itb.telemetry.session import LinkDown, ServerEndpoint, UncertainOutcome

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from itb.contracts.simulate import parse_scenario
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.program import DosingProgram
+from itb.pump.scenario_json import parse_scenario
 from simulation_runner import simulate
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

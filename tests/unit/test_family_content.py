@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from itb.pump.alarms import ALARMS, Priority
+from itb.domain.alarms import ALARMS, Priority
 from itb.web import family
 from itb.web.family import ALARM_SOUNDS, FAQ, SYMPTOM_CHOICES, TOO_LITTLE_SIGNS, TOO_MUCH_SIGNS, plain_pump_status
 

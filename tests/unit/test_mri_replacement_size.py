@@ -17,12 +17,12 @@ import itb.domain.csf as csf_module
 import itb.domain.mri as mri_module
 import itb.domain.pump_size as size_module
 import itb.domain.replacement as replacement_module
+from itb.domain.devices import PERISTALTIC, VALVE_GATED, MriBehaviour
 from itb.domain.errors import InvalidInput
 from itb.domain.mri import MOTOR_STALL, SAFETY_VALVE, mri_plan
 from itb.domain.pump_size import advise_size, refill_interval_days
 from itb.domain.refill import priming_bolus
 from itb.domain.replacement import DAYS_PER_YEAR, ReplacementSettings, replacement_plan
-from itb.pump.models import PERISTALTIC, VALVE_GATED, MriBehaviour
 
 T0 = datetime(2020, 3, 1, 9, 0)
 

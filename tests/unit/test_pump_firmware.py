@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from itb.contracts.forecast import program_json
+from itb.domain.devices import PERISTALTIC, VALVE_GATED, DeviceModel
 from itb.domain.program import DosingProgram, Step
 from itb.pump.firmware import (
     CHUNK_BYTES,
@@ -27,7 +28,6 @@ from itb.pump.firmware import (
     PumpFirmware,
     Refused,
 )
-from itb.pump.models import PERISTALTIC, VALVE_GATED, DeviceModel
 from itb.simulation.pumps import implanted_pump
 from itb.telemetry.frames import MAX_PAYLOAD
 

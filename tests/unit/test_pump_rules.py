@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from itb.contracts.simulate import parse_scenario
+from itb.domain import alarms as A
+from itb.domain.devices import PERISTALTIC, VALVE_GATED
 from itb.domain.errors import InvalidInput
-from itb.pump import alarms as A
-from itb.pump.models import PERISTALTIC, VALVE_GATED
+from itb.pump.scenario_json import parse_scenario
 from simulation_runner import simulate
 
 START = datetime(2026, 1, 5, 8, 0, 0)

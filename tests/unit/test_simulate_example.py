@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from itb.contracts.simulate import outcome_json, parse_scenario
+from itb.pump.scenario_json import outcome_json, parse_scenario
 from itb.pump.simulator import run
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "simulate-overinfusion.json"

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import itb.domain.triage as triage_module
+from itb.domain.alarms import ALARMS, Priority
 from itb.domain.errors import InvalidInput
 from itb.domain.triage import (
     DEFAULT_TRIAGE,
@@ -27,7 +28,6 @@ from itb.domain.triage import (
     Urgency,
     triage,
 )
-from itb.pump.alarms import ALARMS, Priority
 from itb.web.family import SYMPTOM_CHOICES
 
 CALM = PumpContext()

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
+from itb.domain.alarms import ALARMS, Priority
 from itb.domain.triage import PumpContext
-from itb.pump.alarms import ALARMS, Priority
 
 CRITICAL_ALARMS = frozenset(name for name, kind in ALARMS.items() if kind.priority is Priority.CRITICAL)
 

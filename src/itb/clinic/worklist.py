@@ -78,13 +78,14 @@ def situations(
             overdue[patient_id].append((kind, at.date()))
         elif at >= last_done.get((patient_id, kind), datetime.min):
             missed[patient_id].append((kind, at.date()))
-    flagged: dict[int, int] = dict(
-        db.execute(
+    flagged: dict[int, int] = {
+        pump_id: n
+        for pump_id, n in db.execute(
             select(m.Refill.pump_id, func.count())
             .where(m.Refill.flagged.is_(True), m.Refill.reviewed_by.is_(None))
             .group_by(m.Refill.pump_id)
-        ).all()
-    )
+        )
+    }
     # An MRI booked puts its post-scan check on the worklist until the check is done.
     mri_checks_booked = set(
         db.execute(

@@ -68,7 +68,7 @@ def parse_program(obj: object, path: str, errs: list[Violation]) -> DosingProgra
         )
     )
     boluses = tuple(
-        DailyBolus(parse_hhmm(item.get("start")), item.get("dose_mcg"), item.get("duration_minutes"))
+        DailyBolus(parse_hhmm(item.get("start")), item.get("dose_mcg"), item.get("duration_minutes"))  # type: ignore[arg-type]
         for item in (
             _object(raw, path, "boluses", i, BOLUS_FIELDS, BOLUS_REQUIRED, errs)
             for i, raw in enumerate(_items(obj, "boluses", path, errs, required=False))

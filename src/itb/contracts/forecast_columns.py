@@ -137,7 +137,7 @@ def _take(columns: Columns, keep: np.ndarray) -> Columns:
 # -- reading a chunk -----------------------------------------------------------------------
 
 
-def _items(lists: list[list]) -> tuple[list[dict], np.ndarray, np.ndarray]:
+def _items(lists: Sequence[Sequence]) -> tuple[list[dict], np.ndarray, np.ndarray]:
     """The items of every case's list, flat; their count per case; the case of each item."""
     items = list(chain.from_iterable(lists))
     counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))

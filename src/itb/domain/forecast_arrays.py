@@ -87,12 +87,14 @@ class ForecastArrays:
         return [s if good else None for s, good in zip(text.tolist(), ok.tolist())]
 
 
-def padded(values: list, counts: list[int] | np.ndarray, fill: float, dtype: type = np.float64) -> np.ndarray:
+def padded(
+    values: list | np.ndarray, counts: list[int] | np.ndarray, fill: float, dtype: type = np.float64
+) -> np.ndarray:
     """Rows of a flat list of values (``counts[i]`` for row ``i``), padded with ``fill``."""
     counts = np.asarray(counts, dtype=np.int64)
     n = len(counts)
     width = int(counts.max()) if n else 0
-    out = np.full((n, max(width, 1)), fill, dtype=dtype)
+    out: np.ndarray = np.full((n, max(width, 1)), fill, dtype=dtype)
     if len(values):
         rows = np.repeat(np.arange(n), counts)
         starts = np.cumsum(counts) - counts

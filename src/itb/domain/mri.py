@@ -13,7 +13,7 @@ motor, so the pump must be checked after"):
 
 The plan is a checklist in words for the clinic; the dose is not changed here. Pure: nothing is
 imported from the rest of ``itb``; any object with the attributes of ``MriDevice`` will do (e.g.
-``itb.pump.models.DeviceModel``).
+``itb.domain.devices.DeviceModel``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Protocol
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation
 
-#: ``MriBehaviour`` values of ``itb.pump.models`` (a test checks that they match)
+#: ``MriBehaviour`` values of ``itb.domain.devices`` (a test checks that they match)
 MOTOR_STALL = "motor_stall"
 SAFETY_VALVE = "safety_valve"
 

@@ -30,7 +30,7 @@ class DailyProfile:
         # Sums kept in mcg/day x seconds and divided once each, for fewer rounding steps.
         sums = [0.0]
         total = 0.0
-        start = 0
+        start: float = 0
         for end, rate in zip(starts_s[1:], rates_mcg_per_day):
             total += rate * (end - start)
             sums.append(total)

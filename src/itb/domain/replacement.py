@@ -16,7 +16,7 @@ The ERI date comes, best first, from
 A hard stop (``battery.hard_life_years``) caps the end of service whatever the estimate.
 
 Pure: nothing is imported from the rest of ``itb`` but the domain; any object with the attributes
-of ``ReplaceableDevice`` will do (e.g. ``itb.pump.models.DeviceModel``).
+of ``ReplaceableDevice`` will do (e.g. ``itb.domain.devices.DeviceModel``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ DAYS_PER_YEAR = 365.25
 
 
 class Battery(Protocol):
-    """The battery model of ``itb.pump.models.BatteryModel``."""
+    """The battery model of ``itb.domain.devices.BatteryModel``."""
 
     @property
     def eri_budget_units(self) -> float: ...

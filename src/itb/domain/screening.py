@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
+from typing import cast
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation, is_number
 from itb.domain.scales import MAS, mas_response, mean_mas, parse_mas
@@ -186,7 +187,7 @@ class TrialResult:
         return max(self.scores)
 
     def _grades(self, hours: float) -> list[MAS]:
-        row = self.scores[hours]
+        row = cast("Mapping[str, MAS]", self.scores[hours])  # __post_init__ stored every grade as MAS
         return [row[m] for m in self.muscles]
 
     def drops(self) -> dict[float, float]:

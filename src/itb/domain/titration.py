@@ -298,7 +298,7 @@ def propose_next_dose(
     rounded = _round(new, s.dose_resolution_mcg_per_day, down=True)
     if rounded > current:
         new = rounded
-    codes: list[str] = []
+    codes = []
     if _below(target, b.hard_max) or math.isclose(target, b.hard_max, rel_tol=_TOL):
         reasons.append(
             f"increase by {_pct(new / current - 1)}, {current:g} to {new:g} mcg/day: the middle of the "

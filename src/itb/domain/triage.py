@@ -12,7 +12,7 @@ every one of them is mapped here) plus a few finer ones (``high_fever``, ``hard_
 ...) that other callers may send. An unknown code is never ignored: it asks the family to call the clinic.
 
 The words are for a parent, not a dosing advice: the dose is the clinic's job. Pure: no I/O, and nothing
-imported from the rest of ``itb`` (the alarm names below mirror ``itb.pump.alarms``; a test checks them).
+imported from the rest of ``itb`` (the alarm names below mirror ``itb.domain.alarms``; a test checks them).
 """
 
 from __future__ import annotations
@@ -87,11 +87,11 @@ class TriageSettings:
     #: the seed's own rule: every alarm, even a single tone, is an emergency. Off by default, where the device
     #: manuals (domain.md) tell a single tone (call today) from two tones (emergency).
     every_alarm_is_emergency: bool = False
-    #: alarm names whose sound is two tones (mirrors itb.pump.alarms; domain.md: critical alarms)
+    #: alarm names whose sound is two tones (mirrors itb.domain.alarms; domain.md: critical alarms)
     critical_alarm_names: frozenset[str] = frozenset(
         {"empty_reservoir", "end_of_service", "motor_stall", "safety_valve_closed"}
     )
-    #: alarm names whose sound is a single tone (mirrors itb.pump.alarms); any other name counts as critical
+    #: alarm names whose sound is a single tone (mirrors itb.domain.alarms); any other name counts as critical
     non_critical_alarm_names: frozenset[str] = frozenset({"low_reservoir", "elective_replacement_indicator"})
 
 

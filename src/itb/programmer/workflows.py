@@ -23,7 +23,8 @@ from typing import Any
 
 from itb.contracts.forecast import hhmm, program_json
 from itb.contracts.jsonfields import parse_local_datetime
-from itb.domain.forecast import Forecast, ReservoirState, forecast_reservoir
+from itb.domain.devices import MODELS
+from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.limits import (
     DEFAULT_LIMITS,
     Assessment,
@@ -37,6 +38,7 @@ from itb.domain.limits import (
     assess_program_change,
 )
 from itb.domain.program import BolusKind, DosingProgram, OneTimeBolus
+from itb.domain.reading import PumpReading
 from itb.domain.refill import (
     DEFAULT_REFILL,
     BridgeBolus,
@@ -50,7 +52,6 @@ from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings
 from itb.domain.units import Quantity
 from itb.programmer.link import ProgramBlock, PumpLink, new_key
 from itb.programmer.record import Entry, ProgrammerRecord, Status
-from itb.pump.models import MODELS
 from itb.telemetry.session import LinkDown, RemoteError, UncertainOutcome
 
 #: Rounds of send-then-reconcile before a change is left ``uncertain`` for the next session.
@@ -77,29 +78,22 @@ def require_allowed(assessment: Assessment, acknowledged: Iterable[str]) -> tupl
 
 
 # ---------------------------------------------------------------------- interrogation
-@dataclass(frozen=True)
-class PumpView:
-    """What the programmer shows after an interrogation."""
+@dataclass(frozen=True, kw_only=True)
+class PumpView(PumpReading):
+    """A reading by telemetry: the pump's answer plus its program block as read back (CRC-checked)."""
 
-    status: dict[str, Any]
     block: ProgramBlock
-    forecast: Forecast
-    history: DoseHistory
-    log: list[dict]
 
-    @property
-    def now(self) -> datetime:
-        return parse_local_datetime(self.status["pump_time"])  # type: ignore[return-value]
 
-    @property
-    def patient(self) -> PatientContext:
-        therapy = self.status["therapy"]
-        implanted = therapy.get("implanted_at")
-        return PatientContext(
-            origin=Origin(therapy["origin"]),
-            age_years=therapy["age_years"],
-            implanted_at=parse_local_datetime(implanted) if implanted else None,
-        )
+def therapy_patient(status: dict[str, Any]) -> PatientContext:
+    """The patient as the pump's therapy information describes them (set at implant)."""
+    therapy = status["therapy"]
+    implanted = therapy.get("implanted_at")
+    return PatientContext(
+        origin=Origin(therapy["origin"]),
+        age_years=therapy["age_years"],
+        implanted_at=parse_local_datetime(implanted) if implanted else None,
+    )
 
 
 def interrogate(link: PumpLink) -> PumpView:
@@ -119,7 +113,16 @@ def interrogate(link: PumpLink) -> PumpView:
     program = block.program
     if running:
         program = DosingProgram(program.steps, program.daily_boluses, program.one_time_boluses + running)
-    return PumpView(status, block, forecast_reservoir(state, program), dose_history(log), log)
+    return PumpView(
+        status=status,
+        program=block.program,
+        program_version=block.version,
+        forecast=forecast_reservoir(state, program),
+        history=dose_history(log),
+        log=log,
+        patient=therapy_patient(status),
+        block=block,
+    )
 
 
 def running_boluses(log: list[dict], now: datetime) -> tuple[OneTimeBolus, ...]:
@@ -239,7 +242,7 @@ def reconcile_record(link: PumpLink, record: ProgrammerRecord) -> None:
 class ProgramReview:
     """Old against new, side by side, with every limit judged (nothing sent yet)."""
 
-    view: PumpView
+    view: PumpReading
     old: DosingProgram
     new: DosingProgram
     assessment: Assessment
@@ -267,14 +270,14 @@ class ProgramReview:
 
 
 def review_program(
-    view: PumpView,
+    view: PumpReading,
     new: DosingProgram,
     settings: LimitSettings = DEFAULT_LIMITS,
     entered_rate: Quantity | None = None,
 ) -> ProgramReview:
     """Every limit on the change; ``entered_rate`` (as typed) is also checked for a mg/mcg slip."""
     assessment = assess_program_change(
-        view.block.program,
+        view.program,
         new,
         view.status["concentration_mcg_per_ml"],
         view.patient,
@@ -283,8 +286,8 @@ def review_program(
         settings,
     )
     if entered_rate is not None:
-        assessment = assessment.merged(assess_entry(entered_rate, view.block.program.daily_dose_mcg, settings))
-    return ProgramReview(view, view.block.program, new, assessment)
+        assessment = assessment.merged(assess_entry(entered_rate, view.program.daily_dose_mcg, settings))
+    return ProgramReview(view, view.program, new, assessment)
 
 
 @dataclass
@@ -303,7 +306,7 @@ def send_program(
     entry = record.add(
         key,
         "program",
-        base_version=review.view.block.version,
+        base_version=review.view.program_version,
         daily_dose_mcg=review.new.daily_dose_mcg,
         acknowledged=list(acknowledged),
     )
@@ -311,7 +314,7 @@ def send_program(
         link,
         record,
         entry,
-        lambda: link.send_program(review.new, review.view.block.version, key),
+        lambda: link.send_program(review.new, review.view.program_version, key),
         "program_changed",
         review.view.status["log_size"],
     )
@@ -329,7 +332,7 @@ def send_program(
 # ---------------------------------------------------------------------- refill
 @dataclass
 class RefillPlan:
-    view: PumpView
+    view: PumpReading
     withdrawn_ml: float
     added_ml: float
     concentration_mcg_per_ml: float
@@ -340,7 +343,7 @@ class RefillPlan:
 
 
 def plan_refill(
-    view: PumpView,
+    view: PumpReading,
     *,
     withdrawn_ml: float,
     added_ml: float,
@@ -362,7 +365,7 @@ def plan_refill(
         settings=settings,
     ).merged(assess_concentration(concentration_mcg_per_ml, limits))
     dead_volume = model.internal_tubing_ml + status["therapy"]["catheter_length_cm"] * model.catheter_ml_per_cm
-    program = view.block.program
+    program = view.program
     bridge = bridge_bolus(
         dead_volume_ml=dead_volume,
         old_concentration_mcg_per_ml=status["concentration_mcg_per_ml"],
@@ -405,7 +408,7 @@ def _with_bolus(program: DosingProgram, at: datetime, bridge: BridgeBolus) -> Do
     return DosingProgram(program.steps, program.daily_boluses, (one,))
 
 
-def pumped_since_last_refill(view: PumpView) -> float | None:
+def pumped_since_last_refill(view: PumpReading) -> float | None:
     """Volume the pump counted since its last refill (from the log and its estimate)."""
     for event in reversed(view.log):
         if event["type"] == "refill":
@@ -442,7 +445,7 @@ def send_refill(
 # ---------------------------------------------------------------------- boluses
 @dataclass(frozen=True)
 class BolusReview:
-    view: PumpView
+    view: PumpReading
     dose_mcg: float
     duration_minutes: float
     kind: str
@@ -450,7 +453,7 @@ class BolusReview:
 
 
 def review_bolus(
-    view: PumpView,
+    view: PumpReading,
     dose_mcg: float,
     duration_minutes: float,
     kind: str = "single",
@@ -463,7 +466,7 @@ def review_bolus(
     return BolusReview(view, dose_mcg, duration_minutes, kind, assessment)
 
 
-def review_priming(view: PumpView, catheter_length_cm: float, duration_minutes: float = 30.0) -> BolusReview:
+def review_priming(view: PumpReading, catheter_length_cm: float, duration_minutes: float = 30.0) -> BolusReview:
     model = MODELS[view.status["model"]]
     priming = priming_bolus(
         catheter_length_cm=catheter_length_cm,

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from itb.domain import alarms as A
+from itb.domain.devices import DAYS_PER_YEAR, DeviceModel, MriBehaviour
 from itb.domain.numerics import VOLUME_SLACK_ML
 from itb.domain.profile import DailyProfile
 from itb.domain.program import SECONDS_PER_DAY, DosingProgram
-from itb.pump import alarms as A
 from itb.pump.catheter import Catheter
-from itb.pump.models import DAYS_PER_YEAR, DeviceModel, MriBehaviour
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -250,7 +250,8 @@ class PumpFirmware:
             raise Refused(errs)
         if session in self._transfers:  # a new block replaces one not committed
             self.discarded_transfers += 1
-        self._transfers[session] = _Transfer(request["key"], base, size, crc)
+        # each is an int here: any other value was refused above
+        self._transfers[session] = _Transfer(request["key"], cast(int, base), cast(int, size), cast(int, crc))
         return {"chunk_bytes": CHUNK_BYTES, "received": 0}
 
     def _program_chunk(self, session: int, request: dict) -> dict:

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from itb.contracts.simulate import parse_scenario
 from itb.domain.errors import InvalidInput, Violation
 from itb.pump.firmware import PumpFirmware, TherapyInfo
+from itb.pump.scenario_json import parse_scenario
 from itb.pump.simulator import new_pump
 
 FORMAT = "itb-pump-state/1"

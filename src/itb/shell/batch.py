@@ -60,8 +60,8 @@ def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int) 
             continue
         numbers.append(number)
         slots.append(None)
-    answers = iter(_answer_all(objs, answer_many, numbers))
-    out = [slot if slot is not None else dumps(next(answers)) for slot in slots]
+    pending = iter(_answer_all(objs, answer_many, numbers))
+    out = [slot if slot is not None else dumps(next(pending)) for slot in slots]
     out.append(b"")
     return b"\n".join(out) if len(out) > 1 else b""
 
@@ -140,8 +140,8 @@ def _answer_batch(data: bytes, answer_many: AnswerMany, workers: int | None) -> 
             os.close(read_fd)
             code = 1
             try:
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(answer_slice(start, end))
+                with os.fdopen(write_fd, "wb") as sink:
+                    sink.write(answer_slice(start, end))
                 code = 0
             finally:
                 os._exit(code)

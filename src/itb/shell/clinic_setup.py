@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from itb.adapters.db.engine import data_dir, database_url, make_engine, migrate, session_factory
+from itb.adapters.db.engine import data_dir, database_url, make_engine, migrate
+from itb.bootstrap import clinic_on
 from itb.clinic.services import Clinic, ClinicConfig
 from itb.domain.scheduling import ClinicCalendar
 
@@ -45,10 +46,10 @@ def calendar_from_env(env: dict[str, str] | None = None) -> ClinicCalendar:
 def open_clinic(db_path: str | None = None) -> tuple[Clinic, Engine]:
     """The clinic on ``--db PATH`` (SQLite), ``$ITB_DATABASE_URL``, or the default SQLite file.
 
-    Virtual pumps' state files live beside a SQLite database, or in the data directory.
+    Virtual pumps live in the database; the per-pump lock files of a SQLite clinic beside it.
     """
     url = database_url(db_path)
     engine = make_engine(url)
     migrate(engine)
     where = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else data_dir()
-    return Clinic(session_factory(engine), ClinicConfig(data_dir=where, calendar=calendar_from_env())), engine
+    return clinic_on(engine, ClinicConfig(data_dir=where, calendar=calendar_from_env())), engine

@@ -57,7 +57,7 @@ def print_assessment(console: Console, assessment: Assessment, acknowledged: Ite
 def print_program_review(console: Console, review: ProgramReview, acknowledged: Iterable[str] = ()) -> None:
     t = Table(title="Program change: review old against new")
     t.add_column("")
-    t.add_column(f"now (version {review.view.block.version})")
+    t.add_column(f"now (version {review.view.program_version})")
     t.add_column("proposed")
     for row in review.rows():
         t.add_row(*row)

@@ -83,7 +83,7 @@ def _details(event: dict) -> str:
 
 def print_timeline(scenario: Any, outcome: Any, disclaimer: str) -> None:
     """A readable timeline of a simulation, then the final state."""
-    from itb.contracts.simulate import outcome_json
+    from itb.pump.scenario_json import outcome_json
 
     data = outcome_json(outcome)
     setup = scenario.setup

@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from itb.domain.devices import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
 from itb.domain.forecast import ReservoirState, forecast_many
 from itb.domain.program import SECONDS_PER_DAY, DailyBolus, DosingProgram, Step
 from itb.domain.scheduling import (
@@ -50,7 +51,6 @@ from itb.domain.scheduling import (
 )
 from itb.domain.worklist import PumpSituation, Reason, build_worklist
 from itb.pump.engine import ImplantedPump, PumpSetup
-from itb.pump.models import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
 
 #: The first simulated day (a Monday); every pump is advanced to 09:00 of each day.
 START = date(2027, 1, 4)

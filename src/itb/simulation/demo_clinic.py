@@ -33,16 +33,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
 from itb.adapters.db import models as m
 from itb.clinic.services import SYSTEM, Actor, Clinic, NotSent
 from itb.clinic.users import create_user
+from itb.domain.devices import MODELS
 from itb.domain.program import DosingProgram, Step
 from itb.domain.scales import mas_response
 from itb.domain.scheduling import refill_booking_date
-from itb.pump.models import MODELS
 
 __all__ = ["DemoNotEmpty", "fill_demo_clinic"]
 
@@ -295,13 +296,13 @@ class _Demo:
         if appointment is not None:  # the patient came (marked first: the refill replaces later bookings)
             self.clinic.set_appointment_status(self.nurse, appointment.id, "done")
         pump = self.clinic.interrogate(self.nurse, p.pump_id or 0)
-        expected = pump.reservoir_ml
+        expected = pump.reading_reservoir_ml  # read just now
         pumped = max(0.0, p.last_added_ml - expected)
         real = expected - p.flow_error * pumped  # what is really left: the pump only counts
         withdrawn = round(max(0.0, expected + extra_ml if extra_ml else real), 1)
         acknowledged = ("refill_discrepancy",) if extra_ml else ()
         lot = f"BAC{int(concentration)}-{self.rng.randint(10000, 99999)}"
-        args = {"added_ml": round(added_ml, 1), "concentration_mcg_per_ml": concentration, "lot": lot}
+        args: dict[str, Any] = {"added_ml": round(added_ml, 1), "concentration_mcg_per_ml": concentration, "lot": lot}
         try:
             refill = self.clinic.refill(
                 self.nurse,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from itb.domain.devices import PERISTALTIC, DeviceModel
 from itb.domain.program import DosingProgram
 from itb.pump.engine import ImplantedPump, PumpSetup
 from itb.pump.firmware import PumpFirmware, TherapyInfo
-from itb.pump.models import PERISTALTIC, DeviceModel
 
 #: Day 0 of the ready-made pumps; they are interrogated at 09:00 on it.
 DAY0 = datetime(2026, 3, 1)

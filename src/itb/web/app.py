@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import (
     Actor,
     Clinic,
@@ -32,6 +33,7 @@ from itb.clinic.services import (
     NotFound,
     NotSent,
     PumpChangeFailed,
+    RecordIncomplete,
     row_json,
 )
 from itb.clinic.users import authenticate
@@ -135,6 +137,11 @@ class RetireIn(Strict):
     reason: str = Field(default="", max_length=2000)
 
 
+class ResolveIn(Strict):
+    version: int
+    note: str = Field(min_length=1, max_length=2000)
+
+
 class AppointmentStatusIn(Strict):
     status: Literal["done", "missed", "cancelled"]
 
@@ -169,8 +176,13 @@ def patient_json(p: m.Patient) -> dict:
     }
 
 
-def pump_json(p: m.Pump) -> dict:
-    return {k: v for k, v in row_json(p).items() if k != "virtual_state"}
+def pump_json(p: m.Pump, now: datetime) -> dict:
+    """The record, with the reservoir estimated for ``now`` from the last reading (named as such)."""
+    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, now), "estimated_at": now}
+
+
+def change_json(c: m.PumpChange) -> dict:
+    return {k: v for k, v in row_json(c).items() if k != "payload"} | {"payload": c.payload}
 
 
 def _program(obj: dict) -> DosingProgram:
@@ -224,7 +236,13 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     async def not_sent(_: Request, exc: NotSent) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": "not sent to the pump", "findings": exc.findings})
 
-    for kind, code in ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (PumpChangeFailed, 502)):
+    for kind, code in (
+        (NotFound, 404),
+        (Forbidden, 403),
+        (Conflict, 409),
+        (PumpChangeFailed, 502),
+        (RecordIncomplete, 503),
+    ):
 
         def handler(request: Request, exc: Exception, code: int = code) -> Response:
             if not request.url.path.startswith("/api/"):  # a page: a page in return
@@ -271,7 +289,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             ).scalars()
             return {
                 **patient_json(p),
-                "pumps": [pump_json(x) for x in p.pumps],
+                "pumps": [pump_json(x, clinic.clock()) for x in p.pumps],
                 "appointments": [row_json(a) for a in appointments],
             }
 
@@ -279,7 +297,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     def implant(patient_id: int, body: PumpIn, me: Me) -> dict:
         fields = body.model_dump()
         fields["program"] = _program(fields["program"])
-        return pump_json(clinic.implant_pump(me, patient_id, **fields))
+        return pump_json(clinic.implant_pump(me, patient_id, **fields), clinic.clock())
 
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
     def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:
@@ -324,14 +342,34 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
                 select(m.ProgramVersion).where(m.ProgramVersion.pump_id == p.id).order_by(m.ProgramVersion.version)
             ).scalars()
             return {
-                **pump_json(p),
+                **pump_json(p, clinic.clock()),
                 "refills": [row_json(r) for r in refills],
                 "program_versions": [row_json(v) for v in versions],
+                "pending_changes": [change_json(c) for c in clinic.pending_changes(s, p.id)],
             }
+
+    @app.get("/api/pumps/{pump_id}/events", tags=["pumps"])
+    def pump_events(pump_id: int, me: Me, since: int = 0) -> list:
+        """The pump's log as the clinic has stored it (from its interrogations), from ``since`` on."""
+        with clinic.sessions() as s:
+            p = clinic.pump(s, me, pump_id)
+            rows = s.execute(
+                select(m.PumpEvent)
+                .where(m.PumpEvent.pump_id == p.id, m.PumpEvent.seq > since)
+                .order_by(m.PumpEvent.seq)
+            ).scalars()
+            return [{"seq": e.seq, "at": e.at, "type": e.type, "fields": e.fields} for e in rows]
+
+    @app.post("/api/pumps/{pump_id}/resolve-regression", tags=["pumps"])
+    def resolve_regression(pump_id: int, body: ResolveIn, me: Me) -> dict:
+        """A clinician accepts a pump's state that went backwards, saying what was checked."""
+        return pump_json(
+            clinic.resolve_regression(me, pump_id, expected_version=body.version, note=body.note), clinic.clock()
+        )
 
     @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
     def interrogate(pump_id: int, me: Me) -> dict:
-        return pump_json(clinic.interrogate(me, pump_id))
+        return pump_json(clinic.interrogate(me, pump_id), clinic.clock())
 
     @app.post("/api/pumps/{pump_id}/programs", status_code=201, tags=["pumps"])
     def change_program(pump_id: int, body: ProgramIn, me: Me) -> dict:
@@ -339,7 +377,8 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         return pump_json(
             clinic.change_program(
                 me, pump_id, program, expected_version=body.version, acknowledged=tuple(body.acknowledged)
-            )
+            ),
+            clinic.clock(),
         )
 
     @app.post("/api/pumps/{pump_id}/refills", status_code=201, tags=["pumps"])
@@ -358,7 +397,9 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
     def retire(pump_id: int, body: RetireIn, me: Me) -> dict:
-        return pump_json(clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason))
+        return pump_json(
+            clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason), clinic.clock()
+        )
 
     @app.post("/api/refills/{refill_id}/review", tags=["pumps"])
     def review_refill(refill_id: int, me: Me) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
@@ -49,7 +50,9 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             .scalars()
             .all()
         )
-        versions, refills, events = [], [], []
+        versions: Sequence[m.ProgramVersion] = []
+        refills: Sequence[m.Refill] = []
+        events: Sequence[m.PumpEvent] = []
         pump_ids = [p.id for p in patient.pumps]
         if pump_ids:
             versions = (
@@ -83,8 +86,8 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         errs: list[Violation] = []
         program = parse_program(pump.program, "program", errs)
         svgs["reservoir"] = plots.reservoir_forecast_svg(
-            at=pump.state_at,
-            reservoir_ml=pump.reservoir_ml,
+            at=pump.reading_at,
+            reservoir_ml=pump.reading_reservoir_ml,
             concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
             program=program,
             low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
@@ -128,11 +131,11 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
 
 def therapy_plans(clinic, patient, pump, versions, assessments, screenings, reports, now) -> dict:  # type: ignore[no-untyped-def]
     """The titration proposal (while titrating) and the replacement plan, from the records."""
+    from itb.domain.devices import MODELS
     from itb.domain.limits import DoseHistory, Origin, PatientContext
     from itb.domain.replacement import replacement_plan
     from itb.domain.scales import mean_mas, parse_mas
     from itb.domain.titration import propose_next_dose
-    from itb.pump.models import MODELS
 
     out: dict[str, Any] = {"proposal": None, "replacement": None, "size": None}
     if pump is None:

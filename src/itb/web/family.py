@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from itb.pump.alarms import ALARMS, Priority
+from itb.domain.alarms import ALARMS, Priority
 
 DISCLAIMER = (
     "This website is for learning only. It is not a medical device. "
@@ -33,7 +33,7 @@ TWO_TONES = "two tones"
 # ----------------------------------------------------------------------------- alarm sounds
 @dataclass(frozen=True, slots=True)
 class AlarmSound:
-    name: str  # the alarm kind's name in itb.pump.alarms.ALARMS
+    name: str  # the alarm kind's name in itb.domain.alarms.ALARMS
     sound: str
     meaning: str
     what_to_do: str

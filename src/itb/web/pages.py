@@ -21,10 +21,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
 from itb.clinic.users import authenticate
 from itb.clinic.worklist import worklist
-from itb.contracts.forecast import parse_program
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import DosingProgram
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
@@ -71,6 +71,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = fmt_dt
     templates.env.filters["dose"] = fmt_dose
+    templates.env.filters["reservoir_now"] = lambda pump: estimated_reservoir_ml(pump, clinic.clock())
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     router = APIRouter(include_in_schema=False)
 
@@ -330,7 +331,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 )
                 return render(request, "program.html", actor, token, step="done", pump=pump)
             review = clinic.preview_program(actor, pump_id, program, entered_rate=entered)
-            impact = forecast_impact(pump, program)
+            impact = forecast_impact(review, program)
             return render(
                 request, "program.html", actor, token, step="review", pump=pump, review=review, form=form, impact=impact
             )
@@ -348,21 +349,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 status=status,
             )
 
-    def forecast_impact(pump: m.Pump, program: DosingProgram) -> dict:
-        from itb.domain.forecast import ReservoirState, forecast_many
+    def forecast_impact(review: Any, program: DosingProgram) -> dict:
+        """The alarm and empty dates before and after, both from the pump as it was just read."""
+        from itb.domain.forecast import forecast_reservoir
 
-        state = ReservoirState(
-            at=clinic.clock().replace(microsecond=0),
-            reservoir_capacity_ml=pump.reservoir_capacity_ml,
-            reservoir_ml=pump.reservoir_ml,
-            concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
-            low_reservoir_alarm_ml=pump.low_reservoir_alarm_ml,
-            empty_ml=pump.empty_ml,
-        )
-        errs: list[Violation] = []
-        old = parse_program(pump.program, "program", errs)
-        now_f, new_f = forecast_many([(state, old), (state, program)])
-        return {"old": now_f, "new": new_f}
+        return {"old": review.view.forecast, "new": forecast_reservoir(review.view.reservoir_state, program)}
 
     # -- screening -------------------------------------------------------------------------
     @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)

@@ -70,9 +70,10 @@ class Pump(Base):
     status: Mapped[str] = mapped_column(String(16), default="implanted", index=True)  # implanted, explanted
     explanted_at: Mapped[datetime | None] = mapped_column(DateTime)
     titrating: Mapped[bool] = mapped_column(Boolean, default=True)
-    # What is known of the pump, as of ``state_at`` (last implant, refill, program change or interrogation).
-    state_at: Mapped[datetime] = mapped_column(DateTime)
-    reservoir_ml: Mapped[float] = mapped_column(Float)
+    # The pump's last reading (implant, refill, program change or interrogation), as of ``reading_at``:
+    # never the reservoir *now*, which is estimated from it when read (itb.domain.reading).
+    reading_at: Mapped[datetime] = mapped_column(DateTime)
+    reading_reservoir_ml: Mapped[float] = mapped_column(Float)
     concentration_mcg_per_ml: Mapped[float] = mapped_column(Float)
     program: Mapped[dict[str, Any]] = mapped_column(JSON)
     program_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -86,8 +87,11 @@ class Pump(Base):
     empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     eri_at: Mapped[datetime | None] = mapped_column(DateTime)
     eri_reached: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The virtual pump this record talks to (a state file of ``itb pump serve``'s kind).
-    virtual_state: Mapped[str | None] = mapped_column(Text)
+    #: events of the pump's log the clinic has seen (a reading with fewer went backwards)
+    log_seen: Mapped[int] = mapped_column(Integer, default=0)
+    #: the pump's state went backwards (shorter log, older program): changes are refused until resolved
+    regressed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    regression_detail: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     patient: Mapped[Patient] = relationship(back_populates="pumps")
 
@@ -105,6 +109,8 @@ class ProgramVersion(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     by: Mapped[str] = mapped_column(String(64))
     acknowledged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: the idempotency key it was sent under (its ``program_changed`` event in the pump's log)
+    change_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Refill(Base):
@@ -123,6 +129,63 @@ class Refill(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     bridge_bolus_mcg: Mapped[float | None] = mapped_column(Float)
     acknowledged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: the idempotency key it was sent under (its ``refill`` event in the pump's log)
+    change_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class PumpChange(Base):
+    """A change to a pump, recorded (and committed) as pending *before* it is sent.
+
+    Its fate is settled from the pump's log by its key (``applied``, ``not_applied``, ``refused``),
+    at once or, when the answer was lost, at the next read of the pump or by the reconciler at
+    server start; the refill, program version and audit rows are written when it is settled.
+    ``unrecorded``: an event in the pump's log under a key the clinic never recorded.
+    """
+
+    __tablename__ = "pump_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    command: Mapped[str] = mapped_column(String(16))  # program, refill, bolus
+    #: what was sent, and what the record needs when it is settled (e.g. a refill's lot)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    pump_seq: Mapped[int | None] = mapped_column(Integer)
+    #: the change this one follows (a bridge bolus after its refill)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("pump_changes.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class VirtualPump(Base):
+    """A virtual pump's state, keyed by the clinic's pump id, reached alike by every server process.
+
+    It is another device, not part of the clinic's record: it is written in transactions of its
+    own (as a pump keeps its memory), so it holds no foreign key to the record it is addressed by.
+    """
+
+    __tablename__ = "virtual_pumps"
+    pump_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    setup: Mapped[dict[str, Any]] = mapped_column(JSON)
+    therapy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the pump's clock when last saved (seconds from its start)
+    t: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class VirtualPumpJournal(Base):
+    """Every change a virtual pump applied, in order, with its pump time (replayed on load)."""
+
+    __tablename__ = "virtual_pump_journal"
+    __table_args__ = (UniqueConstraint("pump_id", "n"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(Integer, index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    t: Mapped[float] = mapped_column(Float)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Interrogation(Base):

@@ -9,11 +9,11 @@ from typing import Any
 
 from itb.contracts.forecast import BOLUS_KINDS, parse_program
 from itb.contracts.jsonfields import check_keys, join, local_datetime
+from itb.domain.devices import MODELS, DeviceModel, MriBehaviour
 from itb.domain.errors import InvalidInput, Violation, bound_violation
 from itb.domain.numerics import at_second
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES
 from itb.pump.engine import Event, PumpSetup
-from itb.pump.models import MODELS, DeviceModel, MriBehaviour
 from itb.pump.simulator import (
     Action,
     Bolus,
@@ -172,7 +172,7 @@ def parse_pump(raw: object, start: datetime | None, errs: list[Violation]) -> tu
     model = MODELS.get(name) if type(name) is str else None
     if model is None and raw.get("model") is not None:
         errs.append(Violation("pump.model", f"must be one of {', '.join(MODELS)}"))
-    cap = raw.get("reservoir_capacity_ml")
+    cap: Any = raw.get("reservoir_capacity_ml")  # any JSON value: its type is checked below
     sizes = model.reservoir_sizes_ml if model else (20.0, 40.0)
     if cap is not None and (type(cap) not in (int, float) or cap not in sizes):
         errs.append(Violation("pump.reservoir_capacity_ml", f"must be one of {', '.join(f'{s:g}' for s in sizes)}"))

@@ -1,0 +1,115 @@
+"""Appointments: booking (by staff, and the visits the service books itself), MRI with its check, status."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from itb.adapters.db import models as m
+from itb.clinic.derived import estimated_reservoir_ml
+from itb.clinic.usecases.base import Actor, ClinicBase, NotFound, require, row_json
+from itb.domain.devices import MODELS
+from itb.domain.errors import InvalidInput, Violation
+
+APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri", "mri_check", "replacement")
+#: The post-scan check is booked this long after an MRI (clinic setting): the pump is interrogated then.
+MRI_CHECK_AFTER = timedelta(hours=2)
+APPOINTMENT_STATUSES = ("booked", "done", "missed", "cancelled")
+#: Booked appointments start at this time of day unless given.
+DEFAULT_APPOINTMENT_TIME = time(10, 0)
+
+
+class AppointmentUseCases(ClinicBase):
+    def _add_booking(self, s: Session, actor: Actor, pump: m.Pump, kind: str, day: date, notes: str) -> m.Appointment:
+        """A visit the service books itself (after a refill or a titration step), audited."""
+        appointment = m.Appointment(
+            patient_id=pump.patient_id,
+            pump_id=pump.id,
+            kind=kind,
+            status="booked",
+            at=datetime.combine(day, DEFAULT_APPOINTMENT_TIME),
+            by=actor.username,
+            notes=notes,
+        )
+        self._add_audited(s, actor, "book_appointment", "appointment", appointment)
+        return appointment
+
+    def book(
+        self,
+        actor: Actor,
+        patient_id: int,
+        *,
+        kind: str,
+        at: datetime,
+        pump_id: int | None = None,
+        notes: str | None = None,
+    ) -> m.Appointment:
+        require(actor, "admin", "clinician", "nurse")
+        errs = []
+        if kind not in APPOINTMENT_KINDS:
+            errs.append(Violation("kind", f"must be one of {', '.join(APPOINTMENT_KINDS)}"))
+        if not self.config.calendar.is_open(at.date()):
+            errs.append(Violation("at", f"{at:%A %Y-%m-%d} is not a clinic day"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            self.patient(s, actor, patient_id)
+            if pump_id is not None and self.pump(s, actor, pump_id).patient_id != patient_id:
+                raise InvalidInput([Violation("pump_id", "is not this patient's pump")])
+            appointment = m.Appointment(
+                patient_id=patient_id, pump_id=pump_id, kind=kind, at=at, notes=notes, by=actor.username
+            )
+            self._add_audited(s, actor, "book_appointment", "appointment", appointment)
+            return appointment
+
+    def book_mri(self, actor: Actor, patient_id: int, at: datetime) -> tuple[m.Appointment, m.Appointment, Any]:
+        """An MRI for a patient with a pump: the scan with the model's checklist, and the post-scan
+        check (interrogate the pump), which stays on the worklist until it is done."""
+        from itb.domain.mri import mri_plan
+
+        require(actor, "admin", "clinician", "nurse")
+        with self.sessions() as s:
+            patient = self.patient(s, actor, patient_id)
+            pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+            if pump is None:
+                raise InvalidInput([Violation("patient", "has no implanted pump: book the scan as usual")])
+            now = self.clock()
+            plan = mri_plan(MODELS[pump.model], estimated_reservoir_ml(pump, now), pump.daily_dose_mcg)
+            pump_id = pump.id
+        steps = "Before: " + " ".join(plan.before) + " After: " + " ".join(plan.after)
+        scan = self.book(actor, patient_id, kind="mri", at=at, pump_id=pump_id, notes=steps)
+        check = self.book(
+            actor,
+            patient_id,
+            kind="mri_check",
+            at=at + MRI_CHECK_AFTER,
+            pump_id=pump_id,
+            notes="Interrogate the pump after the MRI: " + " ".join(plan.after),
+        )
+        return scan, check, plan
+
+    def set_appointment_status(self, actor: Actor, appointment_id: int, status: str) -> m.Appointment:
+        require(actor, "admin", "clinician", "nurse")
+        if status not in APPOINTMENT_STATUSES[1:]:
+            raise InvalidInput([Violation("status", "must be one of done, missed, cancelled")])
+        with self.transaction() as s:
+            appointment = s.get(m.Appointment, appointment_id)
+            if appointment is None:
+                raise NotFound(f"appointment {appointment_id}: not found")
+            self.patient(s, actor, appointment.patient_id)
+            if appointment.status != "booked":
+                raise InvalidInput([Violation("status", f"the appointment is already {appointment.status}")])
+            before = row_json(appointment)
+            appointment.status = status
+            self._audit(
+                s,
+                actor,
+                f"appointment_{status}",
+                "appointment",
+                appointment.id,
+                before=before,
+                after=row_json(appointment),
+            )
+            return appointment

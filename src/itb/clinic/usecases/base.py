@@ -1,0 +1,174 @@
+"""What every use case shares: who is acting, the errors they may meet, one transaction, the audit.
+
+Who may do what is decided in the use cases (not only in the web layer): admin everything;
+clinician every clinical act; nurse refills, appointments and interrogations, no program change;
+caregiver reads their own child's record only (any other patient is "not found").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from itb.adapters.db import models as m
+from itb.clinic import audit
+from itb.clinic.ports import PumpGateway, PumpLocks
+from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
+from itb.domain.refill import DEFAULT_REFILL, RefillSettings
+from itb.domain.scheduling import BookingSettings, ClinicCalendar
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+class Conflict(Exception):
+    """Someone changed the record since it was read, or holds the pump now: read it again (HTTP 409)."""
+
+
+class NotSent(Exception):
+    """A change the limits refuse or that needs confirmations (nothing reached the pump)."""
+
+    def __init__(self, assessment: Any, acknowledged: tuple[str, ...] = ()) -> None:
+        self.assessment = assessment
+        self.findings = [
+            {"code": f.code, "severity": str(f.severity), "message": f.message}
+            for f in assessment.refusals + assessment.unacknowledged(acknowledged)
+        ]
+        super().__init__("; ".join(f["message"] for f in self.findings))
+
+
+class PumpChangeFailed(Exception):
+    """The pump refused the change, or its fate is not known yet (it is settled from the pump's log)."""
+
+
+class RecordIncomplete(Exception):
+    """The change reached the pump, and writing its record failed: it stays pending and is written
+    from the pump's log at the next reading of the pump (or at server start). HTTP 503."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+    user_id: int | None = None
+
+
+SYSTEM = Actor("system", "admin")
+
+
+@dataclass
+class ClinicConfig:
+    data_dir: Path
+    calendar: ClinicCalendar = field(default_factory=ClinicCalendar)
+    booking: BookingSettings = field(default_factory=BookingSettings)
+    refill: RefillSettings = DEFAULT_REFILL
+    limits: LimitSettings = DEFAULT_LIMITS
+
+
+def require(actor: Actor, *roles: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"a {actor.role} may not do this (needs: {', '.join(roles)})")
+
+
+def row_json(obj: Any) -> dict:
+    """A record's columns (the audit log's before/after, the API's answers)."""
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+class ClinicBase:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: ClinicConfig,
+        clock: Callable[[], datetime] = datetime.now,
+        *,
+        gateway: PumpGateway,
+        locks: PumpLocks,
+    ) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.clock = clock
+        self.gateway = gateway
+        self.locks = locks
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except StaleDataError:
+            session.rollback()
+            raise Conflict("the pump record was changed by someone else meanwhile: read it again") from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _add_audited(
+        self, s: Session, actor: Actor, action: str, entity: str, record: Any, entity_id: int | None = None
+    ) -> None:
+        """Store a new record and audit it (its id is known after the flush)."""
+        s.add(record)
+        s.flush()
+        self._audit(s, actor, action, entity, record.id if entity_id is None else entity_id, after=row_json(record))
+
+    def _audit(
+        self,
+        s: Session,
+        actor: Actor,
+        action: str,
+        entity: str,
+        entity_id: int | None,
+        before: dict | None = None,
+        after: dict | None = None,
+    ) -> None:
+        audit.record(
+            s,
+            at=self.clock(),
+            actor=actor.username,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            before=before,
+            after=after,
+        )
+
+    # ------------------------------------------------------------------ reading, with visibility
+    def visible_patients(self, s: Session, actor: Actor) -> Select[tuple[m.Patient]]:
+        query = select(m.Patient)
+        if actor.role == "caregiver":
+            query = query.join(m.CaregiverLink, m.CaregiverLink.patient_id == m.Patient.id).where(
+                m.CaregiverLink.user_id == actor.user_id
+            )
+        return query
+
+    def patient(self, s: Session, actor: Actor, patient_id: int) -> m.Patient:
+        found = s.execute(self.visible_patients(s, actor).where(m.Patient.id == patient_id)).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"patient {patient_id}: not found")
+        return found
+
+    def pump(self, s: Session, actor: Actor, pump_id: int, expected_version: int | None = None) -> m.Pump:
+        pump = s.get(m.Pump, pump_id)
+        if pump is None:
+            raise NotFound(f"pump {pump_id}: not found")
+        self.patient(s, actor, pump.patient_id)  # the caregiver check
+        if expected_version is not None and pump.version != expected_version:
+            raise Conflict(f"pump {pump_id} is at version {pump.version}, not {expected_version}: read it again")
+        return pump

@@ -1,0 +1,118 @@
+"""Patients: registration, caregivers, the phase of care, screening trials and assessments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from itb.adapters.db import models as m
+from itb.clinic.usecases.base import Actor, ClinicBase, require, row_json
+from itb.domain.errors import InvalidInput, Violation
+
+PHASES = ("screening", "titrating", "maintenance", "ended")
+
+
+class PatientUseCases(ClinicBase):
+    def register_patient(self, actor: Actor, **fields: Any) -> m.Patient:
+        require(actor, "admin", "clinician", "nurse")
+        with self.transaction() as s:
+            patient = m.Patient(created_at=self.clock(), **fields)
+            self._add_audited(s, actor, "register_patient", "patient", patient)
+            return patient
+
+    def link_caregiver(self, actor: Actor, patient_id: int, user_id: int, relation: str = "parent") -> None:
+        require(actor, "admin", "clinician")
+        with self.transaction() as s:
+            self.patient(s, actor, patient_id)
+            user = s.get(m.User, user_id)
+            if user is None or user.role != "caregiver":
+                raise InvalidInput([Violation("user_id", "must be a caregiver's user id")])
+            if s.get(m.CaregiverLink, (user_id, patient_id)) is not None:
+                raise InvalidInput([Violation("user_id", "is already linked to this patient")])
+            link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
+            s.add(link)
+            self._audit(s, actor, "link_caregiver", "patient", patient_id, after=row_json(link))
+
+    def set_phase(self, actor: Actor, patient_id: int, phase: str) -> m.Patient:
+        """Move a patient to another phase of care (e.g. titration done: ``maintenance``).
+
+        Without it a patient stays "titrating" for ever after the implant, and the worklist asks
+        for titration visits long after the right dose was reached.
+        """
+        require(actor, "admin", "clinician")
+        if phase not in PHASES:
+            raise InvalidInput([Violation("phase", f"must be one of {', '.join(PHASES)}")])
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            before = row_json(patient)
+            patient.phase = phase
+            self._audit(s, actor, "set_phase", "patient", patient.id, before=before, after=row_json(patient))
+            return patient
+
+    def record_screening(
+        self,
+        actor: Actor,
+        patient_id: int,
+        *,
+        dose_mcg: float,
+        mas_before: dict[str, str],
+        mas_after: dict[str, str],
+        effect_hours: float | None = None,
+        at: datetime | None = None,
+        assessed_after_hours: float | None = None,
+        caregiver_feedback: str | None = None,
+    ) -> m.ScreeningTrial:
+        from itb.domain.scales import mas_response, parse_mas
+
+        require(actor, "admin", "clinician")
+        errs: list[Violation] = []
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for name, grades, out in (("mas_before", mas_before, before), ("mas_after", mas_after, after)):
+            for muscle, grade in grades.items():
+                try:
+                    out[muscle] = parse_mas(grade, f"{name}.{muscle}")
+                except InvalidInput as exc:
+                    errs.extend(exc.violations)
+        if set(mas_before) != set(mas_after):
+            errs.append(Violation("mas_after", "must grade the same muscle groups as mas_before"))
+        if not mas_before:
+            errs.append(Violation("mas_before", "at least one muscle group is required"))
+        if errs:
+            raise InvalidInput(errs)
+        responded = mas_response(list(before.values()), [after[k] for k in before])
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            trial = m.ScreeningTrial(
+                patient_id=patient.id,
+                at=at or self.clock(),
+                dose_mcg=dose_mcg,
+                mas_before={k: str(v) for k, v in before.items()},
+                mas_after={k: str(v) for k, v in after.items()},
+                responded=responded,
+                effect_hours=effect_hours,
+                by=actor.username,
+                assessed_after_hours=assessed_after_hours,
+                caregiver_feedback=caregiver_feedback,
+            )
+            self._add_audited(s, actor, "record_screening", "patient", trial, entity_id=patient.id)
+            return trial
+
+    def record_assessment(
+        self, actor: Actor, patient_id: int, kind: str, data: dict, at: datetime | None = None
+    ) -> m.Assessment:
+        """A clinical assessment: ``mas`` {muscle: grade}, ``tardieu`` {muscle: {quality, r1_deg, r2_deg}},
+        ``gmfcs`` {level}, or ``gas`` {goals: [{description, weight, score}]} (its T-score is stored)."""
+        from itb.domain.scales import assessment_record
+
+        require(actor, "admin", "clinician")
+        stored = assessment_record(kind, data)
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            assessment = m.Assessment(
+                patient_id=patient.id, at=at or self.clock(), kind=kind, data=stored, by=actor.username
+            )
+            if kind == "gmfcs":
+                patient.gmfcs = stored["level"]
+            self._add_audited(s, actor, "record_assessment", "patient", assessment, entity_id=patient.id)
+            return assessment

@@ -1,0 +1,162 @@
+"""Refills: withdraw and measure, review against the limits, refill (and bridge), book the next one."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from itb.adapters.db import models as m
+from itb.clinic.ports import ChangeStatus, PumpChange
+from itb.clinic.usecases.appointments import AppointmentUseCases
+from itb.clinic.usecases.base import Actor, NotFound, NotSent, PumpChangeFailed, require, row_json
+from itb.clinic.usecases.pumps import Planned, PumpUseCases, check_text
+from itb.domain.errors import InvalidInput, Violation
+from itb.domain.reading import PumpReading
+from itb.domain.scheduling import refill_booking_date
+from itb.programmer import workflows as W
+from itb.programmer.link import new_key
+
+#: Longest drug lot number kept (the column's width).
+LOT_MAX = 64
+
+
+class RefillUseCases(PumpUseCases, AppointmentUseCases):
+    def _refill_plan(
+        self, reading: PumpReading, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
+    ) -> W.RefillPlan:
+        return W.plan_refill(
+            reading,
+            withdrawn_ml=withdrawn_ml,
+            added_ml=added_ml,
+            concentration_mcg_per_ml=concentration_mcg_per_ml,
+            settings=self.config.refill,
+            limits=self.config.limits,
+            booking=self.config.booking,
+        )
+
+    def preview_refill(
+        self, actor: Actor, pump_id: int, *, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
+    ) -> W.RefillPlan:
+        return self._look(
+            actor, pump_id, lambda view: self._refill_plan(view, withdrawn_ml, added_ml, concentration_mcg_per_ml)
+        )
+
+    def refill(
+        self,
+        actor: Actor,
+        pump_id: int,
+        *,
+        withdrawn_ml: float,
+        added_ml: float,
+        concentration_mcg_per_ml: float,
+        expected_version: int,
+        lot: str | None = None,
+        acknowledged: tuple[str, ...] = (),
+    ) -> m.Refill:
+        require(actor, "admin", "clinician", "nurse")
+        errs = check_text("lot", lot, LOT_MAX)
+        if errs:
+            raise InvalidInput(errs)
+
+        def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient) -> list[Planned]:
+            if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
+                capacity = f"{pump.reservoir_capacity_ml:g} mL"
+                raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
+            p = self._refill_plan(reading, withdrawn_ml, added_ml, concentration_mcg_per_ml)
+            if not p.assessment.allowed(acknowledged):
+                raise NotSent(p.assessment, acknowledged)
+            fields = {
+                "added_ml": added_ml,
+                "concentration_mcg_per_ml": concentration_mcg_per_ml,
+                "withdrawn_ml": withdrawn_ml,
+            }
+            record = {
+                **fields,
+                "expected_ml": reading.reservoir_ml,
+                "lot": lot,
+                "flagged": any(f.code == "refill_discrepancy" for f in p.assessment.findings),
+                "bridge_bolus_mcg": p.bridge.dose_mcg if p.bridge else None,
+                "acknowledged": list(acknowledged),
+            }
+            since = reading.log_size
+            planned = [Planned(PumpChange(new_key(), "refill", fields, log_since=since), record)]
+            if p.bridge is not None:
+                bolus = {"dose_mcg": p.bridge.dose_mcg, "duration_minutes": p.bridge.duration_minutes, "kind": "bridge"}
+                planned.append(Planned(PumpChange(new_key(), "bolus", bolus, log_since=since), dict(bolus), after=0))
+            return planned
+
+        settled = self._apply(actor, pump_id, expected_version, plan)
+        change = next(c for c in settled.values() if c.command == "refill")
+        if change.status != ChangeStatus.APPLIED.value:
+            raise PumpChangeFailed(f"refill {change.status}: {change.detail}")
+        with self.sessions() as s:
+            refill = s.execute(select(m.Refill).where(m.Refill.change_key == change.key)).scalar_one()
+            return refill
+
+    def _record_refill(
+        self, s: Session, pump: m.Pump, change: m.PumpChange, reading: PumpReading, before: dict
+    ) -> None:
+        """The refill the pump's log proves, from what was recorded when it was planned."""
+        p = change.payload
+        event = reading.keyed_event(change.key, "refill") or {}
+        at = datetime.fromisoformat(event["at"]) if event.get("at") else reading.now
+        refill = m.Refill(
+            pump_id=pump.id,
+            at=at,
+            expected_ml=p["expected_ml"],
+            withdrawn_ml=p["withdrawn_ml"],
+            discrepancy_ml=p["withdrawn_ml"] - p["expected_ml"],
+            added_ml=p["added_ml"],
+            concentration_mcg_per_ml=p["concentration_mcg_per_ml"],
+            lot=p.get("lot"),
+            by=change.requested_by,
+            flagged=p["flagged"],
+            bridge_bolus_mcg=p.get("bridge_bolus_mcg"),
+            acknowledged=p.get("acknowledged", []),
+            change_key=change.key,
+        )
+        s.add(refill)
+        pump.last_refill_at = at
+        s.flush()
+        actor = self._requester(change)
+        self._book_next_refill(s, pump, actor)
+        after = {**row_json(pump), "refill": row_json(refill), "change_key": change.key}
+        self._audit(s, actor, "refill", "pump", pump.id, before=before, after=after)
+
+    def _book_next_refill(self, s: Session, pump: m.Pump, actor: Actor) -> m.Appointment:
+        now = self.clock()
+        for old in s.execute(
+            select(m.Appointment).where(
+                m.Appointment.pump_id == pump.id,
+                m.Appointment.kind == "refill",
+                m.Appointment.status == "booked",
+                m.Appointment.at >= datetime.combine(now.date(), time.min),
+            )
+        ).scalars():
+            if old.at.date() == now.date():  # the visit this refill is
+                old.status = "done"
+            else:
+                old.status = "cancelled"
+                old.notes = "replaced by the booking after a refill"
+        day = refill_booking_date(
+            now.date(),
+            (pump.last_refill_at or now).date(),
+            pump.low_reservoir_alarm_at,
+            self.config.calendar,
+            self.config.booking,
+        )
+        return self._add_booking(s, actor, pump, "refill", day, "booked from the exact forecast")
+
+    def review_discrepancy(self, actor: Actor, refill_id: int) -> m.Refill:
+        require(actor, "admin", "clinician")
+        with self.transaction() as s:
+            refill = s.get(m.Refill, refill_id)
+            if refill is None:
+                raise NotFound(f"refill {refill_id}: not found")
+            self.pump(s, actor, refill.pump_id)
+            before = row_json(refill)
+            refill.reviewed_by = actor.username
+            self._audit(s, actor, "review_discrepancy", "refill", refill.id, before=before, after=row_json(refill))
+            return refill
