@@ -479,6 +479,9 @@ def serve(
     clinic, _engine = open_clinic(db)
     if demo:
         _fill_demo(clinic)
+    settled = clinic.reconcile_all()  # what a stopped server left pending, settled from the pumps' logs
+    if settled:
+        print(f"Settled the pending changes of {settled} pump(s) from their logs.", flush=True)
     print(f"ITB clinic on http://{host}:{port} (API docs at /docs). {DISCLAIMER}", flush=True)
     web_app = create_app(clinic, secret_key(clinic.config.data_dir))
     import gc

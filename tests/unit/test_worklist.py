@@ -335,6 +335,7 @@ def test_all_reasons_in_enum_order_with_one_sentence_each() -> None:
 
 def test_reason_values_are_stable_snake_case() -> None:
     assert [r.value for r in Reason] == [
+        "record_check",
         "alarm_before_refill",
         "no_refill_booked",
         "overdue",
@@ -345,6 +346,12 @@ def test_reason_values_are_stable_snake_case() -> None:
         "mri_check",
         "discrepancy",
     ]
+
+
+def test_a_record_that_may_disagree_with_its_pump_is_urgent_and_said_first() -> None:
+    item = one(calm(record_problems=("1 change sent and not yet settled from the pump's log",)))
+    assert item.reasons == (Reason.RECORD_CHECK,) and item.urgency == 0
+    assert "not yet settled" in item.details[0] and "Interrogate the pump now" in item.details[0]
 
 
 def test_days_are_fractional() -> None:

@@ -90,7 +90,9 @@ class VirtualPumpSetup:
 class PumpConnection(Protocol):
     """One session with one pump (a wand on the skin): read it, send changes to it."""
 
-    def read(self) -> PumpReading: ...
+    def read(self) -> PumpReading:
+        """The pump's answer now; :class:`PumpUnreachable` when it cannot be read."""
+        ...
 
     def send(self, change: PumpChange) -> ChangeResult: ...
 
@@ -110,6 +112,10 @@ class PumpGateway(Protocol):
     def exists(self, pump_id: int) -> bool: ...
 
     def connect(self, pump_id: int) -> AbstractContextManager[PumpConnection]: ...
+
+
+class PumpUnreachable(Exception):
+    """The pump could not be read (out of the wand's reach, a broken link): nothing is known of it now."""
 
 
 class Busy(Exception):

@@ -17,6 +17,13 @@ from itb.adapters.db import models as m
 from itb.domain.scheduling import BookingSettings
 from itb.domain.worklist import PumpSituation, WorkItem, build_worklist
 
+#: Change states that put a pump's record in doubt, as the worklist says them.
+RECORD_STATUSES = {
+    "pending": "sent and not yet settled from the pump's log",
+    "uncertain": "whose fate the pump's log has not told yet",
+    "unrecorded": "in the pump's log with no record in the clinic (review them)",
+}
+
 
 def situations(
     session: Session, now: datetime, patient_ids: set[int] | None = None, missed_since: datetime | None = None
@@ -41,6 +48,7 @@ def situations(
             m.Pump.implanted_at,
             m.Pump.last_mri_at,
             m.Pump.last_interrogation_at,
+            m.Pump.regression_detail,
         )
         .join(m.Patient, m.Patient.id == m.Pump.patient_id)
         .where(m.Pump.status == "implanted")
@@ -86,6 +94,13 @@ def situations(
             .group_by(m.Refill.pump_id)
         )
     }
+    open_changes: dict[int, list[str]] = defaultdict(list)
+    for pump_id, status, n in db.execute(
+        select(m.PumpChange.pump_id, m.PumpChange.status, func.count())
+        .where(m.PumpChange.status.in_(RECORD_STATUSES), m.PumpChange.reviewed_by.is_(None))
+        .group_by(m.PumpChange.pump_id, m.PumpChange.status)
+    ):
+        open_changes[pump_id].append(f"{n} change{'s' if n > 1 else ''} {RECORD_STATUSES[status]}")
     # An MRI booked puts its post-scan check on the worklist until the check is done.
     mri_checks_booked = set(
         db.execute(
@@ -109,6 +124,7 @@ def situations(
         implanted_at,
         last_mri_at,
         last_interrogation_at,
+        regression_detail,
     ) in rows:
         refill = next_booked.get((patient_id, "refill"))
         titration = next_booked.get((patient_id, "titration"))
@@ -133,6 +149,10 @@ def situations(
                 overdue_appointments=tuple(overdue.get(patient_id, ())),  # type: ignore[arg-type]
                 missed_appointments=tuple(missed.get(patient_id, ())),  # type: ignore[arg-type]
                 high_risk=bool(injury_t6_or_above or cannot_communicate or earlier_withdrawal),
+                record_problems=tuple(
+                    ([f"the pump's state went backwards ({regression_detail})"] if regression_detail else [])
+                    + open_changes.get(pump_id, [])
+                ),
             )
         )
     return out

@@ -47,11 +47,15 @@ class PumpSituation:
     missed_appointments: tuple[tuple[str, date], ...] = ()
     #: highest withdrawal risk (domain.md): injury at T6 or above, cannot communicate, earlier withdrawal
     high_risk: bool = False
+    #: why the record and the pump may disagree (its state went backwards, a change whose fate is
+    #: not settled yet, a change in the pump's log with no record): the forecast cannot be trusted
+    record_problems: tuple[str, ...] = ()
 
 
 class Reason(StrEnum):
     """Why a pump is on the worklist, in the order reasons are listed on an item."""
 
+    RECORD_CHECK = "record_check"  # the record and the pump may disagree: check the pump now
     ALARM_BEFORE_REFILL = "alarm_before_refill"  # alarm (or empty) before the booked refill, or already passed
     NO_REFILL_BOOKED = "no_refill_booked"  # no refill booked from today on
     OVERDUE = "overdue"  # an appointment in the past, not done
@@ -75,7 +79,8 @@ class WorkItem:
     details: tuple[str, ...]
     days_until_empty: float | None
     days_until_alarm: float | None
-    #: 0 = empty within urgent_empty_days or the alarm already passed; 1 = empty within soon_empty_days; 2 = other
+    #: 0 = empty within urgent_empty_days, the alarm already passed, or a record to check;
+    #: 1 = empty within soon_empty_days; 2 = other
     urgency: int
     high_risk: bool = False
 
@@ -182,6 +187,11 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
     now, settings = rules.now, rules.settings
     reasons: list[Reason] = []
     details: list[str] = []
+    if s.record_problems:
+        reasons.append(Reason.RECORD_CHECK)
+        details.append(
+            "The record and the pump may disagree: " + "; ".join(s.record_problems) + ". Interrogate the pump now."
+        )
     _refill_reasons(s, rules, reasons, details)
     if s.overdue_appointments:
         reasons.append(Reason.OVERDUE)
@@ -231,8 +241,10 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
 
     until_empty = _days(s.empty_at, now)
     until_alarm = _days(s.low_reservoir_alarm_at, now)
-    if (until_empty is not None and until_empty <= settings.urgent_empty_days) or (
-        until_alarm is not None and until_alarm <= 0
+    if (
+        s.record_problems
+        or (until_empty is not None and until_empty <= settings.urgent_empty_days)
+        or (until_alarm is not None and until_alarm <= 0)
     ):
         urgency = 0
     elif until_empty is not None and until_empty <= settings.soon_empty_days:

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from itb.adapters.db import models as m
-from itb.clinic.ports import ChangeResult, ChangeStatus, PumpChange, VirtualPumpSetup
+from itb.clinic.ports import ChangeResult, ChangeStatus, PumpChange, PumpUnreachable, VirtualPumpSetup
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.reading import PumpReading
@@ -27,7 +27,7 @@ from itb.programmer.link import PumpLink
 from itb.programmer.record import ProgrammerRecord
 from itb.pump.firmware import PumpFirmware, TherapyInfo
 from itb.pump.state_file import PumpState, build, setup_from_scenario
-from itb.telemetry.session import ServerEndpoint
+from itb.telemetry.session import LinkDown, RemoteError, ServerEndpoint, UncertainOutcome
 from itb.telemetry.transport import LoopbackLink
 
 
@@ -66,7 +66,11 @@ class TelemetryConnection:
         self.link = link
 
     def read(self) -> PumpReading:
-        return W.interrogate(self.link)
+        try:
+            return W.interrogate(self.link)
+        except (UncertainOutcome, LinkDown, RemoteError) as exc:
+            self.link.drop()
+            raise PumpUnreachable(f"the pump could not be read: {exc}") from None
 
     def send(self, change: PumpChange) -> ChangeResult:
         """Send under the change's key until its fate is known (the programmer record's semantics)."""

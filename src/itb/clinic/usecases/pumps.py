@@ -31,12 +31,23 @@ from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
 from itb.clinic.derived import age_years
-from itb.clinic.ports import PROOF, Busy, ChangeResult, ChangeStatus, PumpChange, PumpConnection, VirtualPumpSetup
+from itb.clinic.ports import (
+    PROOF,
+    Busy,
+    ChangeResult,
+    ChangeStatus,
+    PumpChange,
+    PumpConnection,
+    PumpUnreachable,
+    VirtualPumpSetup,
+)
 from itb.clinic.usecases.base import (
     SYSTEM,
     Actor,
     ClinicBase,
     Conflict,
+    NotFound,
+    PumpChangeFailed,
     RecordIncomplete,
     require,
     row_json,
@@ -101,7 +112,7 @@ class PumpUseCases(ClinicBase):
         if open_change is None or not self.gateway.exists(pump_id):
             return
         with self.gateway.connect(pump_id) as connection:
-            reading = connection.read()
+            reading = self._read(connection)
         self._settle(SYSTEM, pump_id, reading, {}, "reconcile")
 
     def reconcile_all(self) -> int:
@@ -118,6 +129,8 @@ class PumpUseCases(ClinicBase):
                 done += 1
             except Busy:
                 continue  # another process is talking to it, and settles it itself
+            except PumpChangeFailed as exc:
+                log.warning("pump %s: its pending changes stay pending (%s)", pump_id, exc)
         return done
 
     def _in_context(self, reading: PumpReading, pump: m.Pump, patient: m.Patient) -> PumpReading:
@@ -143,6 +156,12 @@ class PumpUseCases(ClinicBase):
             raise InvalidInput([Violation("pump", "has no virtual pump to talk to")])
         return pump, patient
 
+    def _read(self, connection: PumpConnection) -> PumpReading:
+        try:
+            return connection.read()
+        except PumpUnreachable as exc:
+            raise PumpChangeFailed(str(exc)) from None
+
     def _went_backwards(self, pump: m.Pump, reading: PumpReading) -> str | None:
         if reading.log_size < pump.log_seen:
             return f"its log holds {reading.log_size} events, the clinic has seen {pump.log_seen}"
@@ -151,7 +170,7 @@ class PumpUseCases(ClinicBase):
         return None
 
     def _read_for_change(self, connection: PumpConnection, pump: m.Pump, patient: m.Patient) -> PumpReading:
-        reading = connection.read()
+        reading = self._read(connection)
         if self._went_backwards(pump, reading) is not None:
             self._settle(SYSTEM, pump.id, reading, {}, "interrogate")  # flags it
             raise Conflict(f"pump {pump.id}: its state went backwards; a clinician must resolve it before any change")
@@ -179,7 +198,13 @@ class PumpUseCases(ClinicBase):
                         results[item.change.key] = ChangeResult(ChangeStatus.NOT_APPLIED, "its refill was not applied")
                         continue
                     results[item.change.key] = connection.send(item.change)
-                after = connection.read()
+                try:
+                    after = connection.read()
+                except PumpUnreachable as exc:
+                    raise PumpChangeFailed(
+                        f"{exc} after the change was sent: it stays pending and is settled from the pump's log "
+                        "at the next reading of this pump"
+                    ) from None
             return self._settle_or_leave(actor, pump_id, after, results, [p.change.key for p in planned])
 
     def _record_pending(self, actor: Actor, pump_id: int, planned: list[Planned]) -> None:
@@ -455,7 +480,7 @@ class PumpUseCases(ClinicBase):
         self.gateway.create(pump_id, setup)
         with self._holding(pump_id):
             with self.gateway.connect(pump_id) as connection:
-                reading = connection.read()
+                reading = self._read(connection)
             self._settle(actor, pump_id, reading, {}, None)
         return self._fresh(pump_id)
 
@@ -474,7 +499,7 @@ class PumpUseCases(ClinicBase):
             raise InvalidInput([Violation("pump", "has no virtual pump to talk to")])
         with self._holding(pump_id):
             with self.gateway.connect(pump_id) as connection:
-                reading = connection.read()
+                reading = self._read(connection)
             self._settle(actor, pump_id, reading, {}, "interrogate")
         return self._fresh(pump_id)
 
@@ -504,7 +529,7 @@ class PumpUseCases(ClinicBase):
                 if pump.regressed_at is None:
                     raise InvalidInput([Violation("pump", "its state has not gone backwards")])
             with self.gateway.connect(pump_id) as connection:
-                reading = connection.read()
+                reading = self._read(connection)
             with self.transaction() as s:
                 pump = self.pump(s, actor, pump_id, expected_version)
                 before = row_json(pump)
@@ -542,6 +567,29 @@ class PumpUseCases(ClinicBase):
                 s, actor, "retire_pump", "pump", pump.id, before=before, after={**row_json(pump), "reason": reason}
             )
             return pump
+
+    def review_unrecorded_change(self, actor: Actor, change_id: int, note: str) -> m.PumpChange:
+        """A clinician has looked into a change found in the pump's log with no record, and says what it was."""
+        require(actor, "admin", "clinician")
+        errs = check_text("note", note, 2000)
+        if not note.strip():
+            errs.append(Violation("note", "say what the change was and what was done about it"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            change = s.get(m.PumpChange, change_id)
+            if change is None:
+                raise NotFound(f"pump change {change_id}: not found")
+            self.pump(s, actor, change.pump_id)
+            if change.status != ChangeStatus.UNRECORDED.value or change.reviewed_by is not None:
+                raise InvalidInput([Violation("change", "is not an unrecorded change waiting for review")])
+            before = row_json(change)
+            change.reviewed_by = actor.username
+            change.detail = f"{change.detail} Reviewed: {note.strip()}"
+            self._audit(
+                s, actor, "review_unrecorded_change", "pump", change.pump_id, before=before, after=row_json(change)
+            )
+            return change
 
     def pending_changes(self, s: Session, pump_id: int) -> list[m.PumpChange]:
         """Changes not settled yet, and changes found in the pump's log with no record (to review)."""
