@@ -217,8 +217,8 @@ def clinic_rows(n: int, now: datetime, seed: int) -> dict[str, list[dict]]:
                 "status": "implanted",
                 "explanted_at": None,
                 "titrating": titrating,
-                "state_at": state_at,
-                "reservoir_ml": round(reservoir, 3),
+                "reading_at": state_at,
+                "reading_reservoir_ml": round(reservoir, 3),
                 "concentration_mcg_per_ml": concentration,
                 "program": program_json(program),
                 "program_version": versions,
@@ -229,11 +229,11 @@ def clinic_rows(n: int, now: datetime, seed: int) -> dict[str, list[dict]]:
                 "last_interrogation_at": state_at,
                 "eri_at": eri_at.replace(microsecond=0),
                 "eri_reached": eri_at <= now,
-                "virtual_state": None,
+                "log_seen": 0,
                 "version": 1,
             }
         )
-        state = ReservoirState(state_at, capacity, rows["pumps"][-1]["reservoir_ml"], concentration, alarm_ml)
+        state = ReservoirState(state_at, capacity, rows["pumps"][-1]["reading_reservoir_ml"], concentration, alarm_ml)
         cases.append((state, program))
 
         changes = [implanted_at + (state_at - implanted_at) * k / versions for k in range(versions)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import secrets
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,10 +22,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from itb.adapters.db import models as m
-from itb.clinic.derived import estimated_reservoir_ml
+from itb.clinic import views
 from itb.clinic.services import (
     Actor,
     Clinic,
@@ -36,8 +35,6 @@ from itb.clinic.services import (
     RecordIncomplete,
     row_json,
 )
-from itb.clinic.users import authenticate
-from itb.clinic.worklist import worklist
 from itb.contracts.forecast import parse_program
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import DosingProgram
@@ -160,29 +157,8 @@ def error_page(code: int, message: str) -> str:
     )
 
 
-def patient_json(p: m.Patient) -> dict:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "birth_date": p.birth_date,
-        "origin": p.origin,
-        "weight_kg": p.weight_kg,
-        "gmfcs": p.gmfcs,
-        "injury_t6_or_above": p.injury_t6_or_above,
-        "cannot_communicate": p.cannot_communicate,
-        "earlier_withdrawal": p.earlier_withdrawal,
-        "phase": p.phase,
-        "high_risk": p.high_risk,
-    }
-
-
-def pump_json(p: m.Pump, now: datetime) -> dict:
-    """The record, with the reservoir estimated for ``now`` from the last reading (named as such)."""
-    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, now), "estimated_at": now}
-
-
-def change_json(c: m.PumpChange) -> dict:
-    return {k: v for k, v in row_json(c).items() if k != "payload"} | {"payload": c.payload}
+def patient_json(p: views.PatientSummary) -> dict:
+    return asdict(p)
 
 
 def _program(obj: dict) -> DosingProgram:
@@ -211,11 +187,11 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     app = FastAPI(title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1")
     app.state.secret = secret
 
-    def make_token(user: m.User) -> str:
+    def make_token(user: Actor) -> str:
         claims = {
             "sub": user.username,
             "role": user.role,
-            "uid": user.id,
+            "uid": user.user_id,
             "exp": datetime.now(UTC) + timedelta(hours=TOKEN_HOURS),
         }
         return jwt.encode(claims, secret, algorithm="HS256")
@@ -253,8 +229,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/auth/token", tags=["auth"])
     def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
-        with clinic.sessions() as s:
-            user = authenticate(s, form.username, form.password)
+        user = views.sign_in(clinic, form.username, form.password)
         if user is None:
             raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
         return {
@@ -265,43 +240,32 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict:
-        with clinic.sessions() as s:
-            s.execute(select(1))
+        views.health_check(clinic)
         return {"status": "ok", "disclaimer": DISCLAIMER}
 
     # -- patients ----------------------------------------------------------------------
     @app.get("/api/patients", tags=["patients"])
     def patients(me: Me) -> list[dict]:
-        with clinic.sessions() as s:
-            rows = s.execute(clinic.visible_patients(s, me).order_by(m.Patient.name)).scalars()
-            return [patient_json(p) for p in rows]
+        return [patient_json(p) for p in views.patient_list(clinic, me)]
 
     @app.post("/api/patients", status_code=201, tags=["patients"])
     def register(body: PatientIn, me: Me) -> dict:
-        return patient_json(clinic.register_patient(me, **body.model_dump()))
+        return patient_json(views.summarize_patient(clinic.register_patient(me, **body.model_dump())))
 
     @app.get("/api/patients/{patient_id}", tags=["patients"])
     def patient(patient_id: int, me: Me) -> dict:
-        with clinic.sessions() as s:
-            p = clinic.patient(s, me, patient_id)
-            appointments = s.execute(
-                select(m.Appointment).where(m.Appointment.patient_id == p.id).order_by(m.Appointment.at)
-            ).scalars()
-            return {
-                **patient_json(p),
-                "pumps": [pump_json(x, clinic.clock()) for x in p.pumps],
-                "appointments": [row_json(a) for a in appointments],
-            }
+        record = views.patient_record(clinic, me, patient_id)
+        return {**patient_json(record.patient), "pumps": record.pumps, "appointments": record.appointments}
 
     @app.post("/api/patients/{patient_id}/pumps", status_code=201, tags=["pumps"])
     def implant(patient_id: int, body: PumpIn, me: Me) -> dict:
         fields = body.model_dump()
         fields["program"] = _program(fields["program"])
-        return pump_json(clinic.implant_pump(me, patient_id, **fields), clinic.clock())
+        return views.pump_data(clinic.implant_pump(me, patient_id, **fields), clinic.clock())
 
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
     def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:
-        return patient_json(clinic.set_phase(me, patient_id, body.phase))
+        return patient_json(views.summarize_patient(clinic.set_phase(me, patient_id, body.phase)))
 
     @app.post("/api/patients/{patient_id}/mri", status_code=201, tags=["appointments"])
     def book_mri(patient_id: int, body: MriIn, me: Me) -> dict:
@@ -320,13 +284,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.get("/api/patients/{patient_id}/assessments", tags=["patients"])
     def assessments(patient_id: int, me: Me) -> list[dict]:
-        with clinic.sessions() as s:
-            p = clinic.patient(s, me, patient_id)
-            rows = s.execute(select(m.Assessment).where(m.Assessment.patient_id == p.id).order_by(m.Assessment.at))
-            screenings = s.execute(select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == p.id))
-            return [row_json(a) for a in rows.scalars()] + [
-                {**row_json(t), "kind": "screening"} for t in screenings.scalars()
-            ]
+        return views.assessment_history(clinic, me, patient_id)
 
     @app.post("/api/patients/{patient_id}/assessments", status_code=201, tags=["patients"])
     def assess(patient_id: int, body: AssessmentIn, me: Me) -> dict:
@@ -335,46 +293,34 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     # -- pumps -------------------------------------------------------------------------
     @app.get("/api/pumps/{pump_id}", tags=["pumps"])
     def pump(pump_id: int, me: Me) -> dict:
-        with clinic.sessions() as s:
-            p = clinic.pump(s, me, pump_id)
-            refills = s.execute(select(m.Refill).where(m.Refill.pump_id == p.id).order_by(m.Refill.at)).scalars()
-            versions = s.execute(
-                select(m.ProgramVersion).where(m.ProgramVersion.pump_id == p.id).order_by(m.ProgramVersion.version)
-            ).scalars()
-            return {
-                **pump_json(p, clinic.clock()),
-                "refills": [row_json(r) for r in refills],
-                "program_versions": [row_json(v) for v in versions],
-                "pending_changes": [change_json(c) for c in clinic.pending_changes(s, p.id)],
-            }
+        detail = views.pump_detail(clinic, me, pump_id)
+        return {
+            **detail.pump,
+            "refills": detail.refills,
+            "program_versions": detail.program_versions,
+            "pending_changes": detail.pending_changes,
+        }
 
     @app.get("/api/pumps/{pump_id}/events", tags=["pumps"])
     def pump_events(pump_id: int, me: Me, since: int = 0) -> list:
         """The pump's log as the clinic has stored it (from its interrogations), from ``since`` on."""
-        with clinic.sessions() as s:
-            p = clinic.pump(s, me, pump_id)
-            rows = s.execute(
-                select(m.PumpEvent)
-                .where(m.PumpEvent.pump_id == p.id, m.PumpEvent.seq > since)
-                .order_by(m.PumpEvent.seq)
-            ).scalars()
-            return [{"seq": e.seq, "at": e.at, "type": e.type, "fields": e.fields} for e in rows]
+        return views.pump_log(clinic, me, pump_id, since)
 
     @app.post("/api/pumps/{pump_id}/resolve-regression", tags=["pumps"])
     def resolve_regression(pump_id: int, body: ResolveIn, me: Me) -> dict:
         """A clinician accepts a pump's state that went backwards, saying what was checked."""
-        return pump_json(
+        return views.pump_data(
             clinic.resolve_regression(me, pump_id, expected_version=body.version, note=body.note), clinic.clock()
         )
 
     @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
     def interrogate(pump_id: int, me: Me) -> dict:
-        return pump_json(clinic.interrogate(me, pump_id), clinic.clock())
+        return views.pump_data(clinic.interrogate(me, pump_id), clinic.clock())
 
     @app.post("/api/pumps/{pump_id}/programs", status_code=201, tags=["pumps"])
     def change_program(pump_id: int, body: ProgramIn, me: Me) -> dict:
         program = _program(body.program)
-        return pump_json(
+        return views.pump_data(
             clinic.change_program(
                 me, pump_id, program, expected_version=body.version, acknowledged=tuple(body.acknowledged)
             ),
@@ -397,7 +343,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
     def retire(pump_id: int, body: RetireIn, me: Me) -> dict:
-        return pump_json(
+        return views.pump_data(
             clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason), clinic.clock()
         )
 
@@ -408,16 +354,9 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     # -- appointments --------------------------------------------------------------------
     @app.get("/api/appointments", tags=["appointments"])
     def appointments(me: Me, status: str | None = None, start: date | None = None, end: date | None = None) -> list:
-        with clinic.sessions() as s:
-            visible = clinic.visible_patients(s, me).with_only_columns(m.Patient.id)
-            q = select(m.Appointment).where(m.Appointment.patient_id.in_(visible)).order_by(m.Appointment.at)
-            if status:
-                q = q.where(m.Appointment.status == status)
-            if start:
-                q = q.where(m.Appointment.at >= datetime.combine(start, datetime.min.time()))
-            if end:
-                q = q.where(m.Appointment.at < datetime.combine(end, datetime.min.time()) + timedelta(days=1))
-            return [row_json(a) for a in s.execute(q).scalars()]
+        since = datetime.combine(start, datetime.min.time()) if start else None
+        before = datetime.combine(end, datetime.min.time()) + timedelta(days=1) if end else None
+        return views.appointments(clinic, me, status, since, before)
 
     @app.post("/api/appointments", status_code=201, tags=["appointments"])
     def book(body: AppointmentIn, me: Me) -> dict:
@@ -436,11 +375,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         limit: Annotated[int | None, Query(ge=1, le=100_000, description="the first N items only")] = None,
         max_urgency: Annotated[int | None, Query(ge=0, le=2, description="0: urgent only; 1: and soon")] = None,
     ) -> list[dict]:
-        with clinic.sessions() as s:
-            ids = None
-            if me.role == "caregiver":
-                ids = set(s.execute(clinic.visible_patients(s, me).with_only_columns(m.Patient.id)).scalars())
-            items = worklist(s, clinic.clock(), clinic.config.booking, ids)
+        items = views.work_items(clinic, me)
         if max_urgency is not None:
             items = [i for i in items if i.urgency <= max_urgency]
         items = items[:limit] if limit else items
@@ -460,16 +395,8 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.get("/api/audit", tags=["audit"])
     def get_audit(me: Me, limit: int = 100, before_id: int | None = None) -> dict:
-        if me.role != "admin":
-            raise Forbidden("only an admin may read the audit log")
-        from itb.clinic.audit import verify_chain
-
-        with clinic.sessions() as s:
-            q = select(m.AuditEntry).order_by(m.AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
-            if before_id:
-                q = q.where(m.AuditEntry.id < before_id)
-            entries = [row_json(e) for e in s.execute(q).scalars()]
-            return {"entries": entries, "chain_intact": not verify_chain(s)}
+        page = views.audit_page(clinic, me, limit, before_id)
+        return {"entries": page.entries, "chain_intact": page.chain_intact}
 
     from itb.web.pages import install_pages
 

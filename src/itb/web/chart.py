@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import select
-
-from itb.adapters.db import models as m
+from itb.clinic import views
 from itb.clinic.services import Actor, Clinic
-from itb.clinic.triage_context import last_interrogation_status
 from itb.contracts.forecast import parse_program
 from itb.domain.errors import Violation
 from itb.web import family
@@ -21,61 +17,10 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
     """Everything the patient chart (and the family page) shows, read from the records."""
     from itb.web import plots
 
-    with clinic.sessions() as s:
-        patient = clinic.patient(s, actor, patient_id)
-        pump = next((p for p in patient.pumps if p.status == "implanted"), None)
-        appointments = (
-            s.execute(select(m.Appointment).where(m.Appointment.patient_id == patient.id).order_by(m.Appointment.at))
-            .scalars()
-            .all()
-        )
-        assessments = (
-            s.execute(select(m.Assessment).where(m.Assessment.patient_id == patient.id).order_by(m.Assessment.at))
-            .scalars()
-            .all()
-        )
-        screenings = (
-            s.execute(
-                select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == patient.id).order_by(m.ScreeningTrial.at)
-            )
-            .scalars()
-            .all()
-        )
-        reports = (
-            s.execute(
-                select(m.SymptomReport)
-                .where(m.SymptomReport.patient_id == patient.id)
-                .order_by(m.SymptomReport.at.desc())
-            )
-            .scalars()
-            .all()
-        )
-        versions: Sequence[m.ProgramVersion] = []
-        refills: Sequence[m.Refill] = []
-        events: Sequence[m.PumpEvent] = []
-        pump_ids = [p.id for p in patient.pumps]
-        if pump_ids:
-            versions = (
-                s.execute(
-                    select(m.ProgramVersion).where(m.ProgramVersion.pump_id.in_(pump_ids)).order_by(m.ProgramVersion.at)
-                )
-                .scalars()
-                .all()
-            )
-            refills = (
-                s.execute(select(m.Refill).where(m.Refill.pump_id.in_(pump_ids)).order_by(m.Refill.at)).scalars().all()
-            )
-            events = (
-                s.execute(
-                    select(m.PumpEvent)
-                    .where(m.PumpEvent.pump_id.in_(pump_ids))
-                    .order_by(m.PumpEvent.at.desc(), m.PumpEvent.seq.desc())
-                    .limit(60)
-                )
-                .scalars()
-                .all()
-            )
-        last = last_interrogation_status(s, pump.id) if pump is not None else None
+    records = views.chart(clinic, actor, patient_id)
+    patient, pump, appointments = records.patient, records.pump, records.appointments
+    assessments, screenings, versions = records.assessments, records.screenings, records.versions
+    reports, last = records.reports, records.last_status
     now = clinic.clock()
     next_refill = next(
         (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
@@ -110,8 +55,8 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         "appointments": appointments,
         "assessments": assessments,
         "screenings": screenings,
-        "refills": refills,
-        "events": events,
+        "refills": records.refills,
+        "events": records.events,
         "versions": versions,
         "svgs": svgs,
         "now": now,

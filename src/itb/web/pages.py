@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,13 +19,10 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
-from itb.adapters.db import models as m
+from itb.clinic import views
 from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
-from itb.clinic.users import authenticate
-from itb.clinic.worklist import worklist
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import DosingProgram
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
@@ -67,7 +65,7 @@ def fmt_dose(value: float | None, unit: str = "mcg/day") -> str:
     return "—" if value is None else f"{value:,.4g} {unit}"
 
 
-def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) -> None:
+def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callable[[Actor], str]) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = fmt_dt
     templates.env.filters["dose"] = fmt_dose
@@ -114,8 +112,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     def login(
         request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
     ) -> Response:
-        with clinic.sessions() as s:
-            user = authenticate(s, username, password)
+        user = views.sign_in(clinic, username, password)
         if user is None:
             return render(request, "login.html", None, status=401, error="Wrong username or password.", next=next)
         response = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
@@ -148,17 +145,8 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         if actor.role == "caregiver":
             raise NotFound("page not found")
         now = clinic.clock()
-        with clinic.sessions() as s:
-            items = worklist(s, now, clinic.config.booking)
-            symptoms = (
-                s.execute(
-                    select(m.SymptomReport)
-                    .where(m.SymptomReport.reviewed_by.is_(None))
-                    .order_by(m.SymptomReport.urgency.desc(), m.SymptomReport.at.desc())
-                )
-                .scalars()
-                .all()
-            )
+        items = views.work_items(clinic, actor, now)
+        symptoms = views.unreviewed_reports(clinic, actor)
         reasons = sorted({str(r) for i in items for r in i.reasons})
         if urgency is not None:
             items = [i for i in items if i.urgency <= urgency]
@@ -190,9 +178,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         actor, token = session(request)
         if actor.role == "caregiver":
             return RedirectResponse("/family", 303)  # type: ignore[return-value]
-        with clinic.sessions() as s:
-            rows = s.execute(clinic.visible_patients(s, actor).order_by(m.Patient.name)).scalars().all()
-        return render(request, "patients.html", actor, token, patients=rows)
+        return render(request, "patients.html", actor, token, patients=views.patient_list(clinic, actor))
 
     @router.get("/patients/{patient_id}", response_class=HTMLResponse)
     def chart(request: Request, patient_id: int) -> HTMLResponse:
@@ -207,14 +193,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         return RedirectResponse(f"/patients/{pump.patient_id}", 303)
 
     # -- guided refill ---------------------------------------------------------------------
-    def pump_of(actor: Actor, pump_id: int) -> m.Pump:
-        with clinic.sessions() as s:
-            return clinic.pump(s, actor, pump_id)
-
     @router.get("/pumps/{pump_id}/refill", response_class=HTMLResponse)
     def refill_start(request: Request, pump_id: int) -> HTMLResponse:
         actor, token = session(request)
-        return render(request, "refill.html", actor, token, step="enter", pump=pump_of(actor, pump_id), form={})
+        pump = views.pump_record(clinic, actor, pump_id)
+        return render(request, "refill.html", actor, token, step="enter", pump=pump, form={})
 
     @router.post("/pumps/{pump_id}/refill", response_class=HTMLResponse)
     def refill_step(
@@ -231,7 +214,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     ) -> HTMLResponse:
         actor, token = session(request)
         check_csrf(token, csrf)
-        pump = pump_of(actor, pump_id)
+        pump = views.pump_record(clinic, actor, pump_id)
         form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot}
         try:
             v = parse_quantities(
@@ -276,23 +259,9 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
                 status=422 if not isinstance(exc, Conflict) else 409,
             )
 
-    def summary(actor: Actor, refill: m.Refill) -> dict:
-        with clinic.sessions() as s:
-            pump = clinic.pump(s, actor, refill.pump_id)
-            booked = (
-                s.execute(
-                    select(m.Appointment)
-                    .where(
-                        m.Appointment.pump_id == pump.id,
-                        m.Appointment.kind == "refill",
-                        m.Appointment.status == "booked",
-                    )
-                    .order_by(m.Appointment.at.desc())
-                )
-                .scalars()
-                .first()
-            )
-        return {"pump": pump, "refill": refill, "booked": booked}
+    def summary(actor: Actor, refill: views.Refill) -> dict:
+        follow_up = views.refill_follow_up(clinic, actor, refill.pump_id)
+        return {"pump": follow_up.pump, "refill": refill, "next_refill_at": follow_up.next_refill_at}
 
     def problems(exc: Exception) -> list[dict]:
         if isinstance(exc, InvalidInput):
@@ -305,7 +274,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     @router.get("/pumps/{pump_id}/program", response_class=HTMLResponse)
     def program_start(request: Request, pump_id: int) -> HTMLResponse:
         actor, token = session(request)
-        pump = pump_of(actor, pump_id)
+        pump = views.pump_record(clinic, actor, pump_id)
         return render(request, "program.html", actor, token, step="enter", pump=pump, form={})
 
     @router.post("/pumps/{pump_id}/program", response_class=HTMLResponse)
@@ -320,7 +289,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     ) -> HTMLResponse:
         actor, token = session(request)
         check_csrf(token, csrf)
-        pump = pump_of(actor, pump_id)
+        pump = views.pump_record(clinic, actor, pump_id)
         form = {"rate": rate}
         try:
             entered = parse_quantity(rate, Dimension.RATE, "rate")
@@ -359,8 +328,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
     @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
     def screening_form(request: Request, patient_id: int) -> HTMLResponse:
         actor, token = session(request)
-        with clinic.sessions() as s:
-            patient = clinic.patient(s, actor, patient_id)
+        patient = views.patient_summary(clinic, actor, patient_id)
         return render(
             request,
             "screening.html",
@@ -377,8 +345,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         actor, token = session(request)
         data = await request.form()
         check_csrf(token, str(data.get("csrf", "")))
-        with clinic.sessions() as s:
-            patient = clinic.patient(s, actor, patient_id)
+        patient = views.patient_summary(clinic, actor, patient_id)
         before = {mu: str(data.get(f"before_{mu}")) for mu in MUSCLES if data.get(f"before_{mu}")}
         after = {mu: str(data.get(f"after_{mu}")) for mu in MUSCLES if data.get(f"after_{mu}")}
         try:
@@ -420,23 +387,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
             step=protocol_step(actor, patient),
         )
 
-    def protocol_step(actor: Actor, patient: m.Patient) -> Any:
+    def protocol_step(actor: Actor, patient: views.PatientSummary) -> Any:
         """The label's screening protocol applied to the trials recorded so far."""
-        from itb.domain.screening import TrialResult, next_trial_step
+        from itb.domain.screening import next_trial_step
 
-        with clinic.sessions() as s:
-            trials = (
-                s.execute(select(m.ScreeningTrial).where(m.ScreeningTrial.patient_id == patient.id)).scalars().all()
-            )
-        results = [
-            TrialResult(
-                t.dose_mcg,
-                t.at,
-                {0.0: t.mas_before, float(t.assessed_after_hours or 4.0): t.mas_after},
-                t.caregiver_feedback or "",
-            )
-            for t in trials
-        ]
+        results = views.screening_results(clinic, actor, patient.id)
         age = (clinic.clock().date() - patient.birth_date).days / 365.25
         return next_trial_step(results, patient.weight_kg, age)
 
@@ -447,20 +402,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         today = clinic.clock().date()
         start = date.fromisoformat(week) if week else today - timedelta(days=today.weekday())
         end = start + timedelta(days=7)
-        with clinic.sessions() as s:
-            visible = clinic.visible_patients(s, actor).with_only_columns(m.Patient.id)
-            rows = s.execute(
-                select(m.Appointment, m.Patient.name)
-                .join(m.Patient, m.Patient.id == m.Appointment.patient_id)
-                .where(
-                    m.Appointment.patient_id.in_(visible),
-                    m.Appointment.at >= datetime.combine(start, datetime.min.time()),
-                    m.Appointment.at < datetime.combine(end, datetime.min.time()),
-                )
-                .order_by(m.Appointment.at)
-            ).all()
+        visits = views.appointments_between(
+            clinic, actor, datetime.combine(start, datetime.min.time()), datetime.combine(end, datetime.min.time())
+        )
         days = [start + timedelta(days=i) for i in range(7)]
-        by_day = {d: [(a, n) for a, n in rows if a.at.date() == d] for d in days}
+        by_day = {d: [v for v in visits if v.at.date() == d] for d in days}
         return render(
             request,
             "appointments.html",
@@ -515,22 +461,12 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         from icalendar import Calendar, Event
 
         actor, _ = session(request)
-        with clinic.sessions() as s:
-            patient = clinic.patient(s, actor, patient_id)
-            rows = (
-                s.execute(
-                    select(m.Appointment).where(
-                        m.Appointment.patient_id == patient.id, m.Appointment.status == "booked"
-                    )
-                )
-                .scalars()
-                .all()
-            )
+        booked = views.booked_visits(clinic, actor, patient_id)
         cal = Calendar()
         cal.add("prodid", "-//ITB clinic//itb//EN")
         cal.add("version", "2.0")
-        cal.add("x-wr-calname", f"ITB clinic: {patient.name}")
-        for a in rows:
+        cal.add("x-wr-calname", f"ITB clinic: {booked.patient_name}")
+        for a in booked.visits:
             event = Event()
             event.add("uid", f"itb-appointment-{a.id}@itb")
             event.add("summary", f"ITB clinic: {a.kind.replace('_', ' ')} visit")
@@ -542,22 +478,16 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Any) ->
         return Response(
             cal.to_ical(),
             media_type="text/calendar",
-            headers={"Content-Disposition": f'attachment; filename="patient-{patient.id}.ics"'},
+            headers={"Content-Disposition": f'attachment; filename="patient-{booked.patient_id}.ics"'},
         )
 
     # -- the family's page -----------------------------------------------------------------
     @router.get("/family", response_class=HTMLResponse)
     def family_page(request: Request, sent: int = 0) -> HTMLResponse:
         actor, token = session(request)
-        with clinic.sessions() as s:
-            children = s.execute(clinic.visible_patients(s, actor).order_by(m.Patient.name)).scalars().all()
+        children = views.patient_list(clinic, actor)
         charts = [chart_context(clinic, actor, c.id) for c in children] if actor.role == "caregiver" else []
-        answer = None
-        if sent:
-            with clinic.sessions() as s:
-                answer = s.get(m.SymptomReport, sent)
-                if answer is not None and answer.patient_id not in {c.id for c in children}:
-                    answer = None
+        answer = views.symptom_report(clinic, actor, sent) if sent else None
         return render(
             request,
             "family.html",

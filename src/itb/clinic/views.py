@@ -1,0 +1,460 @@
+"""The clinic's read side: what the pages and the API show, each read in one session of its own.
+
+The user interfaces run no SQL: they ask these views, which return plain data (frozen dataclasses,
+the records' columns as dicts, the domain's own values). The chart and the pump pages get the
+records themselves, detached (the sessions keep what they loaded), as their templates always took
+them. Visibility is the use cases' own: ``clinic.patient``, ``clinic.pump`` and
+``clinic.visible_patients`` (a caregiver sees their own child only; any other is "not found").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from itb.adapters.db.models import (
+    Appointment,
+    Assessment,
+    AuditEntry,
+    Patient,
+    ProgramVersion,
+    Pump,
+    PumpChange,
+    PumpEvent,
+    Refill,
+    ScreeningTrial,
+    SymptomReport,
+)
+from itb.clinic.audit import verify_chain
+from itb.clinic.derived import estimated_reservoir_ml
+from itb.clinic.services import Actor, Clinic, Forbidden, NotFound, row_json
+from itb.clinic.triage_context import last_interrogation_status
+from itb.clinic.users import authenticate
+from itb.clinic.worklist import worklist
+from itb.domain.screening import TrialResult
+from itb.domain.worklist import WorkItem
+
+# The records the chart and the pump pages are handed (detached) are named here too, for the
+# interfaces' annotations: they need not import the database adapters themselves.
+__all__ = [
+    "Appointment",
+    "Assessment",
+    "AuditPage",
+    "BookedVisits",
+    "Chart",
+    "Patient",
+    "PatientRecord",
+    "PatientSummary",
+    "ProgramVersion",
+    "Pump",
+    "PumpDetail",
+    "PumpEvent",
+    "Refill",
+    "RefillFollowUp",
+    "Report",
+    "ScreeningTrial",
+    "Visit",
+    "appointments",
+    "appointments_between",
+    "assessment_history",
+    "audit_page",
+    "booked_visits",
+    "change_data",
+    "chart",
+    "health_check",
+    "patient_list",
+    "patient_record",
+    "patient_summary",
+    "pump_data",
+    "pump_detail",
+    "pump_log",
+    "pump_record",
+    "refill_follow_up",
+    "screening_results",
+    "sign_in",
+    "summarize_patient",
+    "symptom_report",
+    "unreviewed_reports",
+    "work_items",
+]
+
+OfPatient = TypeVar("OfPatient", Appointment, Assessment, ScreeningTrial)
+OfPumps = TypeVar("OfPumps", ProgramVersion, Refill)
+
+
+# ---------------------------------------------------------------------- plain data
+@dataclass(frozen=True)
+class PatientSummary:
+    """A patient as lists show them (and the API answers, field for field)."""
+
+    id: int
+    name: str
+    birth_date: date
+    origin: str
+    weight_kg: float | None
+    gmfcs: int | None
+    injury_t6_or_above: bool
+    cannot_communicate: bool
+    earlier_withdrawal: bool
+    phase: str
+    high_risk: bool
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """A patient with their pumps (reservoir estimated now) and appointments, as column dicts."""
+
+    patient: PatientSummary
+    pumps: list[dict]
+    appointments: list[dict]
+
+
+@dataclass(frozen=True)
+class PumpDetail:
+    """A pump (reservoir estimated now), its refills, program versions and changes still open."""
+
+    pump: dict
+    refills: list[dict]
+    program_versions: list[dict]
+    pending_changes: list[dict]
+
+
+@dataclass(frozen=True)
+class Visit:
+    """An appointment as a calendar shows it."""
+
+    id: int
+    patient_id: int
+    patient_name: str
+    kind: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BookedVisits:
+    """A patient's visits still booked (their calendar feed)."""
+
+    patient_id: int
+    patient_name: str
+    visits: list[Visit]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a family reported from home, with the triage made then."""
+
+    id: int
+    patient_id: int
+    at: datetime
+    by: str
+    symptoms: list[Any]
+    note: str | None
+    reviewed_by: str | None
+    urgency: int | None
+    triage: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RefillFollowUp:
+    """A pump after its refill, and when its next refill is booked (None: not booked)."""
+
+    pump: Pump
+    next_refill_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A patient's records, as the chart shows them (detached records)."""
+
+    patient: Patient
+    pump: Pump | None  # the implanted one
+    appointments: Sequence[Appointment]
+    assessments: Sequence[Assessment]
+    screenings: Sequence[ScreeningTrial]
+    reports: list[Report]  # the latest first
+    versions: Sequence[ProgramVersion]  # of all the patient's pumps
+    refills: Sequence[Refill]
+    events: Sequence[PumpEvent]  # the last 60, the latest first
+    last_status: dict | None  # what the pump said at its last interrogation
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[dict]  # the latest first
+    chain_intact: bool
+
+
+def summarize_patient(p: Patient) -> PatientSummary:
+    return PatientSummary(
+        id=p.id,
+        name=p.name,
+        birth_date=p.birth_date,
+        origin=p.origin,
+        weight_kg=p.weight_kg,
+        gmfcs=p.gmfcs,
+        injury_t6_or_above=p.injury_t6_or_above,
+        cannot_communicate=p.cannot_communicate,
+        earlier_withdrawal=p.earlier_withdrawal,
+        phase=p.phase,
+        high_risk=p.high_risk,
+    )
+
+
+def pump_data(p: Pump, now: datetime) -> dict:
+    """The record, with the reservoir estimated for ``now`` from the last reading (named as such)."""
+    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, now), "estimated_at": now}
+
+
+def change_data(c: PumpChange) -> dict:
+    return {k: v for k, v in row_json(c).items() if k != "payload"} | {"payload": c.payload}
+
+
+def _report(r: SymptomReport) -> Report:
+    return Report(r.id, r.patient_id, r.at, r.by, r.symptoms, r.note, r.reviewed_by, r.urgency, r.triage)
+
+
+# ---------------------------------------------------------------------- users and the service
+def sign_in(clinic: Clinic, username: str, password: str) -> Actor | None:
+    """The user these credentials name, as an actor (None: wrong, unknown or inactive)."""
+    with clinic.sessions() as s:
+        user = authenticate(s, username, password)
+        return None if user is None else Actor(user.username, user.role, user.id)
+
+
+def health_check(clinic: Clinic) -> None:
+    """Raises when the database does not answer."""
+    with clinic.sessions() as s:
+        s.execute(select(1))
+
+
+# ---------------------------------------------------------------------- patients
+def patient_list(clinic: Clinic, actor: Actor) -> list[PatientSummary]:
+    """The patients the actor may see, by name."""
+    with clinic.sessions() as s:
+        rows = s.execute(clinic.visible_patients(s, actor).order_by(Patient.name)).scalars()
+        return [summarize_patient(p) for p in rows]
+
+
+def patient_summary(clinic: Clinic, actor: Actor, patient_id: int) -> PatientSummary:
+    with clinic.sessions() as s:
+        return summarize_patient(clinic.patient(s, actor, patient_id))
+
+
+def patient_record(clinic: Clinic, actor: Actor, patient_id: int) -> PatientRecord:
+    now = clinic.clock()
+    with clinic.sessions() as s:
+        p = clinic.patient(s, actor, patient_id)
+        visits = s.execute(select(Appointment).where(Appointment.patient_id == p.id).order_by(Appointment.at))
+        return PatientRecord(
+            summarize_patient(p), [pump_data(x, now) for x in p.pumps], [row_json(a) for a in visits.scalars()]
+        )
+
+
+def assessment_history(clinic: Clinic, actor: Actor, patient_id: int) -> list[dict]:
+    """The patient's assessments in time order, then their screening trials (kind "screening")."""
+    with clinic.sessions() as s:
+        p = clinic.patient(s, actor, patient_id)
+        rows = s.execute(select(Assessment).where(Assessment.patient_id == p.id).order_by(Assessment.at))
+        trials = s.execute(select(ScreeningTrial).where(ScreeningTrial.patient_id == p.id))
+        return [row_json(a) for a in rows.scalars()] + [{**row_json(t), "kind": "screening"} for t in trials.scalars()]
+
+
+def screening_results(clinic: Clinic, actor: Actor, patient_id: int) -> list[TrialResult]:
+    """The screening trials recorded so far, as the label's protocol reads them."""
+    with clinic.sessions() as s:
+        p = clinic.patient(s, actor, patient_id)
+        trials = s.execute(select(ScreeningTrial).where(ScreeningTrial.patient_id == p.id)).scalars()
+        return [
+            TrialResult(
+                t.dose_mcg,
+                t.at,
+                {0.0: t.mas_before, float(t.assessed_after_hours or 4.0): t.mas_after},
+                t.caregiver_feedback or "",
+            )
+            for t in trials
+        ]
+
+
+def chart(clinic: Clinic, actor: Actor, patient_id: int) -> Chart:
+    """Everything the patient's chart is drawn from."""
+    with clinic.sessions() as s:
+        patient = clinic.patient(s, actor, patient_id)
+        pump = next((p for p in patient.pumps if p.status == "implanted"), None)
+        pump_ids = [p.id for p in patient.pumps]
+        reports = s.execute(
+            select(SymptomReport).where(SymptomReport.patient_id == patient.id).order_by(SymptomReport.at.desc())
+        )
+        return Chart(
+            patient=patient,
+            pump=pump,
+            appointments=_of_patient(s, Appointment, patient.id),
+            assessments=_of_patient(s, Assessment, patient.id),
+            screenings=_of_patient(s, ScreeningTrial, patient.id),
+            reports=[_report(r) for r in reports.scalars()],
+            versions=_of_pumps(s, ProgramVersion, pump_ids),
+            refills=_of_pumps(s, Refill, pump_ids),
+            events=_last_events(s, pump_ids, 60),
+            last_status=last_interrogation_status(s, pump.id) if pump is not None else None,
+        )
+
+
+def _of_patient(s: Session, kind: type[OfPatient], patient_id: int) -> list[OfPatient]:
+    return list(s.execute(select(kind).where(kind.patient_id == patient_id).order_by(kind.at)).scalars())
+
+
+def _of_pumps(s: Session, kind: type[OfPumps], pump_ids: list[int]) -> list[OfPumps]:
+    if not pump_ids:
+        return []
+    return list(s.execute(select(kind).where(kind.pump_id.in_(pump_ids)).order_by(kind.at)).scalars())
+
+
+def _last_events(s: Session, pump_ids: list[int], limit: int) -> list[PumpEvent]:
+    if not pump_ids:
+        return []
+    latest_first = PumpEvent.at.desc(), PumpEvent.seq.desc()
+    query = select(PumpEvent).where(PumpEvent.pump_id.in_(pump_ids)).order_by(*latest_first).limit(limit)
+    return list(s.execute(query).scalars())
+
+
+# ---------------------------------------------------------------------- pumps
+def pump_record(clinic: Clinic, actor: Actor, pump_id: int) -> Pump:
+    """The pump's record (detached), as the refill and program pages show it."""
+    with clinic.sessions() as s:
+        return clinic.pump(s, actor, pump_id)
+
+
+def pump_detail(clinic: Clinic, actor: Actor, pump_id: int) -> PumpDetail:
+    now = clinic.clock()
+    with clinic.sessions() as s:
+        p = clinic.pump(s, actor, pump_id)
+        refills = s.execute(select(Refill).where(Refill.pump_id == p.id).order_by(Refill.at)).scalars()
+        versions = s.execute(
+            select(ProgramVersion).where(ProgramVersion.pump_id == p.id).order_by(ProgramVersion.version)
+        ).scalars()
+        return PumpDetail(
+            pump_data(p, now),
+            [row_json(r) for r in refills],
+            [row_json(v) for v in versions],
+            [change_data(c) for c in clinic.pending_changes(s, p.id)],
+        )
+
+
+def pump_log(clinic: Clinic, actor: Actor, pump_id: int, since: int = 0) -> list[dict]:
+    """The pump's log as the clinic has stored it (from its interrogations), after event ``since``."""
+    with clinic.sessions() as s:
+        p = clinic.pump(s, actor, pump_id)
+        rows = s.execute(
+            select(PumpEvent).where(PumpEvent.pump_id == p.id, PumpEvent.seq > since).order_by(PumpEvent.seq)
+        ).scalars()
+        return [{"seq": e.seq, "at": e.at, "type": e.type, "fields": e.fields} for e in rows]
+
+
+def refill_follow_up(clinic: Clinic, actor: Actor, pump_id: int) -> RefillFollowUp:
+    """The pump as its refill left it, and the latest refill visit booked for it."""
+    with clinic.sessions() as s:
+        pump = clinic.pump(s, actor, pump_id)
+        booked = s.execute(
+            select(Appointment.at)
+            .where(Appointment.pump_id == pump.id, Appointment.kind == "refill", Appointment.status == "booked")
+            .order_by(Appointment.at.desc())
+        ).first()
+        return RefillFollowUp(pump, None if booked is None else booked.at)
+
+
+# ---------------------------------------------------------------------- appointments
+def appointments(
+    clinic: Clinic,
+    actor: Actor,
+    status: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+) -> list[dict]:
+    """The visible patients' appointments in time order, of one ``status``, from ``since``, before ``before``."""
+    with clinic.sessions() as s:
+        visible = clinic.visible_patients(s, actor).with_only_columns(Patient.id)
+        q = select(Appointment).where(Appointment.patient_id.in_(visible)).order_by(Appointment.at)
+        if status:
+            q = q.where(Appointment.status == status)
+        if since:
+            q = q.where(Appointment.at >= since)
+        if before:
+            q = q.where(Appointment.at < before)
+        return [row_json(a) for a in s.execute(q).scalars()]
+
+
+def appointments_between(clinic: Clinic, actor: Actor, start: datetime, end: datetime) -> list[Visit]:
+    """The visible patients' appointments from ``start`` until before ``end``, in time order."""
+    with clinic.sessions() as s:
+        visible = clinic.visible_patients(s, actor).with_only_columns(Patient.id)
+        rows = s.execute(
+            select(Appointment, Patient.name)
+            .join(Patient, Patient.id == Appointment.patient_id)
+            .where(Appointment.patient_id.in_(visible), Appointment.at >= start, Appointment.at < end)
+            .order_by(Appointment.at)
+        ).all()
+        return [Visit(a.id, a.patient_id, name, a.kind, a.status, a.at) for a, name in rows]
+
+
+def booked_visits(clinic: Clinic, actor: Actor, patient_id: int) -> BookedVisits:
+    with clinic.sessions() as s:
+        patient = clinic.patient(s, actor, patient_id)
+        rows = s.execute(
+            select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")
+        ).scalars()
+        visits = [Visit(a.id, a.patient_id, patient.name, a.kind, a.status, a.at) for a in rows]
+        return BookedVisits(patient.id, patient.name, visits)
+
+
+# ---------------------------------------------------------------------- the worklist, reports, the audit log
+def work_items(clinic: Clinic, actor: Actor, now: datetime | None = None) -> list[WorkItem]:
+    """The worklist at ``now`` (default: the clinic's clock), most urgent first (a caregiver's: their child's)."""
+    with clinic.sessions() as s:
+        ids = None
+        if actor.role == "caregiver":
+            ids = set(s.execute(clinic.visible_patients(s, actor).with_only_columns(Patient.id)).scalars())
+        return worklist(s, clinic.clock() if now is None else now, clinic.config.booking, ids)
+
+
+def unreviewed_reports(clinic: Clinic, actor: Actor) -> list[Report]:
+    """The families' reports no one has reviewed yet, the most urgent and the latest first."""
+    with clinic.sessions() as s:
+        q = (
+            select(SymptomReport)
+            .where(SymptomReport.reviewed_by.is_(None))
+            .order_by(SymptomReport.urgency.desc(), SymptomReport.at.desc())
+        )
+        if actor.role == "caregiver":
+            visible = clinic.visible_patients(s, actor).with_only_columns(Patient.id)
+            q = q.where(SymptomReport.patient_id.in_(visible))
+        return [_report(r) for r in s.execute(q).scalars()]
+
+
+def symptom_report(clinic: Clinic, actor: Actor, report_id: int) -> Report | None:
+    """One report, if it is about a patient the actor may see."""
+    with clinic.sessions() as s:
+        report = s.get(SymptomReport, report_id)
+        if report is None:
+            return None
+        try:
+            clinic.patient(s, actor, report.patient_id)
+        except NotFound:
+            return None
+        return _report(report)
+
+
+def audit_page(clinic: Clinic, actor: Actor, limit: int = 100, before_id: int | None = None) -> AuditPage:
+    """Up to ``limit`` (1-1000) entries before ``before_id``, the latest first, and whether the chain holds."""
+    if actor.role != "admin":
+        raise Forbidden("only an admin may read the audit log")
+    with clinic.sessions() as s:
+        q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+        if before_id:
+            q = q.where(AuditEntry.id < before_id)
+        entries = [row_json(e) for e in s.execute(q).scalars()]
+        return AuditPage(entries, chain_intact=not verify_chain(s))
