@@ -35,6 +35,7 @@ ENDPOINTS = {
     ("POST", "/api/pumps/{pump_id}/retire"),
     ("GET", "/api/pumps/{pump_id}/events"),
     ("POST", "/api/pumps/{pump_id}/resolve-regression"),
+    ("POST", "/api/pump-changes/{change_id}/review"),
     ("POST", "/api/refills/{refill_id}/review"),
     ("GET", "/api/appointments"),
     ("POST", "/api/appointments"),
@@ -252,7 +253,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
     assert expect(carer.get("/api/appointments"), 200) == []
 
     before, audited = db.snapshot(), db.audit_count()
-    ids = {"patient_id": child.id, "pump_id": pump.id, "refill_id": 1, "appointment_id": 1}
+    ids = {"patient_id": child.id, "pump_id": pump.id, "refill_id": 1, "appointment_id": 1, "change_id": 1}
     bodies = {
         "/api/patients": PATIENT,
         "/api/patients/{patient_id}/pumps": {**PUMP, "serial": "SN-CARER"},
@@ -269,6 +270,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
         },
         "/api/pumps/{pump_id}/retire": {"version": pump.version},
         "/api/pumps/{pump_id}/resolve-regression": {"version": pump.version, "note": "checked"},
+        "/api/pump-changes/{change_id}/review": {"note": "checked"},
         "/api/appointments": {"patient_id": child.id, "kind": "refill", "at": "2026-12-02T10:00:00"},
         "/api/appointments/{appointment_id}/status": {"status": "cancelled"},
     }

@@ -216,7 +216,10 @@ def test_a_change_in_the_pump_log_with_no_record_is_flagged_for_review(clinic, c
     assert [c["status"] for c in listed] == ["unrecorded"]
     with pytest.raises(Forbidden):
         clinic.review_unrecorded_change(users["nurse"], change.id, "seen")
-    clinic.review_unrecorded_change(users["clinician"], change.id, "refilled at the emergency department")
+    reviewed = client("clinician").post(f"/api/pump-changes/{change.id}/review", json={"note": "refilled at the ED"})
+    assert reviewed.status_code == 200 and reviewed.json()["reviewed_by"] == "clinician"
+    again = client("clinician").post(f"/api/pump-changes/{change.id}/review", json={"note": "twice"})
+    assert again.status_code == 422
     with db.sessions() as s:
         assert all(Reason.RECORD_CHECK not in i.reasons for i in worklist(s, clock.now, clinic.config.booking))
 
@@ -300,3 +303,24 @@ def test_two_server_processes_at_one_pump_one_wins_and_the_pump_agrees(clinic, e
     (applied,) = [e for e in pump_log(clinic, pump.id) if e["type"] == "program_changed" and e.get("key")]
     assert applied["daily_dose_mcg"] == won[0]
     record_matches_pump(clinic, db, pump.id)
+
+
+def test_the_chart_shows_a_pump_that_went_backwards_and_a_clinician_accepts_it_there(
+    app, clinic, users, passwords, pump, db, clock, engine
+):
+    from test_pages_security import browser, csrf_of
+
+    clock.advance(days=2)
+    clinic.refill(users["nurse"], pump.id, expected_version=db.get(m.Pump, pump.id).version, **REFILL)
+    with engine.begin() as c:
+        c.execute(delete(m.VirtualPumpJournal).where(m.VirtualPumpJournal.pump_id == pump.id))
+    clinic.interrogate(users["nurse"], pump.id)
+    nurse, doctor = browser(app, "nurse", passwords), browser(app, "clinician", passwords)
+    seen = nurse.get(f"/patients/{pump.patient_id}").text
+    assert "the record and the pump may disagree" in seen and "went backwards" in seen
+    assert "Accept the pump's state" not in seen  # a nurse cannot accept it
+    page = doctor.get(f"/patients/{pump.patient_id}").text
+    form = {"csrf": csrf_of(page), "version": db.get(m.Pump, pump.id).version, "note": "checked with the family"}
+    assert doctor.post(f"/pumps/{pump.id}/resolve-regression", data=form).status_code == 200
+    assert db.get(m.Pump, pump.id).regressed_at is None
+    assert "may disagree" not in doctor.get(f"/patients/{pump.patient_id}").text

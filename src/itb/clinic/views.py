@@ -182,6 +182,8 @@ class Chart:
     refills: Sequence[Refill]
     events: Sequence[PumpEvent]  # the last 60, the latest first
     last_status: dict | None  # what the pump said at its last interrogation
+    #: changes not settled yet, and changes in the pump's log with no record (to review)
+    record_changes: Sequence[PumpChange] = ()
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,7 @@ def chart(clinic: Clinic, actor: Actor, patient_id: int) -> Chart:
             refills=_of_pumps(s, Refill, pump_ids),
             events=_last_events(s, pump_ids, 60),
             last_status=last_interrogation_status(s, pump.id) if pump is not None else None,
+            record_changes=clinic.pending_changes(s, pump.id) if pump is not None else (),
         )
 
 

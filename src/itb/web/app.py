@@ -139,6 +139,10 @@ class ResolveIn(Strict):
     note: str = Field(min_length=1, max_length=2000)
 
 
+class ReviewIn(Strict):
+    note: str = Field(min_length=1, max_length=2000)
+
+
 class AppointmentStatusIn(Strict):
     status: Literal["done", "missed", "cancelled"]
 
@@ -312,6 +316,11 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         return views.pump_data(
             clinic.resolve_regression(me, pump_id, expected_version=body.version, note=body.note), clinic.clock()
         )
+
+    @app.post("/api/pump-changes/{change_id}/review", tags=["pumps"])
+    def review_change(change_id: int, body: ReviewIn, me: Me) -> dict:
+        """A clinician says what a change found in the pump's log with no record was."""
+        return views.change_data(clinic.review_unrecorded_change(me, change_id, body.note))
 
     @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
     def interrogate(pump_id: int, me: Me) -> dict:

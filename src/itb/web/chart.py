@@ -62,6 +62,7 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         "now": now,
         "next_refill": next_refill,
         "reports": reports,
+        "record_changes": records.record_changes,
         "status_words": family.plain_pump_status(
             (last or {}).get("state", "running") if pump else "none",
             (last or {}).get("active_alarms", []),

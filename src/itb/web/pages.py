@@ -192,6 +192,22 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         pump = clinic.interrogate(actor, pump_id)
         return RedirectResponse(f"/patients/{pump.patient_id}", 303)
 
+    @router.post("/pumps/{pump_id}/resolve-regression")
+    def resolve_regression(
+        request: Request, pump_id: int, csrf: str = Form(""), version: int = Form(0), note: str = Form("")
+    ) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        pump = clinic.resolve_regression(actor, pump_id, expected_version=version, note=note)
+        return RedirectResponse(f"/patients/{pump.patient_id}", 303)
+
+    @router.post("/pump-changes/{change_id}/review")
+    def review_change(request: Request, change_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
+        actor, token = session(request)
+        check_csrf(token, csrf)
+        change = clinic.review_unrecorded_change(actor, change_id, note)
+        return RedirectResponse(f"/patients/{views.pump_record(clinic, actor, change.pump_id).patient_id}", 303)
+
     # -- guided refill ---------------------------------------------------------------------
     @router.get("/pumps/{pump_id}/refill", response_class=HTMLResponse)
     def refill_start(request: Request, pump_id: int) -> HTMLResponse:
