@@ -324,3 +324,60 @@ def test_the_chart_shows_a_pump_that_went_backwards_and_a_clinician_accepts_it_t
     assert doctor.post(f"/pumps/{pump.id}/resolve-regression", data=form).status_code == 200
     assert db.get(m.Pump, pump.id).regressed_at is None
     assert "may disagree" not in doctor.get(f"/patients/{pump.patient_id}").text
+
+
+def test_a_commit_whose_answer_was_lost_still_answers_with_the_change(clinic, client, pump, db, monkeypatch):
+    settle = clinic._settle
+    calls = []
+
+    def committed_then_lost(actor, pump_id, reading, results, audit_action):
+        done = settle(actor, pump_id, reading, results, audit_action)
+        if results and not calls:  # the commit went through, its answer did not come back
+            calls.append(1)
+            raise OperationalError("COMMIT", {}, Exception("connection lost after commit"))
+        return done
+
+    monkeypatch.setattr(clinic, "_settle", committed_then_lost)
+    body = {**REFILL, "version": db.get(m.Pump, pump.id).version}
+    answer = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=body)
+    assert answer.status_code == 201, answer.text
+    assert db.count(m.Refill) == 1 and answer.json()["change_key"] == db.all(m.Refill)[0].change_key
+
+
+def test_a_request_sent_again_under_its_idempotency_key_is_answered_not_made_twice(client, clinic, pump, db, clock):
+    clock.advance(days=2)
+    nurse = client("nurse")
+    body = {**REFILL, "version": db.get(m.Pump, pump.id).version}
+    key = {"Idempotency-Key": "refill-2026-11-25-ana"}
+    first = nurse.post(f"/api/pumps/{pump.id}/refills", json=body, headers=key)
+    again = nurse.post(f"/api/pumps/{pump.id}/refills", json=body, headers=key)  # its answer was lost: sent again
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"] and db.count(m.Refill) == 1
+    assert len(keyed(pump_log(clinic, pump.id), "refill")) == 1
+    other = nurse.post(f"/api/pumps/{pump.id}/refills", json={**body, "added_ml": 18}, headers=key)
+    assert other.status_code == 422 and other.json()["detail"][0]["loc"] == ["idempotency_key"]
+    bad = nurse.post(f"/api/pumps/{pump.id}/refills", json=body, headers={"Idempotency-Key": "x"})
+    assert bad.status_code == 422
+    doctor = client("clinician")
+    version = db.get(m.Pump, pump.id).version
+    program = {"program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 105}]}, "version": version}
+    once = doctor.post(f"/api/pumps/{pump.id}/programs", json=program, headers={"Idempotency-Key": "program-1-ana"})
+    twice = doctor.post(f"/api/pumps/{pump.id}/programs", json=program, headers={"Idempotency-Key": "program-1-ana"})
+    assert once.status_code == twice.status_code == 201 and db.count(m.ProgramVersion) == 2
+
+
+def test_a_refill_form_sent_twice_refills_once(app, users, passwords, pump, db, clock):
+    import re
+
+    from test_pages_security import browser, csrf_of
+
+    clock.advance(days=2)
+    nurse = browser(app, "nurse", passwords)
+    page = nurse.get(f"/pumps/{pump.id}/refill").text
+    entered = {"csrf": csrf_of(page), "withdrawn": "19.6 mL", "added": "20 mL", "concentration": "500 mcg/mL"}
+    review = nurse.post(f"/pumps/{pump.id}/refill", data=entered).text
+    key = re.search(r'name="request_key" value="([0-9a-f]+)"', review).group(1)  # type: ignore[union-attr]
+    confirm = {**entered, "step": "confirm", "version": db.get(m.Pump, pump.id).version, "request_key": key}
+    assert nurse.post(f"/pumps/{pump.id}/refill", data=confirm).status_code == 200
+    assert nurse.post(f"/pumps/{pump.id}/refill", data=confirm).status_code == 200  # a double click
+    assert db.count(m.Refill) == 1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
@@ -185,6 +185,11 @@ def current_actor(request: Request, token: Annotated[str, Depends(oauth2)]) -> A
 
 
 Me = Annotated[Actor, Depends(current_actor)]
+#: A change sent again under the same key (its answer was lost) is answered, never made twice.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="8-60 letters, digits or ._:- ; the same key answers the same change"),
+]
 
 
 def create_app(clinic: Clinic, secret: str) -> FastAPI:
@@ -327,17 +332,22 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         return views.pump_data(clinic.interrogate(me, pump_id), clinic.clock())
 
     @app.post("/api/pumps/{pump_id}/programs", status_code=201, tags=["pumps"])
-    def change_program(pump_id: int, body: ProgramIn, me: Me) -> dict:
+    def change_program(pump_id: int, body: ProgramIn, me: Me, key: IdempotencyKey = None) -> dict:
         program = _program(body.program)
         return views.pump_data(
             clinic.change_program(
-                me, pump_id, program, expected_version=body.version, acknowledged=tuple(body.acknowledged)
+                me,
+                pump_id,
+                program,
+                expected_version=body.version,
+                acknowledged=tuple(body.acknowledged),
+                request_key=key,
             ),
             clinic.clock(),
         )
 
     @app.post("/api/pumps/{pump_id}/refills", status_code=201, tags=["pumps"])
-    def refill(pump_id: int, body: RefillIn, me: Me) -> dict:
+    def refill(pump_id: int, body: RefillIn, me: Me, key: IdempotencyKey = None) -> dict:
         r = clinic.refill(
             me,
             pump_id,
@@ -347,6 +357,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             lot=body.lot,
             expected_version=body.version,
             acknowledged=tuple(body.acknowledged),
+            request_key=key,
         )
         return row_json(r)
 

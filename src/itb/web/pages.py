@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -227,6 +228,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         lot: str = Form(""),
         version: int = Form(0),
         ack: Annotated[list[str] | None, Form()] = None,
+        request_key: str = Form(""),
     ) -> HTMLResponse:
         actor, token = session(request)
         check_csrf(token, csrf)
@@ -250,6 +252,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                     lot=lot or None,
                     expected_version=version,
                     acknowledged=tuple(ack or ()),
+                    request_key=request_key or None,
                 )
                 return render(request, "refill.html", actor, token, step="done", **summary(actor, refill))
             plan = clinic.preview_refill(
@@ -260,7 +263,16 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                 concentration_mcg_per_ml=v["concentration"],
             )
             return render(
-                request, "refill.html", actor, token, step="review", pump=pump, plan=plan, form=form, values=v
+                request,
+                "refill.html",
+                actor,
+                token,
+                step="review",
+                pump=pump,
+                plan=plan,
+                form=form,
+                values=v,
+                request_key=secrets.token_hex(16),  # sent twice (a double click), it refills once
             )
         except (InvalidInput, NotSent, Conflict, PumpChangeFailed) as exc:
             return render(
@@ -302,6 +314,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         rate: str = Form(""),
         version: int = Form(0),
         ack: Annotated[list[str] | None, Form()] = None,
+        request_key: str = Form(""),
     ) -> HTMLResponse:
         actor, token = session(request)
         check_csrf(token, csrf)
@@ -312,13 +325,27 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             program = DosingProgram.simple_continuous(entered.value)
             if step == "confirm":
                 pump = clinic.change_program(
-                    actor, pump_id, program, expected_version=version, acknowledged=tuple(ack or ())
+                    actor,
+                    pump_id,
+                    program,
+                    expected_version=version,
+                    acknowledged=tuple(ack or ()),
+                    request_key=request_key or None,
                 )
                 return render(request, "program.html", actor, token, step="done", pump=pump)
             review = clinic.preview_program(actor, pump_id, program, entered_rate=entered)
             impact = forecast_impact(review, program)
             return render(
-                request, "program.html", actor, token, step="review", pump=pump, review=review, form=form, impact=impact
+                request,
+                "program.html",
+                actor,
+                token,
+                step="review",
+                pump=pump,
+                review=review,
+                form=form,
+                impact=impact,
+                request_key=secrets.token_hex(16),
             )
         except (InvalidInput, NotSent, Conflict, PumpChangeFailed, Forbidden) as exc:
             status = 409 if isinstance(exc, Conflict) else 403 if isinstance(exc, Forbidden) else 422

@@ -6,14 +6,16 @@
 - SQLite (one machine): an exclusive ``flock`` on a file per pump id beside the database; the
   kernel releases it when the holder's process ends.
 
-A request that cannot have the pump within ``wait_s`` gets :class:`~itb.clinic.ports.Busy`
-(HTTP 409), never a half-applied change.
+Within one process the requests for a pump queue on a thread lock first, so at most one of
+them waits on the database (and holds a connection) at a time. A request that cannot have the
+pump within ``wait_s`` gets :class:`~itb.clinic.ports.Busy` (HTTP 409), never a half-applied change.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -36,12 +38,29 @@ class DatabasePumpLocks:
         self.engine = engine
         self.lock_dir = lock_dir
         self.wait_s = wait_s
+        self._local: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     def hold(self, pump_id: int, wait_s: float | None = None) -> AbstractContextManager[None]:
-        wait = self.wait_s if wait_s is None else wait_s
-        if self.engine.dialect.name == "postgresql":
-            return self._advisory(pump_id, wait)
-        return self._flock(pump_id, wait)
+        return self._held(pump_id, self.wait_s if wait_s is None else wait_s)
+
+    @contextmanager
+    def _held(self, pump_id: int, wait_s: float) -> Iterator[None]:
+        """The process's own lock first, so one request per process at most waits on the database
+        (waiting requests would otherwise take every pooled connection from the one holding it)."""
+        deadline = time.monotonic() + wait_s
+        with self._guard:
+            local = self._local.setdefault(pump_id, threading.Lock())
+        got = local.acquire(timeout=wait_s) if wait_s > 0 else local.acquire(blocking=False)
+        if not got:
+            raise Busy(f"pump {pump_id} is busy with another request: try again")
+        try:
+            remaining = max(0.0, deadline - time.monotonic())
+            across = self._advisory if self.engine.dialect.name == "postgresql" else self._flock
+            with across(pump_id, remaining):
+                yield
+        finally:
+            local.release()
 
     @contextmanager
     def _advisory(self, pump_id: int, wait_s: float) -> Iterator[None]:

@@ -16,7 +16,6 @@ from itb.contracts.forecast import program_json
 from itb.domain.program import DosingProgram
 from itb.domain.reading import PumpReading
 from itb.programmer import workflows as W
-from itb.programmer.link import new_key
 
 
 class ProgramUseCases(PumpUseCases, AppointmentUseCases):
@@ -36,10 +35,11 @@ class ProgramUseCases(PumpUseCases, AppointmentUseCases):
         *,
         expected_version: int,
         acknowledged: tuple[str, ...] = (),
+        request_key: str | None = None,
     ) -> m.Pump:
         require(actor, "admin", "clinician", "nurse")
 
-        def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient) -> list[Planned]:
+        def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient, key: str) -> list[Planned]:
             if actor.role == "nurse" and program_json(program) != pump.program:
                 raise Forbidden("a nurse may not change the program (only a clinician may)")
             review = W.review_program(reading, program, self.config.limits)
@@ -52,10 +52,10 @@ class ProgramUseCases(PumpUseCases, AppointmentUseCases):
                 "previous_daily_dose_mcg": reading.program.daily_dose_mcg,
                 "acknowledged": list(acknowledged),
             }
-            change = PumpChange(new_key(), "program", fields, program=program, log_since=reading.log_size)
+            change = PumpChange(key, "program", fields, program=program, log_since=reading.log_size)
             return [Planned(change, record)]
 
-        settled = self._apply(actor, pump_id, expected_version, plan)
+        settled = self._apply(actor, pump_id, expected_version, plan, request_key, {"program": program_json(program)})
         change = next(iter(settled.values()))
         if change.status != ChangeStatus.APPLIED.value:
             raise PumpChangeFailed(f"program {change.status}: {change.detail}")

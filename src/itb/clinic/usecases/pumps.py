@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -58,6 +59,7 @@ from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import Origin, PatientContext
 from itb.domain.program import DosingProgram
 from itb.domain.reading import PumpReading
+from itb.programmer.link import new_key
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,16 @@ SERIAL_MAX = 64
 
 def _parse(text: object) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+#: A client's idempotency key: 8 to 60 letters, digits or ``._:-`` (the pump takes 8 to 64).
+REQUEST_KEY = re.compile(r"[A-Za-z0-9._:-]{8,60}")
+
+
+def check_request_key(key: str) -> str:
+    if not REQUEST_KEY.fullmatch(key):
+        raise InvalidInput([Violation("idempotency_key", "must be 8 to 60 letters, digits or . _ : -")])
+    return key
 
 
 def check_text(field: str, value: str | None, max_length: int) -> list[Violation]:
@@ -182,14 +194,25 @@ class PumpUseCases(ClinicBase):
         actor: Actor,
         pump_id: int,
         expected_version: int | None,
-        plan: Callable[[PumpReading, m.Pump, m.Patient], list[Planned]],
+        plan: Callable[[PumpReading, m.Pump, m.Patient, str], list[Planned]],
+        request_key: str | None = None,
+        asked: dict[str, Any] | None = None,
     ) -> dict[str, m.PumpChange]:
-        """Plan (may refuse), record pending, send, settle. Returns the settled changes by key."""
+        """Plan (may refuse), record pending, send, settle. Returns the settled changes by key.
+
+        ``request_key``: the client's idempotency key for this request. Asked again (an answer
+        lost on the way back, a form sent twice), the change it made is answered, not made again;
+        ``asked`` (what the request asks for, as its payload records it) must then be the same.
+        """
+        key = new_key() if request_key is None else check_request_key(request_key)
         with self._holding(pump_id):
+            earlier = self._requested_before(pump_id, key, asked or {})
+            if earlier:
+                return earlier
             pump, patient = self._writable(actor, pump_id, expected_version)
             with self.gateway.connect(pump_id) as connection:
                 reading = self._read_for_change(connection, pump, patient)
-                planned = plan(reading, pump, patient)
+                planned = plan(reading, pump, patient, key)
                 self._record_pending(actor, pump_id, planned)
                 results: dict[str, ChangeResult] = {}
                 for item in planned:
@@ -206,6 +229,18 @@ class PumpUseCases(ClinicBase):
                         "at the next reading of this pump"
                     ) from None
             return self._settle_or_leave(actor, pump_id, after, results, [p.change.key for p in planned])
+
+    def _requested_before(self, pump_id: int, key: str, asked: dict[str, Any]) -> dict[str, m.PumpChange]:
+        """The changes a request under ``key`` made (settled by now: the pump is held), if any."""
+        with self.sessions() as s:
+            first = s.execute(select(m.PumpChange).where(m.PumpChange.key == key)).scalar_one_or_none()
+            if first is None:
+                return {}
+            same = first.pump_id == pump_id and first.status != ChangeStatus.UNRECORDED.value
+            if not same or any(first.payload.get(k) != v for k, v in asked.items()):
+                raise InvalidInput([Violation("idempotency_key", "was used for another change: use a new key")])
+            rows = [first, *s.execute(select(m.PumpChange).where(m.PumpChange.parent_id == first.id)).scalars()]
+            return {c.key: c for c in rows}
 
     def _record_pending(self, actor: Actor, pump_id: int, planned: list[Planned]) -> None:
         """Commit every planned change as pending before anything is sent."""
@@ -229,18 +264,31 @@ class PumpUseCases(ClinicBase):
     def _settle_or_leave(
         self, actor: Actor, pump_id: int, reading: PumpReading, results: dict[str, ChangeResult], keys: list[str]
     ) -> dict[str, m.PumpChange]:
-        """Settle now; on a database error, try once more, then leave it pending for the next reading."""
+        """Settle now; on a database error, try once more, then leave it pending for the next reading.
+
+        What is returned is read back from the record, so a commit whose answer was lost (the
+        second try then finds nothing open) still answers with the changes as settled.
+        """
         for attempt in (1, 2):
             try:
-                settled = self._settle(actor, pump_id, reading, results, None)
-                return {k: settled[k] for k in keys if k in settled}
+                self._settle(actor, pump_id, reading, results, None)
+                break
             except SQLAlchemyError as exc:
                 log.warning("pump %s: recording a change failed (attempt %s): %s", pump_id, attempt, exc)
-        applied = [k for k, r in results.items() if r.status is ChangeStatus.APPLIED]
-        raise RecordIncomplete(
-            f"pump {pump_id}: {len(applied)} change(s) reached the pump and their record could not be written "
-            "yet; it is completed from the pump's log at the next reading of this pump"
-        )
+        try:
+            with self.sessions() as s:
+                changes = {
+                    c.key: c for c in s.execute(select(m.PumpChange).where(m.PumpChange.key.in_(keys))).scalars()
+                }
+        except SQLAlchemyError:
+            changes = {}
+        if len(changes) < len(keys) or any(c.status == ChangeStatus.PENDING.value for c in changes.values()):
+            applied = [k for k, r in results.items() if r.status is ChangeStatus.APPLIED]
+            raise RecordIncomplete(
+                f"pump {pump_id}: {len(applied)} change(s) reached the pump and their record could not be written "
+                "yet; it is completed from the pump's log at the next reading of this pump"
+            )
+        return changes
 
     # ------------------------------------------------------------------ settling from the log
     def _settle(

@@ -54,13 +54,14 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         expected_version: int,
         lot: str | None = None,
         acknowledged: tuple[str, ...] = (),
+        request_key: str | None = None,
     ) -> m.Refill:
         require(actor, "admin", "clinician", "nurse")
         errs = check_text("lot", lot, LOT_MAX)
         if errs:
             raise InvalidInput(errs)
 
-        def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient) -> list[Planned]:
+        def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient, key: str) -> list[Planned]:
             if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
                 capacity = f"{pump.reservoir_capacity_ml:g} mL"
                 raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
@@ -81,13 +82,18 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
                 "acknowledged": list(acknowledged),
             }
             since = reading.log_size
-            planned = [Planned(PumpChange(new_key(), "refill", fields, log_since=since), record)]
+            planned = [Planned(PumpChange(key, "refill", fields, log_since=since), record)]
             if p.bridge is not None:
                 bolus = {"dose_mcg": p.bridge.dose_mcg, "duration_minutes": p.bridge.duration_minutes, "kind": "bridge"}
                 planned.append(Planned(PumpChange(new_key(), "bolus", bolus, log_since=since), dict(bolus), after=0))
             return planned
 
-        settled = self._apply(actor, pump_id, expected_version, plan)
+        asked = {
+            "withdrawn_ml": withdrawn_ml,
+            "added_ml": added_ml,
+            "concentration_mcg_per_ml": concentration_mcg_per_ml,
+        }
+        settled = self._apply(actor, pump_id, expected_version, plan, request_key, asked)
         change = next(c for c in settled.values() if c.command == "refill")
         if change.status != ChangeStatus.APPLIED.value:
             raise PumpChangeFailed(f"refill {change.status}: {change.detail}")
