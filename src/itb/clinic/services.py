@@ -27,16 +27,28 @@ from itb.clinic.usecases.base import (
     row_json,
 )
 from itb.clinic.usecases.families import FamilyUseCases
+from itb.clinic.usecases.implants import ImplantUseCases
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
 from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
+from itb.clinic.usecases.record_checks import RecordCheckUseCases
 from itb.clinic.usecases.refills import RefillUseCases
 
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 
 
-class Clinic(RefillUseCases, ProgramUseCases, PumpUseCases, AppointmentUseCases, PatientUseCases, FamilyUseCases):
-    """Every use case of the clinic (patients, pumps, refills, programs, appointments, families)."""
+class Clinic(
+    ImplantUseCases,
+    RefillUseCases,
+    ProgramUseCases,
+    RecordCheckUseCases,
+    PumpUseCases,
+    AppointmentUseCases,
+    PatientUseCases,
+    FamilyUseCases,
+):
+    """Every use case of the clinic (patients, implants, refills, programs, record checks,
+    appointments, families), over the pump mechanism of :class:`PumpUseCases`."""
 
 
 __all__ = [

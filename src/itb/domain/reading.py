@@ -65,6 +65,25 @@ class PumpReading:
         return str(self.status["model"])
 
     @property
+    def state(self) -> str:
+        """``running``, ``stopped``, ``end_of_service``, … as the pump reports it."""
+        return str(self.status.get("state", "running"))
+
+    @property
+    def active_alarms(self) -> tuple[str, ...]:
+        return tuple(self.status.get("active_alarms", ()))
+
+    @property
+    def eri_at(self) -> datetime | None:
+        """When the pump expects (or reached) its elective replacement indicator."""
+        at = self.status.get("eri_at")
+        return datetime.fromisoformat(at) if isinstance(at, str) else at
+
+    @property
+    def eri_reached(self) -> bool:
+        return bool(self.status.get("eri_reached", False))
+
+    @property
     def reservoir_state(self) -> ReservoirState:
         s = self.status
         return ReservoirState(

@@ -40,24 +40,20 @@ from itb.clinic.ports import (
     PumpChange,
     PumpConnection,
     PumpUnreachable,
-    VirtualPumpSetup,
 )
 from itb.clinic.usecases.base import (
     SYSTEM,
     Actor,
     ClinicBase,
     Conflict,
-    NotFound,
     PumpChangeFailed,
     RecordIncomplete,
     require,
     row_json,
 )
 from itb.contracts.forecast import program_json
-from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import Origin, PatientContext
-from itb.domain.program import DosingProgram
 from itb.domain.reading import PumpReading
 from itb.programmer.link import new_key
 
@@ -65,8 +61,6 @@ log = logging.getLogger(__name__)
 
 SETTLED = (ChangeStatus.APPLIED, ChangeStatus.NOT_APPLIED, ChangeStatus.REFUSED)
 OPEN = (ChangeStatus.PENDING.value, ChangeStatus.UNCERTAIN.value)
-#: Longest serial number kept (the column's width).
-SERIAL_MAX = 64
 
 
 def _parse(text: object) -> datetime | None:
@@ -396,17 +390,16 @@ class PumpUseCases(ClinicBase):
             if e["type"] in ("motor_stall", "safety_valve_closed"):
                 pump.last_mri_at = _parse(e.get("at"))
             self._flag_unrecorded(s, pump, e, known)
-        status = reading.status
         pump.reading_at = reading.now
-        pump.reading_reservoir_ml = status["reservoir_ml"]
-        pump.concentration_mcg_per_ml = status["concentration_mcg_per_ml"]
+        pump.reading_reservoir_ml = reading.reservoir_ml
+        pump.concentration_mcg_per_ml = reading.concentration_mcg_per_ml
         pump.program = program_json(reading.program)
         pump.program_version = reading.program_version
         pump.daily_dose_mcg = reading.program.daily_dose_mcg
         pump.low_reservoir_alarm_at = reading.forecast.low_reservoir_alarm_at
         pump.empty_at = reading.forecast.empty_at
-        pump.eri_at = _parse(status.get("eri_at"))
-        pump.eri_reached = status["eri_reached"]
+        pump.eri_at = reading.eri_at
+        pump.eri_reached = reading.eri_reached
         pump.last_interrogation_at = reading.now
         pump.log_seen = max(pump.log_seen, reading.log_size)
         return interrogation
@@ -436,102 +429,6 @@ class PumpUseCases(ClinicBase):
         known.add(key)
 
     # ------------------------------------------------------------------ use cases
-    def implant_pump(
-        self,
-        actor: Actor,
-        patient_id: int,
-        *,
-        model: str,
-        serial: str,
-        reservoir_capacity_ml: float,
-        catheter_length_cm: float,
-        reservoir_ml: float,
-        concentration_mcg_per_ml: float,
-        program: DosingProgram,
-        implanted_at: datetime | None = None,
-        low_reservoir_alarm_ml: float = 2.0,
-        flow_error: float = 0.0,
-    ) -> m.Pump:
-        require(actor, "admin", "clinician")
-        device = MODELS.get(model)
-        errs = check_text("serial", serial, SERIAL_MAX)
-        if not serial.strip():
-            errs.append(Violation("serial", "is required"))
-        if device is None:
-            errs.append(Violation("model", f"must be one of {', '.join(MODELS)}"))
-        elif reservoir_capacity_ml not in device.reservoir_sizes_ml:
-            sizes = ", ".join(f"{x:g}" for x in device.reservoir_sizes_ml)
-            errs.append(Violation("reservoir_capacity_ml", f"must be one of {sizes}"))
-        if reservoir_ml > reservoir_capacity_ml:
-            errs.append(Violation("reservoir_ml", "must not exceed the reservoir capacity"))
-        if errs:
-            raise InvalidInput(errs)
-        assert device is not None
-        now = self.clock()
-        implanted_at = implanted_at or now
-        catheter_volume = device.internal_tubing_ml + catheter_length_cm * device.catheter_ml_per_cm
-        with self.transaction() as s:
-            patient = self.patient(s, actor, patient_id)
-            if s.execute(select(m.Pump.id).where(m.Pump.serial == serial)).first():
-                raise InvalidInput([Violation("serial", f"{serial!r} is already registered")])
-            for old in patient.pumps:
-                if old.status == "implanted":
-                    raise InvalidInput([Violation("patient", f"already has pump {old.id} implanted: retire it first")])
-            setup = VirtualPumpSetup(
-                model=model,
-                capacity_ml=reservoir_capacity_ml,
-                implanted_at=implanted_at,
-                start=now,
-                reservoir_ml=reservoir_ml,
-                concentration_mcg_per_ml=concentration_mcg_per_ml,
-                program=program,
-                catheter_volume_ml=catheter_volume,
-                catheter_length_cm=catheter_length_cm,
-                low_reservoir_alarm_ml=low_reservoir_alarm_ml,
-                patient_ref=f"P{patient.id}",
-                origin=patient.origin,
-                age_years=age_years(patient, now),
-                flow_error=flow_error,
-            )
-            self.gateway.check(setup)  # a setup the pump refuses is refused before anything is written
-            pump = m.Pump(
-                patient_id=patient.id,
-                model=model,
-                serial=serial,
-                reservoir_capacity_ml=reservoir_capacity_ml,
-                low_reservoir_alarm_ml=low_reservoir_alarm_ml,
-                implanted_at=implanted_at,
-                catheter_length_cm=catheter_length_cm,
-                catheter_volume_ml=catheter_volume,
-                reading_at=now,
-                reading_reservoir_ml=reservoir_ml,
-                concentration_mcg_per_ml=concentration_mcg_per_ml,
-                program=program_json(program),
-                daily_dose_mcg=program.daily_dose_mcg,
-                last_refill_at=now,
-            )
-            s.add(pump)
-            patient.phase = "titrating"
-            s.flush()
-            s.add(
-                m.ProgramVersion(
-                    pump_id=pump.id,
-                    version=1,
-                    program=pump.program,
-                    daily_dose_mcg=pump.daily_dose_mcg,
-                    at=now,
-                    by=actor.username,
-                )
-            )
-            self._audit(s, actor, "implant_pump", "pump", pump.id, after=row_json(pump))
-            pump_id = pump.id
-        self.gateway.create(pump_id, setup)
-        with self._holding(pump_id):
-            with self.gateway.connect(pump_id) as connection:
-                reading = self._read(connection)
-            self._settle(actor, pump_id, reading, {}, None)
-        return self._fresh(pump_id)
-
     def _fresh(self, pump_id: int) -> m.Pump:
         with self.sessions() as s:
             pump = s.get(m.Pump, pump_id)
@@ -558,86 +455,6 @@ class PumpUseCases(ClinicBase):
             with self.gateway.connect(pump_id) as connection:
                 reading = self._read_for_change(connection, pump, patient)
             return work(reading)
-
-    def resolve_regression(self, actor: Actor, pump_id: int, *, expected_version: int, note: str) -> m.Pump:
-        """A clinician accepts the pump's state as it is now, after checking what went backwards.
-
-        The events the clinic had stored beyond the pump's log are removed from the events table
-        (they stay in full in the audit entry), so the pump's next events can be stored.
-        """
-        require(actor, "admin", "clinician")
-        errs = check_text("note", note, 2000)
-        if not note.strip():
-            errs.append(Violation("note", "say what was checked and why the pump's state is accepted"))
-        if errs:
-            raise InvalidInput(errs)
-        with self._holding(pump_id):
-            with self.sessions() as s:
-                pump = self.pump(s, actor, pump_id, expected_version)
-                if pump.regressed_at is None:
-                    raise InvalidInput([Violation("pump", "its state has not gone backwards")])
-            with self.gateway.connect(pump_id) as connection:
-                reading = self._read(connection)
-            with self.transaction() as s:
-                pump = self.pump(s, actor, pump_id, expected_version)
-                before = row_json(pump)
-                dropped = list(
-                    s.execute(
-                        select(m.PumpEvent).where(m.PumpEvent.pump_id == pump_id, m.PumpEvent.seq > reading.log_size)
-                    ).scalars()
-                )
-                removed = [row_json(e) for e in dropped]
-                for e in dropped:
-                    s.delete(e)
-                pump.regressed_at = pump.regression_detail = None
-                pump.log_seen = reading.log_size
-                pump.program_version = min(pump.program_version, reading.program_version)
-                s.flush()
-                after = {**row_json(pump), "note": note, "events_removed": removed}
-                self._audit(s, actor, "resolve_regression", "pump", pump.id, before=before, after=after)
-            self._settle(actor, pump_id, reading, {}, None)
-        return self._fresh(pump_id)
-
-    def retire_pump(self, actor: Actor, pump_id: int, *, expected_version: int, reason: str = "") -> m.Pump:
-        require(actor, "admin", "clinician")
-        with self._holding(pump_id), self.transaction() as s:
-            pump = self.pump(s, actor, pump_id, expected_version)
-            if pump.status != "implanted":
-                raise InvalidInput([Violation("pump", "is not implanted")])
-            before = row_json(pump)
-            pump.status = "explanted"
-            pump.explanted_at = self.clock()
-            for a in s.execute(
-                select(m.Appointment).where(m.Appointment.pump_id == pump.id, m.Appointment.status == "booked")
-            ).scalars():
-                a.status = "cancelled"
-            self._audit(
-                s, actor, "retire_pump", "pump", pump.id, before=before, after={**row_json(pump), "reason": reason}
-            )
-            return pump
-
-    def review_unrecorded_change(self, actor: Actor, change_id: int, note: str) -> m.PumpChange:
-        """A clinician has looked into a change found in the pump's log with no record, and says what it was."""
-        require(actor, "admin", "clinician")
-        errs = check_text("note", note, 2000)
-        if not note.strip():
-            errs.append(Violation("note", "say what the change was and what was done about it"))
-        if errs:
-            raise InvalidInput(errs)
-        with self.transaction() as s:
-            change = s.get(m.PumpChange, change_id)
-            if change is None:
-                raise NotFound(f"pump change {change_id}: not found")
-            self.pump(s, actor, change.pump_id)
-            if change.status != ChangeStatus.UNRECORDED.value or change.reviewed_by is not None:
-                raise InvalidInput([Violation("change", "is not an unrecorded change waiting for review")])
-            before = row_json(change)
-            change.reviewed_by = actor.username
-            change.detail = f"{change.detail} Reviewed: {note.strip()}"
-            self._audit(
-                s, actor, "review_unrecorded_change", "pump", change.pump_id, before=before, after=row_json(change)
-            )
-            return change
 
     def pending_changes(self, s: Session, pump_id: int) -> list[m.PumpChange]:
         """Changes not settled yet, and changes found in the pump's log with no record (to review)."""
