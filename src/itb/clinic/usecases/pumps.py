@@ -1,4 +1,4 @@
-"""Pumps: implant, read, and every change, recorded first, sent, then settled from the pump's log.
+"""Pumps: reading one, and every change to it recorded first, sent, then settled from the pump's log.
 
 The order of a change (AndroidAPS's lesson: the record and the pump must never disagree):
 
