@@ -381,3 +381,10 @@ def test_a_refill_form_sent_twice_refills_once(app, users, passwords, pump, db, 
     assert nurse.post(f"/pumps/{pump.id}/refill", data=confirm).status_code == 200
     assert nurse.post(f"/pumps/{pump.id}/refill", data=confirm).status_code == 200  # a double click
     assert db.count(m.Refill) == 1
+
+
+def test_a_lot_with_a_nul_byte_is_refused_before_anything_reaches_the_pump(client, clinic, pump, db):
+    body = {**REFILL, "version": db.get(m.Pump, pump.id).version, "lot": "L\u00007"}
+    answer = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=body)
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["lot"]
+    assert not keyed(pump_log(clinic, pump.id), "refill") and db.count(m.PumpChange) == 0
