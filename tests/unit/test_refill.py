@@ -293,3 +293,18 @@ def test_next_refill_is_within_the_refill_and_180_days(days):
     got = next_refill_date(REFILLED, REFILLED + timedelta(days=days))
     assert REFILLED <= got <= REFILLED + timedelta(days=180)
     assert math.isclose((got - REFILLED).total_seconds(), min(180.0, max(0.0, days - 4)) * 86400, abs_tol=1e-3)
+
+
+def test_refill_at_or_below_alarm():
+    """Device manuals: at or below the low-reservoir alarm volume the alarm sounds at once and the
+    pump soon stops; a refill that leaves the reservoir there is confirmed, with the empty date
+    (code refill_at_or_below_alarm). 0.001 mL added was accepted before, empty 10 minutes later."""
+    from datetime import datetime
+
+    from itb.domain.refill import assess_level_after_refill
+
+    empty = datetime(2026, 3, 2, 10, 10)
+    (finding,) = assess_level_after_refill(0.001, 2.0, empty).findings
+    assert finding.code == "refill_at_or_below_alarm" and "2026-03-02 10:10" in finding.message
+    assert assess_level_after_refill(2.0, 2.0, empty).findings  # at the alarm volume
+    assert not assess_level_after_refill(2.5, 2.0, empty).findings

@@ -28,6 +28,7 @@ from itb.domain.limits import (
     assess_bolus,
     assess_concentration,
     assess_entry,
+    assess_first_program,
     assess_program_change,
 )
 from itb.domain.program import DailyBolus, DosingProgram, Step
@@ -438,3 +439,27 @@ def test_every_setting_is_documented():
     text = (Path(__file__).parents[2] / "docs" / "parameters.md").read_text(encoding="utf-8")
     for field in dataclasses.fields(LimitSettings):
         assert f"`{field.name}`" in text, field.name
+
+
+def test_start_above_screening():
+    """Drug label: the first daily dose after the implant is 2 x the effective screening dose (1 x
+    when its effect lasted over 8 h); starting above it is confirmed (code start_above_screening)."""
+    start = 100.0  # a positive 50 mcg trial, effect under 8 h
+    at_start = assess_first_program(DosingProgram.simple_continuous(100), 500, SPINAL, NOW, start)
+    above = assess_first_program(DosingProgram.simple_continuous(300), 500, SPINAL, NOW, start)
+    assert "start_above_screening" not in {f.code for f in at_start.findings}
+    assert "start_above_screening" in {f.code for f in above.confirmations}
+    assert above.allowed(tuple(f.code for f in above.confirmations))
+
+
+def test_a_first_program_passes_the_limits_of_any_program():
+    """A pump's first program (at implant or registration) meets the hard maximum and the
+    maintenance ranges like any change (drug label; hard maximum: clinic setting)."""
+    too_much = assess_first_program(DosingProgram.simple_continuous(5000), 500, SPINAL, NOW)
+    assert "daily_dose_hard_max" in {f.code for f in too_much.refusals}
+    low = assess_first_program(DosingProgram.simple_continuous(100), 500, SPINAL, NOW)
+    assert "maintenance_range" in {f.code for f in low.confirmations}
+    child = assess_first_program(DosingProgram.simple_continuous(1600), 500, CHILD_CEREBRAL, NOW)
+    assert "daily_dose_hard_max" in {f.code for f in child.refusals}  # 1,500 for a child
+    unknown = assess_first_program(DosingProgram.simple_continuous(300), 3000, SPINAL, NOW)
+    assert "concentration_known" in {f.code for f in unknown.refusals}

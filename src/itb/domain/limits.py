@@ -334,6 +334,38 @@ def assess_program_change(
     return Assessment(tuple(found))
 
 
+def assess_first_program(
+    program: DosingProgram,
+    concentration_mcg_per_ml: float,
+    patient: PatientContext,
+    now: datetime,
+    screening_start_mcg_per_day: float | None = None,
+    settings: LimitSettings = DEFAULT_LIMITS,
+) -> Assessment:
+    """Every limit on the program a pump starts with at its implant (or registration).
+
+    The limits of any program (the hard maximum, the usual maintenance range for the patient's
+    group, the concentration library), and the label's start: ``screening_start_mcg_per_day`` is
+    the starting dose the positive screening trial gives (2 x the effective dose, 1 x when its
+    effect lasted over 8 h); starting above it must be confirmed.
+    """
+    found = list(
+        assess_program_change(None, program, concentration_mcg_per_ml, patient, DoseHistory(), now, settings).findings
+    )
+    dose = program.daily_dose_mcg
+    start = screening_start_mcg_per_day
+    if start is not None and math.isfinite(dose) and _above(dose, start):
+        found.append(
+            Finding(
+                "start_above_screening",
+                Severity.CONFIRM,
+                f"the first daily dose {_per_day(dose)} is above the start the screening gives, {_per_day(start)} "
+                f"({_LABEL}: 2 x the effective screening dose, 1 x when its effect lasted over 8 h): confirm",
+            )
+        )
+    return Assessment(tuple(found))
+
+
 def _increase_findings(
     old_dose: float,
     new_dose: float,

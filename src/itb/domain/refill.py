@@ -98,6 +98,20 @@ def assess_refill(
     return Assessment(tuple(findings))
 
 
+def assess_level_after_refill(added_ml: float, low_reservoir_alarm_ml: float, empty_at: datetime | None) -> Assessment:
+    """A refill that leaves the reservoir at or below its low-reservoir alarm volume is confirmed,
+    with the empty date shown (device manuals: the alarm sounds at once, and the pump soon stops;
+    a slip such as 0.001 mL added is caught here, not 10 minutes later)."""
+    if not 0 < added_ml <= low_reservoir_alarm_ml:
+        return Assessment()
+    empty = f"it is empty at {empty_at.isoformat(' ', 'minutes')}" if empty_at else "it will empty soon"
+    message = (
+        f"adding {added_ml:g} mL leaves the reservoir at or below its {low_reservoir_alarm_ml:g} mL low-reservoir "
+        f"alarm: the alarm sounds at once and {empty}; confirm, or add more"
+    )
+    return Assessment((Finding("refill_at_or_below_alarm", Severity.CONFIRM, message),))
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeBolus:
     """Pushes the old-concentration drug out of the pump tubing and catheter at the old rate.

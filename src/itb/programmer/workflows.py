@@ -43,6 +43,7 @@ from itb.domain.refill import (
     DEFAULT_REFILL,
     BridgeBolus,
     RefillSettings,
+    assess_level_after_refill,
     assess_refill,
     bridge_bolus,
     next_refill_date,
@@ -390,7 +391,10 @@ def plan_refill(
             low_reservoir_alarm_ml=status["low_reservoir_alarm_ml"],
             empty_ml=status["empty_ml"],
         )
-        alarm_at = forecast_reservoir(after, extra).low_reservoir_alarm_at
+        forecast = forecast_reservoir(after, extra)
+        alarm_at = forecast.low_reservoir_alarm_at
+        level = assess_level_after_refill(added_ml, status["low_reservoir_alarm_ml"], forecast.empty_at)
+        assessment = assessment.merged(level)
     return RefillPlan(
         view,
         withdrawn_ml,

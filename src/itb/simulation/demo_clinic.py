@@ -264,6 +264,17 @@ class _Demo:
         day = round((dose * 24 - night * 8) / 16, 1)
         return DosingProgram(steps=(Step(0, night), Step(360, day), Step(1320, night)))
 
+    def implant(self, p: _Patient, **fields: Any) -> m.Pump:
+        """A clinician's implant; the soft limits its first program meets (a start below the usual
+        maintenance range, as titration starts) are confirmed, as the clinician would."""
+        try:
+            return self.clinic.implant_pump(self.clinician, p.id or 0, **fields)
+        except NotSent as exc:
+            if exc.assessment.refusals:
+                raise
+            codes = tuple(f.code for f in exc.assessment.confirmations)
+            return self.clinic.implant_pump(self.clinician, p.id or 0, acknowledged=codes, **fields)
+
     def change_program(self, p: _Patient, program: DosingProgram) -> bool:
         """A clinician's program change; soft limits it expects are acknowledged, a refusal skips it."""
         pump = self.pump(p)
@@ -438,9 +449,8 @@ class _Demo:
         start = dose * (1 if effect > 8 else 2)  # the label: 2x the screening dose, 1x if it lasted > 8 h
         p.flow_error = round(rng.uniform(0.005, 0.02), 4)
         p.started = implanted
-        pump = self.clinic.implant_pump(
-            self.clinician,
-            p.id or 0,
+        pump = self.implant(
+            p,
             model="peristaltic",
             serial=self.serial(p),
             reservoir_capacity_ml=p.capacity_ml,
@@ -588,9 +598,8 @@ class _Demo:
         yield start
         conc = p.concentrations[0]
         added = self.fill_for(p, dose, conc, p.plan[0], conc)
-        pump = self.clinic.implant_pump(
-            self.clinician,
-            p.id or 0,
+        pump = self.implant(
+            p,
             model=p.model,
             serial=self.serial(p),
             reservoir_capacity_ml=p.capacity_ml,

@@ -82,6 +82,7 @@ class PumpIn(Strict):
     program: dict[str, Any]
     implanted_at: datetime | None = None
     low_reservoir_alarm_ml: float = Field(default=2.0, ge=0)
+    acknowledged: list[str] = Field(default_factory=list, description="codes of the soft limits confirmed")
 
 
 class ProgramIn(Strict):
@@ -270,6 +271,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     def implant(patient_id: int, body: PumpIn, me: Me) -> dict:
         fields = body.model_dump()
         fields["program"] = _program(fields["program"])
+        fields["acknowledged"] = tuple(fields["acknowledged"])
         return views.pump_data(clinic.implant_pump(me, patient_id, **fields), clinic.clock())
 
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 from itb.adapters.db import models as m
 from itb.clinic.derived import age_years
 from itb.clinic.ports import VirtualPumpSetup
-from itb.clinic.usecases.base import Actor, require, row_json
+from itb.clinic.usecases.base import Actor, NotSent, require, row_json
 from itb.clinic.usecases.pumps import PumpUseCases, check_text
 from itb.contracts.forecast import program_json
 from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
+from itb.domain.limits import Origin, PatientContext, assess_first_program
 from itb.domain.program import DosingProgram
+from itb.domain.screening import starting_daily_dose_mcg
 
 #: Longest serial number kept (the column's width).
 SERIAL_MAX = 64
@@ -36,6 +38,19 @@ def implant_errors(serial: str, model: str, reservoir_capacity_ml: float, reserv
     return errs
 
 
+def screening_start(s: Session, patient_id: int) -> float | None:
+    """The label's starting daily dose from the patient's first positive screening trial, if any."""
+    trial = s.execute(
+        select(m.ScreeningTrial)
+        .where(m.ScreeningTrial.patient_id == patient_id, m.ScreeningTrial.responded.is_(True))
+        .order_by(m.ScreeningTrial.at)
+        .limit(1)
+    ).scalar_one_or_none()
+    if trial is None:
+        return None
+    return starting_daily_dose_mcg(trial.dose_mcg, trial.effect_hours or 0.0)
+
+
 class ImplantUseCases(PumpUseCases):
     def implant_pump(
         self,
@@ -52,8 +67,13 @@ class ImplantUseCases(PumpUseCases):
         implanted_at: datetime | None = None,
         low_reservoir_alarm_ml: float = 2.0,
         flow_error: float = 0.0,
+        acknowledged: tuple[str, ...] = (),
     ) -> m.Pump:
-        """Record the pump, then create it on the gateway and store its first reading."""
+        """Record the pump, then create it on the gateway and store its first reading.
+
+        Its first program and drug pass the same limits as any program change (NotSent, 422,
+        naming each finding; soft ones go through when their codes are ``acknowledged``).
+        """
         require(actor, "admin", "clinician")
         errs = implant_errors(serial, model, reservoir_capacity_ml, reservoir_ml)
         if errs:
@@ -62,6 +82,7 @@ class ImplantUseCases(PumpUseCases):
         now = self.clock()
         with self.transaction() as s:
             patient = self._implantable(s, actor, patient_id, serial)
+            self._judge_first_program(s, patient, program, concentration_mcg_per_ml, implanted_at or now, acknowledged)
             setup = VirtualPumpSetup(
                 model=model,
                 capacity_ml=reservoir_capacity_ml,
@@ -86,6 +107,23 @@ class ImplantUseCases(PumpUseCases):
                 reading = self._read(connection)
             self._settle(actor, pump_id, reading, {}, None)
         return self._fresh(pump_id)
+
+    def _judge_first_program(
+        self,
+        s: Session,
+        patient: m.Patient,
+        program: DosingProgram,
+        concentration_mcg_per_ml: float,
+        implanted_at: datetime,
+        acknowledged: tuple[str, ...],
+    ) -> None:
+        now = self.clock()
+        context = PatientContext(Origin(patient.origin), age_years(patient, now), implanted_at)
+        assessment = assess_first_program(
+            program, concentration_mcg_per_ml, context, now, screening_start(s, patient.id), self.config.limits
+        )
+        if not assessment.allowed(acknowledged):
+            raise NotSent(assessment, acknowledged)
 
     def _implantable(self, s: Session, actor: Actor, patient_id: int, serial: str) -> m.Patient:
         patient = self.patient(s, actor, patient_id)

@@ -1,0 +1,63 @@
+"""Every number that becomes a dose passes the limits, through the API as through the pages.
+
+A refused entry answers 422 listing each finding with its code; the same request with the soft
+findings' codes in ``acknowledged`` goes through; a hard finding stays refused; nothing is stored
+or sent before that. Each test runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from test_clinic_api import PUMP, rate
+
+from itb.adapters.db import models as m
+
+
+def codes(answer) -> set[str]:  # type: ignore[no-untyped-def]
+    return {f["code"] for f in answer.json()["findings"]}
+
+
+def test_a_first_program_above_the_hard_maximum_is_refused_at_implant(client, child, db):
+    """Clinic setting (hard maximum 2,000 mcg/day for an adult, 1,500 for a child): 5,000 mcg/day
+    was accepted at registration before."""
+    body = {**PUMP, "program": rate(5000), "acknowledged": ["daily_dose_hard_max", "maintenance_range"]}
+    answer = client("clinician").post(f"/api/patients/{child.id}/pumps", json=body)
+    assert answer.status_code == 422 and "daily_dose_hard_max" in codes(answer)
+    assert db.count(m.Pump) == 0 and db.count(m.VirtualPump) == 0
+
+
+def test_a_first_program_outside_the_maintenance_range_is_confirmed_at_implant(client, make_patient, db):
+    """Drug label: the usual maintenance range per origin and age; outside it the clinician confirms."""
+    adult = make_patient("Sam", birth_date=date(1980, 1, 1), origin="spinal")
+    body = {**PUMP, "program": rate(100)}  # below the spinal range (300-800)
+    answer = client("clinician").post(f"/api/patients/{adult.id}/pumps", json=body)
+    assert answer.status_code == 422 and codes(answer) == {"maintenance_range"}
+    assert db.count(m.Pump) == 0
+    confirmed = client("clinician").post(
+        f"/api/patients/{adult.id}/pumps", json={**body, "acknowledged": ["maintenance_range"]}
+    )
+    assert confirmed.status_code == 201
+
+
+def test_a_first_program_above_the_screening_start_is_confirmed(client, clinic, users, child, db):
+    """Drug label: start at 2 x the effective screening dose (1 x when the effect lasted over 8 h)."""
+    clinic.record_screening(
+        users["clinician"], child.id, dose_mcg=50, mas_before={"hip": "3"}, mas_after={"hip": "1"}, effect_hours=4
+    )
+    body = {**PUMP, "program": rate(300)}  # the trial gives a start of 100 mcg/day
+    answer = client("clinician").post(f"/api/patients/{child.id}/pumps", json=body)
+    assert answer.status_code == 422 and codes(answer) == {"start_above_screening"}
+    at_start = client("clinician").post(f"/api/patients/{child.id}/pumps", json={**body, "program": rate(100)})
+    assert at_start.status_code == 201
+
+
+def test_a_refill_that_leaves_the_pump_at_its_alarm_volume_is_confirmed(client, pump, db, clock):
+    """Device manuals: at or below the alarm volume the pump alarms at once and soon stops."""
+    clock.advance(days=2)
+    body = {"withdrawn_ml": 19.6, "added_ml": 0.001, "concentration_mcg_per_ml": 500, "version": pump.version}
+    answer = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=body)
+    assert answer.status_code == 422 and "refill_at_or_below_alarm" in codes(answer)
+    message = next(f["message"] for f in answer.json()["findings"] if f["code"] == "refill_at_or_below_alarm")
+    assert "empty at" in message
+    assert db.count(m.Refill) == 0 and db.count(m.PumpChange) == 0
