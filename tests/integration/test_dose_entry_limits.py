@@ -61,3 +61,33 @@ def test_a_refill_that_leaves_the_pump_at_its_alarm_volume_is_confirmed(client, 
     message = next(f["message"] for f in answer.json()["findings"] if f["code"] == "refill_at_or_below_alarm")
     assert "empty at" in message
     assert db.count(m.Refill) == 0 and db.count(m.PumpChange) == 0
+
+
+def test_the_screening_form_refuses_a_dose_the_protocol_does_not_give(app, users, passwords, child, db):
+    """The web form and the API take the same rules: "500" and "100 mg" are not screening doses."""
+    from test_pages_security import browser, csrf_of
+
+    doctor = browser(app, "clinician", passwords)
+    page = doctor.get(f"/patients/{child.id}/screening").text
+    for dose in ("500", "100 mg", "60 mcg"):
+        form = {"csrf": csrf_of(page), "dose": dose, "before_hamstrings": "3", "after_hamstrings": "1"}
+        answer = doctor.post(f"/patients/{child.id}/screening", data=form)
+        assert answer.status_code == 422 and "dose_mcg" in answer.text, dose
+    negative = {
+        "csrf": csrf_of(page),
+        "dose": "50 mcg",
+        "before_hamstrings": "3",
+        "after_hamstrings": "1",
+        "effect_hours": "-50",
+    }
+    assert doctor.post(f"/patients/{child.id}/screening", data=negative).status_code == 422
+    assert db.count(m.ScreeningTrial) == 0
+    fine = {
+        "csrf": csrf_of(page),
+        "dose": "50 mcg",
+        "before_hamstrings": "3",
+        "after_hamstrings": "1",
+        "effect_hours": "6",
+    }
+    assert doctor.post(f"/patients/{child.id}/screening", data=fine).status_code == 200
+    assert db.count(m.ScreeningTrial) == 1

@@ -246,3 +246,24 @@ def test_patient_needs_weight_or_age() -> None:
         next_trial_step([], None, None)
     with pytest.raises(InvalidInput, match="patient_weight_kg"):
         next_trial_step([], -3, 4)
+
+
+def test_screening_dose_is_one_of_the_protocol_doses():
+    """Drug label: test doses of 50, 75 and 100 mcg (25 mcg first for very small children), never
+    more: "500" (500 mcg) and "100 mg" (100,000 mcg) were stored by the web form before."""
+    from itb.domain.screening import check_trial_entry
+
+    assert check_trial_entry(50, 6, 4) == []
+    assert check_trial_entry(25, None, None) == []
+    assert [v.field for v in check_trial_entry(500, None, None)] == ["dose_mcg"]
+    assert "largest screening dose" in check_trial_entry(100_000, None, None)[0].rule
+    assert "one of the label's screening doses" in check_trial_entry(60, None, None)[0].rule
+
+
+def test_screening_hours_are_real_numbers_within_three_days():
+    """An effect of -50 h, or NaN, was stored before; the label's bolus lasts 4-8 h."""
+    from itb.domain.screening import check_trial_entry
+
+    fields = [v.field for v in check_trial_entry(50, -50, float("nan"))]
+    assert fields == ["effect_hours", "assessed_after_hours"]
+    assert [v.field for v in check_trial_entry(50, 100, 4)] == ["effect_hours"]

@@ -275,6 +275,38 @@ def is_small_child(
     return None
 
 
+#: Longest a screening effect or a scoring time is recorded as lasting (hours): a bolus acts for
+#: 4-8 h (drug label); three days leaves room for the longest report without accepting nonsense.
+MAX_TRIAL_HOURS = 72.0
+
+
+def check_trial_entry(
+    dose_mcg: float,
+    effect_hours: float | None,
+    assessed_after_hours: float | None,
+    settings: ScreeningSettings = DEFAULT_SCREENING,
+) -> list[Violation]:
+    """Every rule a recorded screening trial breaks (drug label): the dose is one of the protocol's
+    test doses (50, 75, 100 mcg, or 25 mcg first for a very small child), never above the largest;
+    the hours are real numbers from 0 to ``MAX_TRIAL_HOURS``."""
+    allowed = sorted({settings.small_child_first_dose_mcg, *settings.doses_mcg})
+    listed = ", ".join(f"{d:g}" for d in allowed)
+    problems = []
+    if not isinstance(dose_mcg, int | float) or not math.isfinite(dose_mcg) or dose_mcg <= 0:
+        problems.append(Violation("dose_mcg", f"must be a test dose in mcg: one of {listed}"))
+    elif dose_mcg > max(allowed):
+        problems.append(
+            Violation("dose_mcg", f"must not exceed {max(allowed):g} mcg, the label's largest screening dose")
+        )
+    elif not any(math.isclose(dose_mcg, d) for d in allowed):
+        problems.append(Violation("dose_mcg", f"must be one of the label's screening doses: {listed} mcg"))
+    for name, value in (("effect_hours", effect_hours), ("assessed_after_hours", assessed_after_hours)):
+        bad = bound_violation(name, value, minimum=0, maximum=MAX_TRIAL_HOURS)
+        if bad:
+            problems.append(bad)
+    return problems
+
+
 def starting_daily_dose_mcg(
     effective_dose_mcg: float, effect_hours: float, settings: ScreeningSettings = DEFAULT_SCREENING
 ) -> float:

@@ -63,9 +63,10 @@ class PatientUseCases(ClinicBase):
         caregiver_feedback: str | None = None,
     ) -> m.ScreeningTrial:
         from itb.domain.scales import mas_response, parse_mas
+        from itb.domain.screening import check_trial_entry
 
         require(actor, "admin", "clinician")
-        errs: list[Violation] = []
+        errs: list[Violation] = check_trial_entry(dose_mcg, effect_hours, assessed_after_hours)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for name, grades, out in (("mas_before", mas_before, before), ("mas_after", mas_after, after)):
