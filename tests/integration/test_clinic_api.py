@@ -483,17 +483,35 @@ def test_a_clinician_ends_titration_a_nurse_may_not(client, child, db):
 
 
 def test_an_mri_books_the_scan_with_its_checklist_and_a_post_scan_check(client, child, pump, clinic, db, clock):
+    """The check is due at the scan's end, on the worklist only from then (it used to be booked
+    2 h after the scan and listed before the scan had happened), done by marking it or by an
+    interrogation after the scan."""
     from itb.clinic.worklist import worklist
     from itb.domain.worklist import Reason
 
-    answer = expect(client("nurse").post(f"/api/patients/{child.id}/mri", json={"at": "2026-12-02T14:00:00"}), 201)
+    def listed() -> bool:
+        with clinic.sessions() as s:
+            items = [i for i in worklist(s, clock(), clinic.config.booking) if i.pump_id == pump.id]
+        return any(Reason.MRI_CHECK in i.reasons for i in items)
+
+    body = {"at": "2026-12-02T14:00:00", "duration_minutes": 45}
+    answer = expect(client("nurse").post(f"/api/patients/{child.id}/mri", json=body), 201)
     assert answer["scan"]["kind"] == "mri" and answer["check"]["kind"] == "mri_check"
-    assert answer["check"]["at"] == "2026-12-02T16:00:00"
+    assert answer["check"]["at"] == "2026-12-02T14:45:00"
     assert any("interrogate" in step.lower() for step in answer["after"])
-    with clinic.sessions() as s:
-        (item,) = [i for i in worklist(s, clock(), clinic.config.booking) if i.pump_id == pump.id]
-    assert Reason.MRI_CHECK in item.reasons
+    assert not listed()  # the scan has not happened
+    clock.set(datetime(2026, 12, 2, 15, 0))
+    assert listed()
     client("nurse").post(f"/api/appointments/{answer['check']['id']}/status", json={"status": "done"})
-    with clinic.sessions() as s:
-        items = [i for i in worklist(s, clock(), clinic.config.booking) if i.pump_id == pump.id]
-    assert all(Reason.MRI_CHECK not in i.reasons for i in items)
+    assert not listed()
+
+
+def test_an_interrogation_after_the_scan_is_its_post_scan_check(client, child, pump, clinic, db, clock):
+    """Device manual: after the scan, interrogate the pump to confirm it runs; that reading is the check."""
+    answer = expect(client("nurse").post(f"/api/patients/{child.id}/mri", json={"at": "2026-12-02T14:00:00"}), 201)
+    clock.set(datetime(2026, 12, 2, 14, 30))  # during the scan: not done yet
+    client("nurse").post(f"/api/pumps/{pump.id}/interrogations")
+    assert db.get(m.Appointment, answer["check"]["id"]).status == "booked"
+    clock.set(datetime(2026, 12, 2, 15, 10))
+    client("nurse").post(f"/api/pumps/{pump.id}/interrogations")
+    assert db.get(m.Appointment, answer["check"]["id"]).status == "done"

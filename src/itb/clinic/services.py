@@ -11,7 +11,7 @@ from itb.clinic.usecases.appointments import (
     APPOINTMENT_KINDS,
     APPOINTMENT_STATUSES,
     DEFAULT_APPOINTMENT_TIME,
-    MRI_CHECK_AFTER,
+    MRI_SCAN_MINUTES,
     AppointmentUseCases,
 )
 from itb.clinic.usecases.base import (
@@ -55,7 +55,7 @@ __all__ = [
     "APPOINTMENT_KINDS",
     "APPOINTMENT_STATUSES",
     "DEFAULT_APPOINTMENT_TIME",
-    "MRI_CHECK_AFTER",
+    "MRI_SCAN_MINUTES",
     "PHASES",
     "ROLES",
     "SYSTEM",

@@ -101,10 +101,12 @@ def situations(
         .group_by(m.PumpChange.pump_id, m.PumpChange.status)
     ):
         open_changes[pump_id].append(f"{n} change{'s' if n > 1 else ''} {RECORD_STATUSES[status]}")
-    # An MRI booked puts its post-scan check on the worklist until the check is done.
-    mri_checks_booked = set(
+    # An MRI puts its post-scan check on the worklist from the scan's end until the check is done.
+    mri_checks_due = set(
         db.execute(
-            select(m.Appointment.patient_id).where(m.Appointment.kind == "mri_check", m.Appointment.status == "booked")
+            select(m.Appointment.patient_id).where(
+                m.Appointment.kind == "mri_check", m.Appointment.status == "booked", m.Appointment.at <= now
+            )
         ).scalars()
     )
     out = []
@@ -130,7 +132,7 @@ def situations(
         titration = next_booked.get((patient_id, "titration"))
         mri_pending = (
             last_mri_at is not None and (last_interrogation_at is None or last_interrogation_at <= last_mri_at)
-        ) or patient_id in mri_checks_booked
+        ) or patient_id in mri_checks_due
         out.append(
             PumpSituation(
                 patient_id=patient_id,

@@ -128,6 +128,9 @@ class PhaseIn(Strict):
 
 class MriIn(Strict):
     at: datetime
+    duration_minutes: float = Field(
+        default=60.0, gt=0, le=480, description="the scan's length: the check is due at its end"
+    )
 
 
 class RetireIn(Strict):
@@ -280,7 +283,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/patients/{patient_id}/mri", status_code=201, tags=["appointments"])
     def book_mri(patient_id: int, body: MriIn, me: Me) -> dict:
-        scan, check, plan = clinic.book_mri(me, patient_id, body.at)
+        scan, check, plan = clinic.book_mri(me, patient_id, body.at, body.duration_minutes)
         return {
             "scan": row_json(scan),
             "check": row_json(check),

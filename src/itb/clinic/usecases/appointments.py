@@ -14,8 +14,12 @@ from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
 
 APPOINTMENT_KINDS = ("screening", "titration", "refill", "mri", "mri_check", "replacement")
-#: The post-scan check is booked this long after an MRI (clinic setting): the pump is interrogated then.
-MRI_CHECK_AFTER = timedelta(hours=2)
+#: How long an MRI scan takes unless given (clinic setting, unverified). The post-scan check is due
+#: at the scan's end (device manual: a pump that alarmed during the scan may resume only after it
+#: is interrogated, so it is checked on completion).
+MRI_SCAN_MINUTES = 60.0
+#: The longest scan booked (clinic setting).
+MRI_SCAN_MAX_MINUTES = 480.0
 APPOINTMENT_STATUSES = ("booked", "done", "missed", "cancelled")
 #: Booked appointments start at this time of day unless given.
 DEFAULT_APPOINTMENT_TIME = time(10, 0)
@@ -64,12 +68,18 @@ class AppointmentUseCases(ClinicBase):
             self._add_audited(s, actor, "book_appointment", "appointment", appointment)
             return appointment
 
-    def book_mri(self, actor: Actor, patient_id: int, at: datetime) -> tuple[m.Appointment, m.Appointment, Any]:
+    def book_mri(
+        self, actor: Actor, patient_id: int, at: datetime, duration_minutes: float = MRI_SCAN_MINUTES
+    ) -> tuple[m.Appointment, m.Appointment, Any]:
         """An MRI for a patient with a pump: the scan with the model's checklist, and the post-scan
-        check (interrogate the pump), which stays on the worklist until it is done."""
+        check (interrogate the pump) due at the scan's end. The check is on the worklist from then
+        until it is done (an interrogation after the scan does it)."""
         from itb.domain.mri import mri_plan
 
         require(actor, "admin", "clinician", "nurse")
+        if not 0 < duration_minutes <= MRI_SCAN_MAX_MINUTES:
+            limit = f"{MRI_SCAN_MAX_MINUTES:g}"
+            raise InvalidInput([Violation("duration_minutes", f"must be more than 0 and at most {limit}")])
         with self.sessions() as s:
             patient = self.patient(s, actor, patient_id)
             pump = next((p for p in patient.pumps if p.status == "implanted"), None)
@@ -84,7 +94,7 @@ class AppointmentUseCases(ClinicBase):
             actor,
             patient_id,
             kind="mri_check",
-            at=at + MRI_CHECK_AFTER,
+            at=at + timedelta(minutes=duration_minutes),
             pump_id=pump_id,
             notes="Interrogate the pump after the MRI: " + " ".join(plan.after),
         )

@@ -329,7 +329,26 @@ class PumpUseCases(ClinicBase):
                 after = {**row_json(pump), "interrogation_id": interrogation.id}
                 action = "pump_state_went_backwards" if backwards is not None else audit_action
                 self._audit(s, actor, action or "interrogate", "pump", pump.id, before=before, after=after)
+            if backwards is None:  # a pump reading after an MRI's end is the post-scan check
+                self._post_scan_checks_done(s, pump, reading, actor)
             return {c.key: c for c in changes}
+
+    def _post_scan_checks_done(self, s: Session, pump: m.Pump, reading: PumpReading, actor: Actor) -> None:
+        """An interrogation after an MRI's end is its post-scan check: the booked check is done."""
+        for check in s.execute(
+            select(m.Appointment).where(
+                m.Appointment.pump_id == pump.id,
+                m.Appointment.kind == "mri_check",
+                m.Appointment.status == "booked",
+                m.Appointment.at <= reading.now,
+            )
+        ).scalars():
+            before = row_json(check)
+            check.status = "done"
+            check.notes = (
+                f"{check.notes or ''} Done: the pump was interrogated at {reading.now:%Y-%m-%d %H:%M}.".strip()
+            )
+            self._audit(s, actor, "appointment_done", "appointment", check.id, before=before, after=row_json(check))
 
     def _settle_one(self, change: m.PumpChange, reading: PumpReading, result: ChangeResult | None) -> bool:
         """Decide one open change from the log (True when it applied)."""
