@@ -91,3 +91,13 @@ def test_the_screening_form_refuses_a_dose_the_protocol_does_not_give(app, users
     }
     assert doctor.post(f"/patients/{child.id}/screening", data=fine).status_code == 200
     assert db.count(m.ScreeningTrial) == 1
+
+
+def test_a_familys_note_never_lowers_what_was_ticked_and_counts_what_it_names(clinic, users, child, db):
+    """Triage: free text is matched to the same codes where it names them, and never lowers the ticks."""
+    typed = clinic.report_symptoms(users["caregiver"], child.id, [], "she is hard to wake and breathing slowly")
+    assert typed.urgency == 2 and "hard_to_wake" in typed.triage["from_note"]
+    ticked = clinic.report_symptoms(users["caregiver"], child.id, ["seizure"], "all fine otherwise")
+    assert ticked.urgency == 2
+    vague = clinic.report_symptoms(users["caregiver"], child.id, [], "a question about the next visit")
+    assert vague.urgency == 1  # unmatched: call the clinic today

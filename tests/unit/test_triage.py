@@ -226,8 +226,22 @@ def test_common_side_effect_alone_waits_for_the_next_visit(code: str) -> None:
     assert "next visit" in result.instruction
 
 
-def test_mild_sleepiness_after_an_increase_is_common() -> None:
-    assert triage(["sleepy"], JUST_INCREASED).urgency is Urgency.NEXT_VISIT
+def test_drowsiness_or_nausea_after_a_dose_increase_is_a_possible_overdose() -> None:
+    """domain.md: drowsiness, dizziness, nausea are overdose signs, and an increase is felt fully at
+    24-48 h: sleepy and nausea a day after an increase were "mention at the next visit" before (the
+    clinical review's under-call); they are at least "call today" now."""
+    result = triage(["sleepy", "nausea_vomiting"], JUST_INCREASED)
+    assert result.urgency is Urgency.CALL_TODAY and Concern.OVERDOSE in result.concerns
+    assert triage(["sleepy"], INCREASED_LONG_AGO).urgency is Urgency.NEXT_VISIT  # long after: common
+
+
+def test_overdose_signs_after_a_bolus() -> None:
+    """domain.md: a bolus peaks at about 4 h and lasts 4-8 h; signs within the window (a setting, 1 day)
+    are blamed on it."""
+    after_bolus = PumpContext(days_since_bolus=0.2)
+    assert triage(["nausea_vomiting"], after_bolus).urgency is Urgency.CALL_TODAY
+    assert triage(["dizzy"], after_bolus).urgency is Urgency.EMERGENCY
+    assert triage(["dizzy"], PumpContext(days_since_bolus=2)).urgency is Urgency.CALL_TODAY
 
 
 def test_mild_sleepiness_after_a_refill_may_be_a_pocket_fill() -> None:
@@ -444,3 +458,21 @@ def test_urgency_is_never_below_any_concern_and_instruction_matches(codes, pump,
         assert "Call the clinic today" in result.instruction
     else:
         assert set(result.concerns) <= {Concern.COMMON}
+
+
+def test_a_familys_note_is_matched_to_the_same_signs_as_the_boxes() -> None:
+    """The clinical review: the same withdrawal signs typed as text got "call today", ticked they got
+    "emergency". A note's words are read as the codes they name (conservatively: negations too)."""
+    from itb.domain.triage import codes_in_text
+
+    assert codes_in_text("Very sleepy, we cannot wake him") >= {"very_sleepy", "hard_to_wake"}
+    assert codes_in_text("itchy, sweating a lot and stiff again") == {
+        "itching",
+        "heavy_sweating",
+        "stiffness_returning",
+    }
+    assert codes_in_text("the scar is red and oozing") == {"wound_problem"}
+    assert codes_in_text("a question about the next visit") == frozenset()
+    typed = triage(sorted(codes_in_text("high temperature and very rigid")))
+    ticked = triage(["high_fever", "rigidity"])
+    assert typed.urgency is ticked.urgency is Urgency.EMERGENCY

@@ -37,6 +37,13 @@ def pump_context(s: Session, patient: m.Patient, now: datetime) -> PumpContext:
         .all()
     )
 
+    last_bolus = s.execute(
+        select(m.PumpEvent.at)
+        .where(m.PumpEvent.pump_id == pump.id, m.PumpEvent.type == "bolus_started", m.PumpEvent.at.is_not(None))
+        .order_by(m.PumpEvent.at.desc())
+        .limit(1)
+    ).scalar()
+
     def days(at: datetime | None) -> float | None:
         return None if at is None else max(0.0, (now - at) / timedelta(days=1))
 
@@ -50,6 +57,7 @@ def pump_context(s: Session, patient: m.Patient, now: datetime) -> PumpContext:
         critical_alarm=bool(set(alarms) & CRITICAL_ALARMS),
         days_since_refill=days(pump.last_refill_at),
         days_since_dose_increase=days(increase_at),
+        days_since_bolus=days(last_bolus),
         concentration_changed_recently=len(refills) == 2
         and refills[0].concentration_mcg_per_ml != refills[1].concentration_mcg_per_ml
         and (days(refills[0].at) or 0) <= 7,

@@ -17,6 +17,7 @@ imported from the rest of ``itb`` (the alarm names below mirror ``itb.domain.ala
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -84,6 +85,9 @@ class TriageSettings:
     #: overdose signs this many days after a refill: a possible pocket fill or wrong concentration
     #: (domain.md: pocket fill is a known cause of overdose; window unverified)
     overdose_window_after_refill_days: float = 3.0
+    #: overdose signs this many days after a bolus (single, bridge or priming) are blamed on it (domain.md: a
+    #: bolus peaks at about 4 h and lasts 4-8 h; a day covers it, unverified)
+    overdose_window_after_bolus_days: float = 1.0
     #: the seed's own rule: every alarm, even a single tone, is an emergency. Off by default, where the device
     #: manuals (domain.md) tell a single tone (call today) from two tones (emergency).
     every_alarm_is_emergency: bool = False
@@ -114,6 +118,7 @@ class PumpContext:
     critical_alarm: bool = False
     days_since_refill: float | None = None
     days_since_dose_increase: float | None = None
+    days_since_bolus: float | None = None
     concentration_changed_recently: bool = False
     eri_reached: bool = False
     end_of_service: bool = False
@@ -125,7 +130,7 @@ class PumpContext:
         object.__setattr__(self, "active_alarms", tuple(self.active_alarms))
         violations = [
             v
-            for name in ("days_since_refill", "days_since_dose_increase", "days_since_surgery")
+            for name in ("days_since_refill", "days_since_dose_increase", "days_since_bolus", "days_since_surgery")
             if (v := bound_violation(name, getattr(self, name), minimum=0)) is not None
         ]
         if violations:
@@ -167,6 +172,8 @@ SEVERE_WITHDRAWAL_SIGNS = frozenset({"high_fever", "rigidity", "confusion"})
 # ``very_sleepy`` is an emergency: the form's words are "Very sleepy, hard to wake", and hard to wake is one.
 OVERDOSE_EMERGENCY_SIGNS = frozenset({"breathing_slow", "seizure", "hard_to_wake", "very_sleepy"})
 OVERDOSE_SIGNS = frozenset({"dizzy", "floppy_muscles"}) | OVERDOSE_EMERGENCY_SIGNS
+# Common side effects that can also be the first signs of an overdose after a recent change (domain.md).
+MILD_OVERDOSE_SIGNS = frozenset({"sleepy", "nausea_vomiting"})
 INFECTION_SIGNS = frozenset({"wound_problem"})  # seed: infection; family form: red, swollen or leaking
 CSF_LEAK_SIGNS = frozenset({"headache_sitting_up"})  # domain.md: CSF leak
 # Seed: "loose muscles, nausea, vomiting, sleepiness, headache, and dizziness. These are usually temporary";
@@ -183,6 +190,43 @@ OTHER = "other"
 SYMPTOM_CODES: frozenset[str] = (
     WITHDRAWAL_SIGNS | OVERDOSE_SIGNS | INFECTION_SIGNS | CSF_LEAK_SIGNS | COMMON_SIGNS | PUMP_SIGNS | {OTHER}
 )
+
+
+# ----------------------------------------------------------------------------- a family's own words
+#: Words in a family's note and the sign each names (the same codes as the form's boxes). Matching is
+#: conservative: a named sign counts even when negated ("not breathing slowly" still asks "breathing_slow"),
+#: because a note is never allowed to lower the urgency of what it says.
+TEXT_SIGNS: tuple[tuple[str, str], ...] = (
+    (r"itch", "itching"),
+    (r"faint|light.?headed|blood pressure", "feeling_faint"),
+    (r"tingl|pins and needles", "tingling"),
+    (r"high (fever|temperature)|very hot|burning up", "high_fever"),
+    (r"fever|temperature", "fever"),
+    (r"confus|disoriented|not making sense|agitated", "confusion"),
+    (r"stiff|spasm|tight muscles|tone (is )?(back|worse|up)", "stiffness_returning"),
+    (r"sweat", "heavy_sweating"),
+    (r"rigid", "rigidity"),
+    (r"breath", "breathing_slow"),
+    (r"seizure|convuls|\bfits?\b", "seizure"),
+    (r"hard to wake|can'?n?o?t wake|won'?t wake|not waking|unconscious|unresponsive|passed out", "hard_to_wake"),
+    (r"very (sleepy|drowsy)|keeps falling asleep", "very_sleepy"),
+    (r"sleepy|drows|groggy|tired", "sleepy"),
+    (r"dizz", "dizzy"),
+    (r"floppy|limp|weak", "floppy_muscles"),
+    (r"nause|vomit|throw(ing)? up|threw up|sick to", "nausea_vomiting"),
+    (r"constipat", "constipation"),
+    (r"headache.*(sit|stand|upright)|(sit|stand|upright).*headache", "headache_sitting_up"),
+    (r"headache", "headache"),
+    (r"two tones|double beep", BEEP_TWO_TONES),
+    (r"beep|alarm", BEEP_UNKNOWN_TONE),
+    (r"\bred\b|redness|swollen|swelling|leak|\bpus\b|wound|incision|oozing", "wound_problem"),
+)
+
+
+def codes_in_text(text: str) -> frozenset[str]:
+    """The signs a family's note names, as symptom codes (see ``TEXT_SIGNS``)."""
+    words = text.lower()
+    return frozenset(code for pattern, code in TEXT_SIGNS if re.search(pattern, words))
 
 
 # ----------------------------------------------------------------------------- instructions (seed's words)
@@ -249,11 +293,13 @@ def _no_drug_reasons(pump: PumpContext, settings: TriageSettings) -> list[str]:
     return why
 
 
-def _overdose_causes(pump: PumpContext, settings: TriageSettings, *, with_increase: bool = True) -> list[str]:
+def _overdose_causes(pump: PumpContext, settings: TriageSettings) -> list[str]:
     """Recent events that can give too much drug: each one turns overdose signs into an emergency."""
     why = []
-    if with_increase and _within(pump.days_since_dose_increase, settings.overdose_window_after_increase_days):
+    if _within(pump.days_since_dose_increase, settings.overdose_window_after_increase_days):
         why.append(f"the dose went up {pump.days_since_dose_increase:g} days ago")
+    if _within(pump.days_since_bolus, settings.overdose_window_after_bolus_days):
+        why.append(f"a bolus was given {pump.days_since_bolus:g} days ago")
     if _within(pump.days_since_refill, settings.overdose_window_after_refill_days):
         why.append(f"the pump was refilled {pump.days_since_refill:g} days ago (possible pocket fill)")
     if pump.concentration_changed_recently:
@@ -291,11 +337,13 @@ def _overdose(codes: set[str], pump: PumpContext, settings: TriageSettings) -> l
         found += [
             _f(c, now, f"overdose signs and {why}", _SRC_OVERDOSE_CAUSE) for why in _overdose_causes(pump, settings)
         ]
-    elif "sleepy" in codes:
-        # Mild sleepiness is a common side effect, also in the first days after an increase (seed); after a
-        # refill or a concentration change it may be a pocket fill or the wrong drug (domain.md).
-        causes = _overdose_causes(pump, settings, with_increase=False)
-        found += [_f(c, Urgency.CALL_TODAY, f"sleepy and {why}", _SRC_OVERDOSE_CAUSE) for why in causes]
+    if mild := sorted(codes & MILD_OVERDOSE_SIGNS):
+        # Sleepiness or nausea alone are common side effects (seed); within days of an increase, a refill, a
+        # concentration change or a bolus they may be the first signs of too much drug (domain.md: overdose
+        # signs; an increase is felt fully at 24-48 h): never "mention at the next visit" then.
+        what = " and ".join(mild)
+        causes = _overdose_causes(pump, settings)
+        found += [_f(c, Urgency.CALL_TODAY, f"{what}, and {why}", _SRC_OVERDOSE_CAUSE) for why in causes]
     return found
 
 

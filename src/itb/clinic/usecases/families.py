@@ -6,7 +6,7 @@ from itb.adapters.db import models as m
 from itb.clinic.triage_context import pump_context
 from itb.clinic.usecases.base import Actor, ClinicBase
 from itb.domain.errors import InvalidInput, Violation
-from itb.domain.triage import SYMPTOM_CODES, triage
+from itb.domain.triage import OTHER, SYMPTOM_CODES, codes_in_text, triage
 
 
 class FamilyUseCases(ClinicBase):
@@ -19,9 +19,12 @@ class FamilyUseCases(ClinicBase):
             errs.append(Violation("note", "must be at most 2000 characters"))
         if errs:
             raise InvalidInput(errs)
+        # The note's own words count as the signs they name; what was ticked is never lowered by them.
+        from_note = codes_in_text(note) - set(symptoms)
+        codes = set(symptoms) | from_note or {OTHER}
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)
-            result = triage(symptoms or ["other"], pump_context(s, patient, self.clock()))
+            result = triage(sorted(codes), pump_context(s, patient, self.clock()))
             report = m.SymptomReport(
                 patient_id=patient.id,
                 at=self.clock(),
@@ -34,6 +37,7 @@ class FamilyUseCases(ClinicBase):
                     "concerns": [str(c) for c in result.concerns],
                     "reasons": list(result.reasons),
                     "instruction": result.instruction,
+                    "from_note": sorted(from_note),
                 },
             )
             self._add_audited(s, actor, "report_symptoms", "patient", report, entity_id=patient.id)
