@@ -6,7 +6,6 @@ the reservoir volume and reaches the empty level at the forecast's ``empty_at``.
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
@@ -266,17 +265,3 @@ def test_empty_inputs_give_a_small_no_data_svg(svg) -> None:
 
 def test_the_same_data_gives_the_same_svg() -> None:
     assert plots.tone_trend_svg(MAS_VISITS) == plots.tone_trend_svg(MAS_VISITS)
-
-
-def test_each_chart_renders_quickly() -> None:
-    s = state()
-    charts = [
-        lambda: reservoir_svg(s, WITH_BRIDGE, next_refill_at=AT + timedelta(days=20)),
-        lambda: plots.dose_history_svg(CHANGES, until=datetime(2026, 3, 2)),
-        lambda: plots.tone_trend_svg(MAS_VISITS, [(datetime(2025, 6, 3), 38.5)]),
-    ]
-    for chart in charts:
-        chart()  # warm: fonts and caches
-        started = time.perf_counter()
-        chart()
-        assert time.perf_counter() - started < 0.15

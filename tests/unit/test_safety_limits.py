@@ -463,3 +463,19 @@ def test_a_first_program_passes_the_limits_of_any_program():
     assert "daily_dose_hard_max" in {f.code for f in child.refusals}  # 1,500 for a child
     unknown = assess_first_program(DosingProgram.simple_continuous(300), 3000, SPINAL, NOW)
     assert "concentration_known" in {f.code for f in unknown.refusals}
+
+
+def test_age_below_label():
+    """Drug label (domain.md): paediatric use is from age 4; younger children need an explicit
+    clinician's decision, so every program for them is confirmed (code age_below_label)."""
+    toddler = PatientContext(Origin.CEREBRAL, 3.5)
+    change = assess_program_change(
+        DosingProgram.simple_continuous(100), DosingProgram.simple_continuous(105), 500, toddler, DoseHistory(), NOW
+    )
+    assert "age_below_label" in {f.code for f in change.confirmations}
+    first = assess_first_program(DosingProgram.simple_continuous(50), 500, toddler, NOW)
+    assert "age_below_label" in {f.code for f in first.confirmations}
+    four = PatientContext(Origin.CEREBRAL, 4.0)
+    assert "age_below_label" not in {
+        f.code for f in assess_first_program(DosingProgram.simple_continuous(50), 500, four, NOW).findings
+    }

@@ -34,6 +34,8 @@ class LimitSettings:
 
     # -- who is a child -------------------------------------------------------------------
     child_below_age_years: float = 12  # domain.md: "children under 12"
+    # drug label: the safety and effectiveness of intrathecal baclofen below age 4 are not established
+    labelled_from_age_years: float = 4
     # -- drug library ---------------------------------------------------------------------
     max_concentration_mcg_per_ml: float = 2000  # domain.md: highest concentration sold
     library_concentrations_mcg_per_ml: tuple[float, ...] = (50, 500, 1000, 2000)  # domain.md: concentrations sold
@@ -291,6 +293,16 @@ def assess_program_change(
     Includes the concentration's assessment. The daily dose is steps plus daily boluses.
     """
     found = list(assess_concentration(concentration_mcg_per_ml, settings).findings)
+    if patient.age_years < settings.labelled_from_age_years:
+        found.append(
+            Finding(
+                "age_below_label",
+                Severity.CONFIRM,
+                f"the patient is {patient.age_years:.1f} years old: the label's use in children is from age "
+                f"{settings.labelled_from_age_years:g} (safety and effectiveness below it are not established, "
+                f"{_LABEL}): confirm",
+            )
+        )
     group = _group(patient, settings)
     new_dose = new.daily_dose_mcg
     old_dose = old.daily_dose_mcg if old is not None else None

@@ -253,6 +253,7 @@ def propose_next_dose(
         if not 0 < new < current:
             new = current * (1 - fraction)
         notes, codes = _range_notes(new, b)
+        notes, codes = [*notes, *_age_notes(patient, limits)], [*codes, *_age_codes(patient, limits)]
         reasons = [
             f"side effects reported: reduce by {_pct(1 - new / current)}, {current:g} to {new:g} mcg/day "
             f"({_LABEL}: reductions of 10-20 % for side effects)",
@@ -316,8 +317,8 @@ def propose_next_dose(
         )
         codes.append("increase_step_min")
     notes, range_codes = _range_notes(new, b)
-    reasons.extend(notes)
-    codes.extend(range_codes)
+    reasons.extend([*notes, *_age_notes(patient, limits)])
+    codes.extend([*range_codes, *_age_codes(patient, limits)])
 
     earliest = now
     if patient.implanted_at is not None:
@@ -382,3 +383,17 @@ def is_stable(
         return True
     recent = list(tone_trend)[-settings.stable_tone_visits :]
     return len(recent) == settings.stable_tone_visits and all(t < settings.high_tone_min_mean_mas for t in recent)
+
+
+def _age_codes(patient: PatientContext, limits: LimitSettings) -> list[str]:
+    """Below the label's age every change is the clinician's explicit decision (``age_below_label``)."""
+    return ["age_below_label"] if patient.age_years < limits.labelled_from_age_years else []
+
+
+def _age_notes(patient: PatientContext, limits: LimitSettings) -> list[str]:
+    if not _age_codes(patient, limits):
+        return []
+    return [
+        f"the label's use in children is from age {limits.labelled_from_age_years:g}: "
+        "the clinician must confirm every change (age_below_label)"
+    ]
