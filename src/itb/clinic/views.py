@@ -209,8 +209,9 @@ def summarize_patient(p: Patient) -> PatientSummary:
 
 
 def pump_data(p: Pump, now: datetime) -> dict:
-    """The record, with the reservoir estimated for ``now`` from the last reading (named as such)."""
-    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, now), "estimated_at": now}
+    """The record, with the reservoir estimated for ``now`` (to the second) from the last reading."""
+    at = now.replace(microsecond=0)
+    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, at), "estimated_at": at}
 
 
 def change_data(c: PumpChange) -> dict:
