@@ -159,6 +159,7 @@ def test_a_program_change_at_a_hard_limit_is_refused(page: Any, login: Any, pick
     _pump, dose, version = open_program_form(page, picks.program_refused_patient)
     page.fill("#rate", f"{dose * 3:.0f} mcg/day")  # +200 %
     page.get_by_role("button", name="Review").click()
+    page.wait_for_selector("table[aria-label='Old and new']")  # the review page, not the form still
     refused = page.locator(".finding.refuse")
     assert refused.count() >= 1
     assert refused.first.inner_text().startswith("Refused:")
@@ -175,6 +176,7 @@ def test_a_program_change_at_a_soft_limit_is_sent_once_acknowledged(page: Any, l
     new_dose = round(dose * 0.7)  # a 30 % reduction: more than the usual 20 %, a soft limit
     page.fill("#rate", f"{new_dose} mcg/day")
     page.get_by_role("button", name="Review").click()
+    page.wait_for_selector("table[aria-label='Old and new']")
     assert page.locator(".finding.refuse").count() == 0
     assert "Refused" not in page.locator("main").inner_text()
     boxes = page.locator("input[name=ack]")

@@ -321,3 +321,26 @@ def test_not_stable_while_the_dose_is_changing() -> None:
     assert not is_stable(path(300, 360, 432), [1.0, 1.0], goals_t=60)
     assert not is_stable(path(360), [1.0, 1.0], goals_t=60)
     assert not is_stable([], [1.0, 1.0], goals_t=60)
+
+
+def test_check_after_increases_without_response() -> None:
+    """The clinical review: with tone stuck, 12 visits went 300 -> 2,000 mcg/day at +20 % each and never
+    suggested a catheter or pump check. After ``check_after_increases_without_response`` increases in a
+    row without a drop in tone (a setting, 3), the planner proposes the check, not another increase."""
+    from itb.domain.titration import ProposalKind, increases_without_response
+
+    day = [NOW + timedelta(days=14 * k) for k in range(8)]
+    versions = [(day[0], 300.0), (day[1], 360.0), (day[3], 432.0), (day[5], 518.0)]
+    stuck = [(day[0], 3.0), (day[2], 3.0), (day[4], 3.2), (day[6], 3.0)]
+    assert increases_without_response(versions, stuck) == 3
+    easing = [(day[0], 3.0), (day[2], 3.0), (day[4], 3.2), (day[6], 2.5)]
+    assert increases_without_response(versions, easing) == 0  # the latest increase helped
+    p = propose_next_dose(
+        518.0, SPINAL, DoseHistory(), day[7], tone_trend=[3.0], goals_t=None, side_effects=False,
+        increases_without_response=3,
+    )  # fmt: skip
+    assert p.kind is ProposalKind.CHECK and p.dose_mcg_per_day == 518.0 and "catheter" in p.reasons[0]
+    assert propose_next_dose(
+        518.0, SPINAL, DoseHistory(), day[7], tone_trend=[3.0], goals_t=None, side_effects=False,
+        increases_without_response=2,
+    ).kind is ProposalKind.INCREASE  # fmt: skip

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import NamedTuple
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation, is_number
@@ -71,6 +72,14 @@ class TitrationSettings:
     #: "stable": tone below ``high_tone_min_mean_mas`` at this many latest visits, unless goals are met
     #: (clinic setting, unverified)
     stable_tone_visits: int = 2
+    #: after this many increases in a row without a drop in tone, propose a catheter and pump check
+    #: instead of another increase (clinic setting, unverified; domain.md: a catheter leak, kink or
+    #: disconnection makes the pump's dose not reach the spine, and repairing it later turns the
+    #: escalated dose into an overdose)
+    check_after_increases_without_response: int = 3
+    #: an increase "brought a response" when the mean MAS after it is at least this much lower than before
+    #: it (clinic setting, unverified: half a grade, above the scale's scoring noise)
+    step_response_min_mas_drop: float = 0.5
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []
@@ -101,6 +110,7 @@ class ProposalKind(StrEnum):
     INCREASE = "increase"
     HOLD = "hold"
     REDUCE = "reduce"
+    CHECK = "check the catheter and pump"  # increases bring no response: look for the cause first
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +235,7 @@ def propose_next_dose(
     tone_trend: Sequence[float],
     goals_t: float | None,
     side_effects: bool,
+    increases_without_response: int = 0,
     limits: LimitSettings = DEFAULT_LIMITS,
     settings: TitrationSettings = DEFAULT_TITRATION,
 ) -> Proposal:
@@ -282,6 +293,21 @@ def propose_next_dose(
         )
 
     lo, hi = b.step
+    gate = s.check_after_increases_without_response
+    if increases_without_response >= gate:
+        return Proposal(
+            current,
+            0.0,
+            ProposalKind.CHECK,
+            (
+                f"tone still high (mean MAS {latest:.3g}) after {increases_without_response} increases in a row "
+                f"without a drop in tone (a check after {gate}, {_UNVERIFIED}): do not increase again before the "
+                "catheter (kink, leak, disconnection: dye study or imaging) and the pump (a refill discrepancy, "
+                "the rotor after an MRI) are checked",
+                "a catheter repaired after an escalation delivers the whole escalated dose: an overdose (domain.md)",
+            ),
+            now,
+        )
     if not _below(current, b.hard_max):
         return hold(
             [
@@ -397,3 +423,28 @@ def _age_notes(patient: PatientContext, limits: LimitSettings) -> list[str]:
         f"the label's use in children is from age {limits.labelled_from_age_years:g}: "
         "the clinician must confirm every change (age_below_label)"
     ]
+
+
+def increases_without_response(
+    versions: Sequence[tuple[datetime, float]],
+    tone: Sequence[tuple[datetime, float]],
+    settings: TitrationSettings = DEFAULT_TITRATION,
+) -> int:
+    """How many of the latest dose increases in a row were each followed by no drop in tone.
+
+    ``versions``: (when, daily dose) of each program, oldest first; ``tone``: (when, mean MAS) of
+    each visit, oldest first. An increase counts when the first score after it is not lower than
+    the last score before it by ``step_response_min_mas_drop``; one with no score on both sides
+    ends the count (nothing is assumed).
+    """
+    count = 0
+    steps = [(b_at, a_dose, b_dose) for (_, a_dose), (b_at, b_dose) in pairwise(versions)]
+    for at, before_dose, after_dose in reversed(steps):
+        if not after_dose > before_dose:
+            continue
+        before = [m for t, m in tone if t <= at]
+        after = [m for t, m in tone if t > at]
+        if not before or not after or before[-1] - after[0] >= settings.step_response_min_mas_drop:
+            break
+        count += 1
+    return count

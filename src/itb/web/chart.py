@@ -81,7 +81,7 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
     from itb.domain.limits import DoseHistory, Origin, PatientContext
     from itb.domain.replacement import replacement_plan
     from itb.domain.scales import mean_mas, parse_mas
-    from itb.domain.titration import propose_next_dose
+    from itb.domain.titration import increases_without_response, propose_next_dose
 
     out: dict[str, Any] = {"proposal": None, "replacement": None, "size": None}
     if pump is None:
@@ -112,10 +112,10 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
         catheter_length_cm=pump.catheter_length_cm,
     )
     if patient.phase == "titrating":
-        tone = []
-        for a in assessments:
-            if a.kind == "mas":
-                tone.append(mean_mas([parse_mas(g, "grade") for g in a.data.values()]))
+        scored = [
+            (a.at, mean_mas([parse_mas(g, "grade") for g in a.data.values()])) for a in assessments if a.kind == "mas"
+        ]
+        tone = [mean for _, mean in scored]
         goals = [a.data["t_score"] for a in assessments if a.kind == "gas"]
         increases = [v.at for prev, v in pairwise(versions) if v.daily_dose_mcg > prev.daily_dose_mcg]
         age = (now.date() - patient.birth_date).days / 365.25
@@ -127,5 +127,8 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
             tone_trend=tone,
             goals_t=goals[-1] if goals else None,
             side_effects=any((r.urgency or 0) >= 1 for r in reports if (now - r.at).days <= 14),
+            increases_without_response=increases_without_response(
+                [(v.at, v.daily_dose_mcg) for v in versions if v.pump_id == pump.id], scored
+            ),
         )
     return out
