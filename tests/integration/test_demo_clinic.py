@@ -1,14 +1,13 @@
 """The demo clinic (``itb demo``): ~40 synthetic patients in every phase, made through the real use cases.
 
 One fill on SQLite in a temporary folder (with a fixed "today") is shared by the tests: it must
-succeed quickly, hold every phase and the special cases the worklist must show (an overdue
+succeed, hold every phase and the special cases the worklist must show (an overdue
 refill, an unreviewed discrepancy, a pump near its ERI), give working logins, keep the audit
 chain intact, leave every stored forecast current, and refuse to fill a second time.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -31,11 +30,9 @@ TODAY = datetime(2026, 3, 2, 8, 0)  # a Monday morning
 def demo(tmp_path_factory):  # type: ignore[no-untyped-def]
     clinic, engine = open_clinic(str(tmp_path_factory.mktemp("demo") / "c.db"))
     clock = clinic.clock
-    started = time.perf_counter()
     logins = fill_demo_clinic(clinic, today=TODAY)
-    elapsed = time.perf_counter() - started
     assert clinic.clock is clock  # the clinic's own clock is given back
-    yield clinic, logins, elapsed
+    yield clinic, logins
     engine.dispose()
 
 
@@ -44,9 +41,8 @@ def items_by_pump(clinic):  # type: ignore[no-untyped-def]
         return {item.pump_id: item for item in worklist(s, TODAY, clinic.config.booking)}
 
 
-def test_the_fill_is_quick_and_has_every_phase(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, elapsed = demo
-    assert elapsed < 30
+def test_the_fill_has_every_phase(demo) -> None:  # type: ignore[no-untyped-def]
+    clinic, _logins = demo
     with clinic.sessions() as s:
         patients = s.scalars(select(m.Patient)).all()
         pumps = s.scalars(select(m.Pump)).all()
@@ -63,7 +59,7 @@ def test_the_fill_is_quick_and_has_every_phase(demo) -> None:  # type: ignore[no
 
 
 def test_histories_come_from_the_use_cases(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, _elapsed = demo
+    clinic, _logins = demo
     with clinic.sessions() as s:
         phase = {p.id: p.phase for p in s.scalars(select(m.Patient))}
         trials = s.scalars(select(m.ScreeningTrial)).all()
@@ -98,7 +94,7 @@ def test_histories_come_from_the_use_cases(demo) -> None:  # type: ignore[no-unt
 
 
 def test_logins_work(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, logins, _elapsed = demo
+    clinic, logins = demo
     assert {role for _, _, role in logins} == {"admin", "clinician", "nurse", "caregiver"}
     with clinic.sessions() as s:
         for username, password, role in logins:
@@ -112,7 +108,7 @@ def test_logins_work(demo) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_worklist_shows_the_special_cases(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, _elapsed = demo
+    clinic, _logins = demo
     with clinic.sessions() as s:
         overdue = s.scalars(
             select(m.Appointment).where(m.Appointment.status == "booked", m.Appointment.at < TODAY)
@@ -150,7 +146,7 @@ def test_the_worklist_shows_the_special_cases(demo) -> None:  # type: ignore[no-
 
 
 def test_the_audit_chain_verifies(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, _elapsed = demo
+    clinic, _logins = demo
     with clinic.sessions() as s:
         assert verify_chain(s) == []
         times = s.scalars(select(m.AuditEntry.at).order_by(m.AuditEntry.id)).all()
@@ -158,7 +154,7 @@ def test_the_audit_chain_verifies(demo) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_stored_forecasts_are_current(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, _elapsed = demo
+    clinic, _logins = demo
     with clinic.sessions() as s:
         stored = {p.id: (p.low_reservoir_alarm_at, p.empty_at, p.eri_at) for p in s.scalars(select(m.Pump))}
     clock = clinic.clock
@@ -174,6 +170,6 @@ def test_stored_forecasts_are_current(demo) -> None:  # type: ignore[no-untyped-
 
 
 def test_a_second_fill_is_refused(demo) -> None:  # type: ignore[no-untyped-def]
-    clinic, _logins, _elapsed = demo
+    clinic, _logins = demo
     with pytest.raises(DemoNotEmpty, match="already has patients"):
         fill_demo_clinic(clinic, today=TODAY)

@@ -7,9 +7,9 @@ from itertools import pairwise
 from typing import Any
 
 from itb.clinic import views
+from itb.clinic.derived import program_of
 from itb.clinic.services import Actor, Clinic
-from itb.contracts.forecast import parse_program
-from itb.domain.errors import Violation
+from itb.domain.reading import age_years_on
 from itb.web import family
 
 
@@ -28,8 +28,7 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
     svgs: dict[str, str] = {}
     program = None
     if pump is not None:
-        errs: list[Violation] = []
-        program = parse_program(pump.program, "program", errs)
+        program = program_of(pump)
         svgs["reservoir"] = plots.reservoir_forecast_svg(
             at=pump.reading_at,
             reservoir_ml=pump.reading_reservoir_ml,
@@ -94,7 +93,7 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
             # Plan for the middle of the usual maintenance range (drug label, LimitSettings), never
             # less than the starting dose: the pump must last the years after titration.
             lim = clinic.config.limits
-            age = (now.date() - patient.birth_date).days / 365.25
+            age = age_years_on(patient.birth_date, now.date())
             group = "child" if age < lim.child_below_age_years else patient.origin
             low = getattr(lim, f"maintenance_{group}_min_mcg_per_day")
             high = getattr(lim, f"maintenance_{group}_max_mcg_per_day")
@@ -118,7 +117,7 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
         tone = [mean for _, mean in scored]
         goals = [a.data["t_score"] for a in assessments if a.kind == "gas"]
         increases = [v.at for prev, v in pairwise(versions) if v.daily_dose_mcg > prev.daily_dose_mcg]
-        age = (now.date() - patient.birth_date).days / 365.25
+        age = age_years_on(patient.birth_date, now.date())
         out["proposal"] = propose_next_dose(
             pump.daily_dose_mcg,
             PatientContext(Origin(patient.origin), age, pump.implanted_at),

@@ -26,6 +26,7 @@ from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import DosingProgram
+from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
 from itb.web.chart import chart_context
@@ -435,7 +436,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         from itb.domain.screening import next_trial_step
 
         results = views.screening_results(clinic, actor, patient.id)
-        age = (clinic.clock().date() - patient.birth_date).days / 365.25
+        age = age_years_on(patient.birth_date, clinic.clock().date())
         return next_trial_step(results, patient.weight_kg, age)
 
     # -- appointments and the calendar feed ------------------------------------------------
