@@ -567,7 +567,7 @@ def worklist_command(
 
     clinic, _engine = open_clinic(db)
     with clinic.sessions() as s:
-        items = worklist(s, datetime.now(), clinic.config.booking)
+        items = worklist(s, datetime.now(), clinic.config.booking, flow=clinic.config.flow)
     if as_json:
         import orjson
 

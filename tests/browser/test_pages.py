@@ -137,6 +137,10 @@ def test_a_guided_refill_changes_the_forecast(page: Any, login: Any, picks: Any)
 
     page.get_by_role("link", name="Back to the chart").click()
     assert field_of(page, "Low-reservoir alarm") == alarm_after
+    # booked from the earliest plausible alarm: the pump's learned flow at its upper bound
+    earliest = field_of(page, "Earliest plausible alarm")
+    assert earliest[:16] < alarm_after and "refills are booked from this" in earliest
+    assert "of what it counts" in field_of(page, "Learned flow")
 
 
 # ---------------------------------------------------------------------------------- program changes

@@ -213,7 +213,12 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
 
     (item,) = expect(nurse.get("/api/worklist"), 200)
     assert item["pump_id"] == pump_id and "discrepancy" in item["reasons"]
-    assert item["days_until_empty"] == pytest.approx(20 / 0.22, abs=1e-3)  # refilled to 20 mL, 0.22 mL a day
+    # refilled to 20 mL, 0.22 mL a day (90.9 days by the pump's count); the worklist plans from the
+    # earliest plausible empty reservoir, the learned flow's upper bound
+    learned = expect(nurse.get(f"/api/pumps/{pump_id}"), 200)["flow"]
+    earliest_empty = datetime.fromisoformat(learned["earliest_empty_at"])
+    assert item["days_until_empty"] == pytest.approx((earliest_empty - clock.now) / timedelta(days=1), abs=1e-3)
+    assert 20 / 0.22 / 1.2 < item["days_until_empty"] < 20 / 0.22
     reviewed = expect(doctor.post(f"/api/refills/{refill['id']}/review"), 200)
     assert reviewed["reviewed_by"] == "clinician"
     assert all("discrepancy" not in i["reasons"] for i in expect(nurse.get("/api/worklist"), 200))

@@ -12,6 +12,8 @@ from itb.adapters.db import models as m
 from itb.clinic.services import DEFAULT_APPOINTMENT_TIME, Conflict, Forbidden, NotFound, NotSent
 from itb.clinic.worklist import worklist
 from itb.contracts.forecast import parse_program, program_json
+from itb.domain.calibration import DEFAULT_FLOW, device_prior
+from itb.domain.devices import PERISTALTIC
 from itb.domain.errors import InvalidInput
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.program import DosingProgram
@@ -350,11 +352,14 @@ def test_refill_records_it_and_books_the_next_refill_before_the_alarm(clinic, us
         pump.patient_id,
     )
     assert clinic.config.calendar.is_open(day) and booked.at.time() == DEFAULT_APPOINTMENT_TIME
-    # 4 days before the alarm (Wednesday 3 March) is a Saturday: the Friday before is booked
-    assert (after.low_reservoir_alarm_at.date(), day) == (date(2027, 3, 3), date(2027, 2, 26))
-    assert booked.at < after.low_reservoir_alarm_at
+    # Booked 7 days before the earliest plausible alarm (the learned flow's upper bound), which
+    # comes before the pump's own date (Wednesday 3 March)
+    assert after.low_reservoir_alarm_at.date() == date(2027, 3, 3)
+    earliest = after.plausible_alarm_at
+    assert earliest is not None and earliest < after.low_reservoir_alarm_at
+    assert day <= (earliest - timedelta(days=7)).date()
     assert day == refill_booking_date(
-        clock.now.date(), clock.now.date(), after.low_reservoir_alarm_at, clinic.config.calendar, clinic.config.booking
+        clock.now.date(), clock.now.date(), earliest, clinic.config.calendar, clinic.config.booking
     )
     actions = [e.action for e in db.audit()]
     assert actions[-2:] == ["book_appointment", "refill"]
@@ -579,7 +584,11 @@ def test_worklist_is_ordered_by_days_until_empty(clinic, users, make_patient, ma
         pumps[name] = make_pump(patient.id, serial=f"SN-{i}", reservoir_ml=ml).id
     items = worklist_items(clinic, db, clock)
     assert [i.pump_id for i in items] == [pumps["Ben"], pumps["Ann"], pumps["Cat"]]
-    assert [round(i.days_until_empty) for i in items] == [20, 60, 90]
+    # to the earliest plausible empty reservoir: a new pump is planned at the edge of its label
+    own = [20, 60, 90]
+    for item, days in zip(items, own):
+        ratio = device_prior(PERISTALTIC).upper(DEFAULT_FLOW, days - 2 / 0.2)
+        assert item.days_until_empty == pytest.approx(days / ratio, abs=1e-4)
     assert items[0].urgency == 1 and items[-1].urgency == 2
 
 
@@ -641,3 +650,37 @@ def test_pain_is_an_outcome_scale_0_to_10(clinic, users, child):
     assert saved.data == {"score": 6, "during": "spasms at night"}
     with pytest.raises(InvalidInput, match=r"data\.score"):
         clinic.record_assessment(users["clinician"], child.id, "pain", {"score": 11})
+
+
+def test_learned_flow_books_the_refill_and_lists_a_drifting_pump(clinic, users, pump, db, clock):
+    """shared/domain.md, "Refills": the pump only counts, and a fixed margin does not cover a pump
+    that runs fast within its tolerance. A pump giving 10 % more than it counts is learned from
+    its refills' withdrawals, booked from its earliest plausible alarm, and listed as drifting."""
+    for _ in range(3):
+        clock.advance(days=30)
+        read = clinic.interrogate(users["nurse"], pump.id)
+        counted = 20.0 - read.reading_reservoir_ml  # 0.2 mL a day, 6 mL counted
+        clinic.refill(
+            users["nurse"],
+            pump.id,
+            withdrawn_ml=round(20.0 - 1.10 * counted, 3),
+            added_ml=20,
+            concentration_mcg_per_ml=500,
+            expected_version=read.version,
+        )
+    after = db.get(m.Pump, pump.id)
+    assert after.flow_refills == 3 and after.flow_ratio == pytest.approx(1.10, abs=0.02)
+    # the earliest plausible alarm: 18 mL to the alarm at about 1.1 x 0.2 mL a day, not 90 days
+    assert after.low_reservoir_alarm_at == clock.now + timedelta(days=90)
+    assert timedelta(days=70) < after.plausible_alarm_at - clock.now < timedelta(days=18 / 0.22)
+    booked = [a for a in db.all(m.Appointment) if a.status == "booked" and a.kind == "refill"]
+    assert [a.at.date() for a in booked] == [
+        refill_booking_date(
+            clock.now.date(), clock.now.date(), after.plausible_alarm_at, clinic.config.calendar, clinic.config.booking
+        )
+    ]
+    assert booked[0].at.date() <= (after.plausible_alarm_at - timedelta(days=7)).date()
+    assert "earliest plausible" in booked[0].notes
+    item = {i.pump_id: i for i in worklist_items(clinic, db, clock)}[pump.id]
+    assert Reason.FLOW_DRIFT in item.reasons
+    assert any("more than it counts (learned from 3 refills)" in d and "pocket fill" in d for d in item.details)

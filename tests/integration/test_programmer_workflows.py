@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from itb.contracts.forecast import program_json
+from itb.domain.calibration import DEFAULT_FLOW, device_prior
 from itb.domain.devices import PERISTALTIC
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.limits import DoseHistory, Origin, Severity
@@ -521,7 +522,8 @@ def test_plan_refill_with_a_concentration_change():
         BASE.steps, (), (OneTimeBolus(START, bridge.dose_mcg, bridge.duration_minutes, BolusKind.BRIDGE),)
     )
     assert plan.low_reservoir_alarm_at == forecast_reservoir(state, with_bridge).low_reservoir_alarm_at
-    assert plan.next_refill_at == plan.low_reservoir_alarm_at - timedelta(days=4)
+    assert plan.earliest_alarm_at is not None and plan.earliest_alarm_at < plan.low_reservoir_alarm_at
+    assert plan.next_refill_at == plan.earliest_alarm_at - timedelta(days=7)
 
 
 def test_plan_refill_without_a_concentration_change_has_no_bridge():
@@ -529,7 +531,11 @@ def test_plan_refill_without_a_concentration_change_has_no_bridge():
     plan = W.plan_refill(W.interrogate(clinic.link), withdrawn_ml=12.0, added_ml=20.0, concentration_mcg_per_ml=500)
     assert plan.bridge is None and plan.assessment.findings == ()
     assert plan.low_reservoir_alarm_at == START + timedelta(days=18 / 0.8)  # 22.5 days
-    assert plan.next_refill_at == START + timedelta(days=18.5)
+    # No flow history: the device's prior, the edge of its label (+14.5 %): 22.5 days / that ratio
+    ratio = device_prior(PERISTALTIC).upper(DEFAULT_FLOW, 22.5)
+    assert ratio == pytest.approx(1.145, abs=0.005)
+    assert abs(plan.earliest_alarm_at - (START + timedelta(days=22.5 / ratio))) <= timedelta(seconds=1)
+    assert plan.next_refill_at == plan.earliest_alarm_at - timedelta(days=7)
 
 
 def test_plan_refill_to_a_lower_concentration_asks_for_confirmation():

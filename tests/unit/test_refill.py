@@ -53,7 +53,7 @@ def test_default_settings_are_the_documented_numbers():
     assert DEFAULT_REFILL.discrepancy_ml == 2.0
     assert DEFAULT_REFILL.small_pump_discrepancy_ml == 1.0
     assert DEFAULT_REFILL.use_small_pump_threshold is False
-    assert DEFAULT_BOOKING.refill_margin_days == 4.0
+    assert DEFAULT_BOOKING.refill_margin_days == 7.0  # families are told 7-10 days before the printed date
     assert DEFAULT_BOOKING.max_refill_interval_days == 180
 
 
@@ -262,18 +262,18 @@ def test_priming_bolus_fills_catheter_and_tubing():
 # -- next refill date -------------------------------------------------------------------------------
 
 
-def test_next_refill_is_4_days_before_the_alarm():
+def test_next_refill_is_7_days_before_the_alarm():
     alarm = REFILLED + timedelta(days=90, hours=5)
-    assert next_refill_date(REFILLED, alarm) == alarm - timedelta(days=4)
+    assert next_refill_date(REFILLED, alarm) == alarm - timedelta(days=7)
     assert next_refill_date(REFILLED, alarm, BookingSettings(refill_margin_days=3)) == alarm - timedelta(days=3)
 
 
 def test_next_refill_never_beyond_180_days():
     alarm = REFILLED + timedelta(days=300)
     assert next_refill_date(REFILLED, alarm) == REFILLED + timedelta(days=180)
-    # just inside: 184 days to the alarm -> 180 days
-    assert next_refill_date(REFILLED, REFILLED + timedelta(days=184)) == REFILLED + timedelta(days=180)
-    assert next_refill_date(REFILLED, REFILLED + timedelta(days=183)) == REFILLED + timedelta(days=179)
+    # just inside: 187 days to the alarm -> 180 days
+    assert next_refill_date(REFILLED, REFILLED + timedelta(days=187)) == REFILLED + timedelta(days=180)
+    assert next_refill_date(REFILLED, REFILLED + timedelta(days=186)) == REFILLED + timedelta(days=179)
 
 
 def test_next_refill_when_the_alarm_is_never_reached_is_180_days():
@@ -284,7 +284,7 @@ def test_next_refill_when_the_alarm_is_never_reached_is_180_days():
 
 
 def test_next_refill_never_before_the_refill():
-    assert next_refill_date(REFILLED, REFILLED + timedelta(days=2)) == REFILLED
+    assert next_refill_date(REFILLED, REFILLED + timedelta(days=5)) == REFILLED
     assert next_refill_date(REFILLED, REFILLED - timedelta(days=1)) == REFILLED
 
 
@@ -292,7 +292,7 @@ def test_next_refill_never_before_the_refill():
 def test_next_refill_is_within_the_refill_and_180_days(days):
     got = next_refill_date(REFILLED, REFILLED + timedelta(days=days))
     assert REFILLED <= got <= REFILLED + timedelta(days=180)
-    assert math.isclose((got - REFILLED).total_seconds(), min(180.0, max(0.0, days - 4)) * 86400, abs_tol=1e-3)
+    assert math.isclose((got - REFILLED).total_seconds(), min(180.0, max(0.0, days - 7)) * 86400, abs_tol=1e-3)
 
 
 def test_refill_at_or_below_alarm():

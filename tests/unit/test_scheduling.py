@@ -136,7 +136,7 @@ def test_on_or_after_raises_when_never_open() -> None:
 
 def test_booking_defaults_follow_domain_md() -> None:
     s = BookingSettings()
-    assert s.refill_margin_days == 4  # 3-5 days before the alarm
+    assert s.refill_margin_days == 7  # families are told 7-10 days before the printed alarm date
     assert s.max_refill_interval_days == 180  # drug stability
     assert s.titration_interval_days == (14, 21)  # every 2-3 weeks
     assert s.eri_warning_days == 183  # about 6 months
@@ -189,7 +189,7 @@ LAST_REFILL = date(2026, 1, 5)
 
 
 def test_target_is_margin_days_before_the_alarm() -> None:
-    alarm = datetime(2026, 3, 6, 10, 0)  # Friday
+    alarm = datetime(2026, 3, 9, 10, 0)  # Monday, 7 days after the target
     assert refill_target_date(LAST_REFILL, alarm) == MON
 
 
@@ -210,46 +210,46 @@ def test_target_is_capped_by_drug_stability() -> None:
 
 def test_stability_limit_exactly_equal_to_alarm_target() -> None:
     stability = LAST_REFILL + timedelta(days=180)
-    alarm = datetime.combine(stability + timedelta(days=4), datetime.min.time())
+    alarm = datetime.combine(stability + timedelta(days=7), datetime.min.time())
     assert refill_target_date(LAST_REFILL, alarm) == stability
 
 
 def test_booking_on_an_open_target_day() -> None:
-    alarm = datetime(2026, 3, 6, 10, 0)  # target Monday 2026-03-02
+    alarm = datetime(2026, 3, 9, 10, 0)  # target Monday 2026-03-02
     assert refill_booking_date(date(2026, 2, 20), LAST_REFILL, alarm, DEFAULT_CALENDAR) == MON
 
 
 def test_booking_moves_a_weekend_target_back_to_friday() -> None:
-    alarm = datetime(2026, 3, 12, 10, 0)  # target Sunday 2026-03-08
+    alarm = datetime(2026, 3, 15, 10, 0)  # target Sunday 2026-03-08
     assert refill_booking_date(date(2026, 2, 20), LAST_REFILL, alarm, DEFAULT_CALENDAR) == FRI
 
 
 def test_booking_never_moves_later_than_the_target() -> None:
-    alarm = datetime(2026, 3, 12, 10, 0)  # target Sunday
+    alarm = datetime(2026, 3, 15, 10, 0)  # target Sunday
     cal = ClinicCalendar(weekdays=frozenset({0}))  # Mondays only
     assert refill_booking_date(date(2026, 2, 20), LAST_REFILL, alarm, cal) == MON
 
 
 def test_booking_skips_a_holiday() -> None:
-    alarm = datetime(2026, 3, 12, 10, 0)  # target Sunday 2026-03-08
+    alarm = datetime(2026, 3, 15, 10, 0)  # target Sunday 2026-03-08
     cal = ClinicCalendar(closures=frozenset({FRI}))
     assert refill_booking_date(date(2026, 2, 20), LAST_REFILL, alarm, cal) == THU
 
 
 def test_booking_may_be_today() -> None:
-    alarm = datetime(2026, 3, 8, 10, 0)  # target Wednesday 2026-03-04
+    alarm = datetime(2026, 3, 11, 10, 0)  # target Wednesday 2026-03-04
     assert refill_booking_date(WED, LAST_REFILL, alarm, DEFAULT_CALENDAR) == WED
 
 
 def test_booking_is_never_before_today() -> None:
-    alarm = datetime(2026, 3, 12, 10, 0)  # target Sunday, Friday is open
+    alarm = datetime(2026, 3, 15, 10, 0)  # target Sunday, Friday is open
     cal = ClinicCalendar(closures=frozenset({FRI}))
     # today is Friday (closed): no open day in [Fri, Sun], so the first open day from today
     assert refill_booking_date(FRI, LAST_REFILL, alarm, cal) == MON + timedelta(days=7)
 
 
 def test_alarm_too_close_books_the_first_open_day() -> None:
-    alarm = datetime(2026, 3, 9, 8, 0)  # target Thursday 2026-03-05, already past on Saturday
+    alarm = datetime(2026, 3, 12, 8, 0)  # target Thursday 2026-03-05, already past on Saturday
     assert refill_booking_date(SAT, LAST_REFILL, alarm, DEFAULT_CALENDAR) == MON + timedelta(days=7)
 
 

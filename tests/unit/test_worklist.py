@@ -80,7 +80,7 @@ def test_alarm_before_the_booked_refill() -> None:
     assert item.reasons == (Reason.ALARM_BEFORE_REFILL,)
     assert detail(item, Reason.ALARM_BEFORE_REFILL) == (
         "The low-reservoir alarm is due at 2026-05-01 07:30, before the refill booked for 2026-05-02: "
-        "book the refill by 2026-04-27."
+        "book the refill by 2026-04-24."
     )
 
 
@@ -137,7 +137,7 @@ def test_no_refill_booked_gives_the_alarm_and_the_book_by_date() -> None:
     item = one(calm(next_refill_booked=None))
     assert item.reasons == (Reason.NO_REFILL_BOOKED,)
     assert item.details == (
-        "No refill is booked; the low-reservoir alarm is due at 2026-05-01 07:30: book it by 2026-04-27.",
+        "No refill is booked; the low-reservoir alarm is due at 2026-05-01 07:30: book it by 2026-04-24.",
     )
 
 
@@ -345,6 +345,7 @@ def test_reason_values_are_stable_snake_case() -> None:
         "eri_reached",
         "mri_check",
         "discrepancy",
+        "flow_drift",
     ]
 
 
@@ -485,3 +486,25 @@ def test_ten_thousand_pumps() -> None:
     assert all(i.days_until_empty is None for i in items[first_unknown:])
     assert all(by_id[i.patient_id].empty_at is None for i in items[first_unknown:])
     assert items[0].urgency == 0
+
+
+def test_worklist_plans_from_the_earliest_plausible_alarm() -> None:
+    """shared/domain.md, "Refills": a fixed margin does not cover a pump that runs fast within its
+    tolerance. The learned flow's earliest plausible alarm (day 50, the pump's own: day 60) is what
+    the booked refill (day 56) is compared with, and the detail names both dates."""
+    item = one(calm(plausible_alarm_at=at(50), plausible_empty_at=at(58)))
+    assert item.reasons == (Reason.ALARM_BEFORE_REFILL,)
+    assert "at the earliest (the pump's learned flow; its own date is" in item.details[0]
+    assert item.days_until_alarm == pytest.approx(50) and item.days_until_empty == pytest.approx(58)
+
+
+def test_worklist_never_plans_later_than_the_pumps_own_dates() -> None:
+    """A slow pump still alarms and stops on its own count: a later plausible date changes nothing."""
+    assert build_worklist([calm(plausible_alarm_at=at(70), plausible_empty_at=at(80))], NOW) == []
+
+
+def test_flow_drift_is_listed_with_its_sentence() -> None:
+    """itb.domain.calibration.drift: a learned flow beyond the drift setting is a worklist reason."""
+    item = one(calm(flow_drift="the pump gives about 9% more than it counts (learned from 3 refills): check it"))
+    assert item.reasons == (Reason.FLOW_DRIFT,) and item.urgency == 2
+    assert item.details == ("The pump gives about 9% more than it counts (learned from 3 refills): check it.",)

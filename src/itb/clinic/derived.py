@@ -7,12 +7,25 @@ patient's age is taken from the birth date on the day it is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Select, select
 
 from itb.adapters.db import models as m
 from itb.contracts.forecast import parse_program
+from itb.domain.calibration import (
+    FlowEstimate,
+    FlowSettings,
+    device_prior,
+    learn_flow,
+    plausible_forecast,
+    refill_history,
+)
+from itb.domain.devices import MODELS, PERISTALTIC
 from itb.domain.errors import InvalidInput
-from itb.domain.forecast import ReservoirState
+from itb.domain.forecast import Forecast, ReservoirState
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on, estimate_reservoir_ml
 
@@ -46,3 +59,53 @@ def estimated_reservoir_ml(pump: m.Pump, now: datetime) -> float:
 
 def age_years(patient: m.Patient, now: datetime) -> float:
     return age_years_on(patient.birth_date, now.date())
+
+
+def refill_rows(pump_id: int) -> Select[tuple[datetime, float, float, float]]:
+    """A pump's refills as ``learned_flow`` takes them: (at, expected, withdrawn, added), oldest first."""
+    return (
+        select(m.Refill.at, m.Refill.expected_ml, m.Refill.withdrawn_ml, m.Refill.added_ml)
+        .where(m.Refill.pump_id == pump_id)
+        .order_by(m.Refill.at, m.Refill.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedFlow:
+    """A pump's learned flow and what the clinic plans from it."""
+
+    estimate: FlowEstimate
+    #: the ratio planned with: the estimate's upper bound over the coming interval
+    upper: float
+    #: the volume of the last fill (the full reservoir when it is not known: the most it can be)
+    fill_ml: float
+    #: the forecast from the last reading at ``upper``: the earliest plausible alarm and empty
+    forecast: Forecast
+
+
+def learned_flow(
+    pump: m.Pump, refills: Iterable[tuple[datetime, float, float, float]], settings: FlowSettings
+) -> LearnedFlow:
+    """The pump's flow learned from its refills ``(at, expected, withdrawn, added)`` oldest first,
+    and the forecast from its last reading at the upper bound of that flow."""
+    history, fill = refill_history(pump.implant_fill_ml, refills)
+    estimate = learn_flow(device_prior(MODELS.get(pump.model, PERISTALTIC), settings), history, settings)
+    state, program = last_reading_state(pump), program_of(pump)
+    horizon = 0.0 if pump.low_reservoir_alarm_at is None else (pump.low_reservoir_alarm_at - state.at).days
+    upper = estimate.upper(settings, max(horizon, 0.0))
+    fill_ml = state.reservoir_capacity_ml if fill is None else fill
+    return LearnedFlow(estimate, upper, fill_ml, plausible_forecast(state, program, fill_ml, upper))
+
+
+def earliest_alarm_at(pump: m.Pump) -> datetime | None:
+    """The low-reservoir alarm the clinic plans from: the earliest plausible one (the learned flow),
+    or the pump's own date when that is earlier or the other is not known."""
+    return _earliest(pump.low_reservoir_alarm_at, pump.plausible_alarm_at)
+
+
+def earliest_empty_at(pump: m.Pump) -> datetime | None:
+    return _earliest(pump.empty_at, pump.plausible_empty_at)
+
+
+def _earliest(*instants: datetime | None) -> datetime | None:
+    return min((t for t in instants if t is not None), default=None)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import earliest_alarm_at, earliest_empty_at
 from itb.domain.alarms import ALARMS, Priority
 from itb.domain.triage import PumpContext
 
@@ -49,10 +50,11 @@ def pump_context(s: Session, patient: m.Patient, now: datetime) -> PumpContext:
 
     raised = len(versions) == 2 and versions[0].daily_dose_mcg > versions[1].daily_dose_mcg
     increase_at = versions[0].at if raised else None
+    # The earliest plausible dates (the pump's learned flow) when known: a fast pump empties first.
+    alarm_at, empty_at = earliest_alarm_at(pump), earliest_empty_at(pump)
     return PumpContext(
-        reservoir_near_empty=pump.low_reservoir_alarm_at is not None
-        and pump.low_reservoir_alarm_at <= now + timedelta(days=7),
-        reservoir_empty=pump.empty_at is not None and pump.empty_at <= now,
+        reservoir_near_empty=alarm_at is not None and alarm_at <= now + timedelta(days=7),
+        reservoir_empty=empty_at is not None and empty_at <= now,
         active_alarms=alarms,
         critical_alarm=bool(set(alarms) & CRITICAL_ALARMS),
         days_since_refill=days(pump.last_refill_at),

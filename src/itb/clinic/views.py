@@ -31,11 +31,12 @@ from itb.adapters.db.models import (
     SymptomReport,
 )
 from itb.clinic.audit import verify_chain
-from itb.clinic.derived import estimated_reservoir_ml
+from itb.clinic.derived import earliest_alarm_at, earliest_empty_at, estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Forbidden, NotFound, row_json
 from itb.clinic.triage_context import last_interrogation_status
 from itb.clinic.users import authenticate
 from itb.clinic.worklist import worklist
+from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
 from itb.domain.screening import TrialResult
 from itb.domain.worklist import WorkItem
 
@@ -208,10 +209,26 @@ def summarize_patient(p: Patient) -> PatientSummary:
     )
 
 
-def pump_data(p: Pump, now: datetime) -> dict:
-    """The record, with the reservoir estimated for ``now`` (to the second) from the last reading."""
+def pump_data(p: Pump, now: datetime, flow: FlowSettings = DEFAULT_FLOW) -> dict:
+    """The record, with the reservoir estimated for ``now`` (to the second) from the last reading,
+    and its learned flow: the earliest plausible alarm and empty instants the clinic plans from."""
     at = now.replace(microsecond=0)
-    return {**row_json(p), "estimated_reservoir_ml_now": estimated_reservoir_ml(p, at), "estimated_at": at}
+    estimate = FlowEstimate(p.flow_ratio or 1.0, p.flow_ratio_sd or 0.0, p.flow_refills or 0)
+    learned = {
+        "ratio": p.flow_ratio,
+        "sd": p.flow_ratio_sd,
+        "refills": p.flow_refills or 0,
+        "confidence": flow.confidence,
+        "earliest_alarm_at": earliest_alarm_at(p),
+        "earliest_empty_at": earliest_empty_at(p),
+        "drift": None if p.flow_ratio is None else drift(estimate, flow),
+    }
+    return {
+        **row_json(p),
+        "estimated_reservoir_ml_now": estimated_reservoir_ml(p, at),
+        "estimated_at": at,
+        "flow": learned,
+    }
 
 
 def change_data(c: PumpChange) -> dict:
@@ -255,7 +272,9 @@ def patient_record(clinic: Clinic, actor: Actor, patient_id: int) -> PatientReco
         p = clinic.patient(s, actor, patient_id)
         visits = s.execute(select(Appointment).where(Appointment.patient_id == p.id).order_by(Appointment.at))
         return PatientRecord(
-            summarize_patient(p), [pump_data(x, now) for x in p.pumps], [row_json(a) for a in visits.scalars()]
+            summarize_patient(p),
+            [pump_data(x, now, clinic.config.flow) for x in p.pumps],
+            [row_json(a) for a in visits.scalars()],
         )
 
 
@@ -342,7 +361,7 @@ def pump_detail(clinic: Clinic, actor: Actor, pump_id: int) -> PumpDetail:
             select(ProgramVersion).where(ProgramVersion.pump_id == p.id).order_by(ProgramVersion.version)
         ).scalars()
         return PumpDetail(
-            pump_data(p, now),
+            pump_data(p, now, clinic.config.flow),
             [row_json(r) for r in refills],
             [row_json(v) for v in versions],
             [change_data(c) for c in clinic.pending_changes(s, p.id)],
@@ -422,7 +441,7 @@ def work_items(clinic: Clinic, actor: Actor, now: datetime | None = None) -> lis
         ids = None
         if actor.role == "caregiver":
             ids = set(s.execute(clinic.visible_patients(s, actor).with_only_columns(Patient.id)).scalars())
-        return worklist(s, clinic.clock() if now is None else now, clinic.config.booking, ids)
+        return worklist(s, clinic.clock() if now is None else now, clinic.config.booking, ids, clinic.config.flow)
 
 
 def unreviewed_reports(clinic: Clinic, actor: Actor) -> list[Report]:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
+from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
 from itb.domain.scheduling import BookingSettings
 from itb.domain.worklist import PumpSituation, WorkItem, build_worklist
 
@@ -26,7 +27,11 @@ RECORD_STATUSES = {
 
 
 def situations(
-    session: Session, now: datetime, patient_ids: set[int] | None = None, missed_since: datetime | None = None
+    session: Session,
+    now: datetime,
+    patient_ids: set[int] | None = None,
+    missed_since: datetime | None = None,
+    flow: FlowSettings = DEFAULT_FLOW,
 ) -> list[PumpSituation]:
     # Plain columns on the session's connection, not ORM objects: building 2 x 10,000 objects and
     # decoding every program's JSON took 0.6 of the 0.7 s a 10,000-pump worklist cost
@@ -49,6 +54,11 @@ def situations(
             m.Pump.last_mri_at,
             m.Pump.last_interrogation_at,
             m.Pump.regression_detail,
+            m.Pump.plausible_alarm_at,
+            m.Pump.plausible_empty_at,
+            m.Pump.flow_ratio,
+            m.Pump.flow_ratio_sd,
+            m.Pump.flow_refills,
         )
         .join(m.Patient, m.Patient.id == m.Pump.patient_id)
         .where(m.Pump.status == "implanted")
@@ -127,6 +137,11 @@ def situations(
         last_mri_at,
         last_interrogation_at,
         regression_detail,
+        plausible_alarm_at,
+        plausible_empty_at,
+        flow_ratio,
+        flow_ratio_sd,
+        flow_refills,
     ) in rows:
         refill = next_booked.get((patient_id, "refill"))
         titration = next_booked.get((patient_id, "titration"))
@@ -155,13 +170,22 @@ def situations(
                     ([f"the pump's state went backwards ({regression_detail})"] if regression_detail else [])
                     + open_changes.get(pump_id, [])
                 ),
+                plausible_alarm_at=plausible_alarm_at,
+                plausible_empty_at=plausible_empty_at,
+                flow_drift=None
+                if flow_ratio is None
+                else drift(FlowEstimate(flow_ratio, flow_ratio_sd or 0.0, flow_refills or 0), flow),
             )
         )
     return out
 
 
 def worklist(
-    session: Session, now: datetime, settings: BookingSettings, patient_ids: set[int] | None = None
+    session: Session,
+    now: datetime,
+    settings: BookingSettings,
+    patient_ids: set[int] | None = None,
+    flow: FlowSettings = DEFAULT_FLOW,
 ) -> list[WorkItem]:
     since = now - timedelta(days=settings.missed_follow_up_days)
-    return build_worklist(situations(session, now, patient_ids, since), now, settings)
+    return build_worklist(situations(session, now, patient_ids, since, flow), now, settings)

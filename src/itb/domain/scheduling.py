@@ -1,8 +1,10 @@
 """Booking dates: the clinic's open days, the next refill appointment, the titration window.
 
 The programmer prints the low-reservoir alarm date after a refill; the clinic books the next
-refill a few days (3-5) before it, and never later than drug stability allows (180 days), on a
-day the clinic is open. After a dose change during titration the next visit falls 2-3 weeks
+refill a margin (7 days) before the *earliest plausible* alarm, the date the pump's learned flow
+gives at its upper bound (:mod:`itb.domain.calibration`: a pump that runs fast within its
+tolerance empties before its own date), and never later than drug stability allows (180 days),
+on a day the clinic is open. After a dose change during titration the next visit falls 2-3 weeks
 later. Every number is a field of ``BookingSettings`` or ``ClinicCalendar`` that a clinic can
 change; ``docs/parameters.md`` lists them with their sources (``shared/domain.md``, "Refills",
 "The therapy in one paragraph", "The pump").
@@ -78,8 +80,10 @@ DEFAULT_CALENDAR = ClinicCalendar()
 class BookingSettings:
     """Every booking and worklist rule a clinic may change, with its source."""
 
-    #: book the refill this many days before the low-reservoir alarm (domain.md: 3-5 days)
-    refill_margin_days: float = 4
+    #: book the refill this many days before the earliest plausible low-reservoir alarm (the
+    #: pump's learned flow, itb.domain.calibration; domain.md: one children's hospital tells
+    #: families 7-10 days before the printed date)
+    refill_margin_days: float = 7
     #: drug stability: refill at least this often whatever the volume (domain.md: 180 days)
     max_refill_interval_days: float = 180
     #: the next titration visit, in days after the last program change (domain.md: every 2-3 weeks)

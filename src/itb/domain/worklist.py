@@ -50,6 +50,27 @@ class PumpSituation:
     #: why the record and the pump may disagree (its state went backwards, a change whose fate is
     #: not settled yet, a change in the pump's log with no record): the forecast cannot be trusted
     record_problems: tuple[str, ...] = ()
+    #: the earliest plausible alarm and empty instants from the pump's learned flow
+    #: (itb.domain.calibration); None: not known, the exact forecast's own dates are used
+    plausible_alarm_at: datetime | None = None
+    plausible_empty_at: datetime | None = None
+    #: the learned flow is beyond the clinic's drift setting: a sentence saying which way and why
+    flow_drift: str | None = None
+
+    @property
+    def earliest_alarm_at(self) -> datetime | None:
+        """The alarm the clinic plans from: the earliest plausible one, else the pump's own."""
+        return _earliest(self.low_reservoir_alarm_at, self.plausible_alarm_at)
+
+    @property
+    def earliest_empty_at(self) -> datetime | None:
+        return _earliest(self.empty_at, self.plausible_empty_at)
+
+
+def _earliest(own: datetime | None, plausible: datetime | None) -> datetime | None:
+    if own is None or plausible is None:
+        return own if plausible is None else plausible
+    return min(own, plausible)
 
 
 class Reason(StrEnum):
@@ -65,6 +86,7 @@ class Reason(StrEnum):
     ERI_REACHED = "eri_reached"  # the pump reports ERI: it stops about 90 days later
     MRI_CHECK = "mri_check"  # an MRI, and no interrogation since
     DISCREPANCY = "discrepancy"  # refill discrepancies not yet reviewed
+    FLOW_DRIFT = "flow_drift"  # the pump's learned flow is beyond the drift setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +99,8 @@ class WorkItem:
     reasons: tuple[Reason, ...]
     #: one plain sentence per reason, in the same order, with the dates
     details: tuple[str, ...]
+    #: to the earliest plausible empty reservoir and low-reservoir alarm (the learned flow's upper
+    #: bound, or the pump's own dates when that is not known)
     days_until_empty: float | None
     days_until_alarm: float | None
     #: 0 = empty within urgent_empty_days, the alarm already passed, or a record to check;
@@ -125,9 +149,18 @@ def _book_by(alarm: datetime, rules: _Rules) -> str:
     return (alarm - rules.margin).date().isoformat()
 
 
+def _earliest_words(own: datetime | None, earliest: datetime | None) -> str:
+    """'2027-01-02 10:00', or with the pump's own date when the learned flow makes it earlier."""
+    if earliest is None:
+        return ""
+    if own is None or earliest >= own:
+        return _when(earliest)
+    return f"{_when(earliest)} at the earliest (the pump's learned flow; its own date is {_when(own)})"
+
+
 def _refill_reasons(s: PumpSituation, rules: _Rules, reasons: list[Reason], details: list[str]) -> None:
     now, today = rules.now, rules.today
-    alarm, empty = s.low_reservoir_alarm_at, s.empty_at
+    alarm, empty = s.earliest_alarm_at, s.earliest_empty_at
     booked = s.next_refill_booked
     passed = ""
     if booked is not None and booked < today:
@@ -135,18 +168,19 @@ def _refill_reasons(s: PumpSituation, rules: _Rules, reasons: list[Reason], deta
         booked = None
     booking = f"the refill booked for {booked.isoformat()}" if booked is not None else "no refill booked"
 
+    alarm_when, empty_when = _earliest_words(s.low_reservoir_alarm_at, alarm), _earliest_words(s.empty_at, empty)
     detail = None
     if empty is not None and empty <= now:
         detail = (
-            f"The reservoir was forecast to be empty at {_when(empty)} ({booking}): refill now, watch for withdrawal."
+            f"The reservoir was forecast to be empty at {empty_when} ({booking}): refill now, watch for withdrawal."
         )
     elif alarm is not None and alarm <= now:
-        detail = f"The low-reservoir alarm was due at {_when(alarm)} ({booking}): refill now."
+        detail = f"The low-reservoir alarm was due at {alarm_when} ({booking}): refill now."
     elif booked is not None and empty is not None and empty.date() <= booked:
-        detail = f"The reservoir is forecast to be empty at {_when(empty)}, before {booking}: book an earlier refill."
+        detail = f"The reservoir is forecast to be empty at {empty_when}, before {booking}: book an earlier refill."
     elif booked is not None and alarm is not None and alarm.date() <= booked:
         detail = (
-            f"The low-reservoir alarm is due at {_when(alarm)}, before {booking}: "
+            f"The low-reservoir alarm is due at {alarm_when}, before {booking}: "
             f"book the refill by {_book_by(alarm, rules)}."
         )
     if detail is not None:
@@ -155,7 +189,7 @@ def _refill_reasons(s: PumpSituation, rules: _Rules, reasons: list[Reason], deta
 
     if booked is None:
         if alarm is not None and alarm > now:
-            need = f"the low-reservoir alarm is due at {_when(alarm)}: book it by {_book_by(alarm, rules)}"
+            need = f"the low-reservoir alarm is due at {alarm_when}: book it by {_book_by(alarm, rules)}"
         elif alarm is not None:
             need = "the low-reservoir alarm has passed"
         else:
@@ -236,11 +270,14 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
         n = s.unreviewed_discrepancies
         reasons.append(Reason.DISCREPANCY)
         details.append(f"{n} refill discrepanc{'y' if n == 1 else 'ies'} not yet reviewed.")
+    if s.flow_drift:
+        reasons.append(Reason.FLOW_DRIFT)
+        details.append(s.flow_drift[0].upper() + s.flow_drift[1:] + ".")
     if not reasons:
         return None
 
-    until_empty = _days(s.empty_at, now)
-    until_alarm = _days(s.low_reservoir_alarm_at, now)
+    until_empty = _days(s.earliest_empty_at, now)
+    until_alarm = _days(s.earliest_alarm_at, now)
     if (
         s.record_problems
         or (until_empty is not None and until_empty <= settings.urgent_empty_days)

@@ -23,6 +23,7 @@ from typing import Any
 
 from itb.contracts.forecast import hhmm, program_json
 from itb.contracts.jsonfields import parse_local_datetime
+from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, device_prior, plausible_forecast
 from itb.domain.devices import MODELS
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.limits import (
@@ -341,6 +342,9 @@ class RefillPlan:
     bridge: BridgeBolus | None
     low_reservoir_alarm_at: datetime | None
     next_refill_at: datetime
+    #: the earliest plausible low-reservoir alarm (the pump's flow at its upper bound), which the
+    #: next refill is booked from
+    earliest_alarm_at: datetime | None = None
 
 
 def plan_refill(
@@ -352,7 +356,11 @@ def plan_refill(
     settings: RefillSettings = DEFAULT_REFILL,
     limits: LimitSettings = DEFAULT_LIMITS,
     booking: BookingSettings = DEFAULT_BOOKING,
+    flow: FlowEstimate | None = None,
+    flow_settings: FlowSettings = DEFAULT_FLOW,
 ) -> RefillPlan:
+    """Judge a refill and plan the next one. ``flow`` is the pump's learned flow (the clinic's,
+    with this refill's interval); without it the device's prior (the edge of its label)."""
     status = view.status
     model = MODELS[status["model"]]
     pumped = pumped_since_last_refill(view)
@@ -376,7 +384,7 @@ def plan_refill(
     if bridge is not None and not isinstance(bridge, BridgeBolus):
         assessment = assessment.merged(Assessment((bridge,)))
         bridge = None
-    alarm_at = None
+    alarm_at = earliest_at = None
     if added_ml > 0 and concentration_mcg_per_ml > 0 and added_ml <= status["reservoir_capacity_ml"]:
         extra = (
             DosingProgram(program.steps, program.daily_boluses, ())
@@ -393,6 +401,9 @@ def plan_refill(
         )
         forecast = forecast_reservoir(after, extra)
         alarm_at = forecast.low_reservoir_alarm_at
+        days_to_alarm = 0.0 if alarm_at is None else max((alarm_at - view.now) / timedelta(days=1), 0.0)
+        ratio = (flow or device_prior(model, flow_settings)).upper(flow_settings, days_to_alarm)
+        earliest_at = plausible_forecast(after, extra, added_ml, ratio).low_reservoir_alarm_at
         level = assess_level_after_refill(added_ml, status["low_reservoir_alarm_ml"], forecast.empty_at)
         assessment = assessment.merged(level)
     return RefillPlan(
@@ -403,7 +414,8 @@ def plan_refill(
         assessment,
         bridge,
         alarm_at,
-        next_refill_date(view.now, alarm_at, booking),
+        next_refill_date(view.now, earliest_at, booking),
+        earliest_at,
     )
 
 

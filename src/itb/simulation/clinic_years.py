@@ -270,7 +270,7 @@ class _Patient:
         )
 
 
-def _program(rng: random.Random, dose: float) -> DosingProgram:
+def realistic_program(rng: random.Random, dose: float) -> DosingProgram:
     """A program delivering ``dose`` mcg a day: continuous, day/night steps, or with daily boluses."""
     shape = rng.random()
     if shape < 0.6:
@@ -321,7 +321,7 @@ def _new_patient(
     dose = rng.uniform(*DOSE_RANGE_MCG)
     lasting = [c for c in CONCENTRATIONS if capacity * c / dose >= MIN_DAYS_PER_FILL]
     conc = rng.choice(lasting) if lasting else CONCENTRATIONS[-1]
-    program = _program(rng, dose)
+    program = realistic_program(rng, dose)
     setup = PumpSetup(
         model=model,
         reservoir_capacity_ml=capacity,

@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import earliest_alarm_at
 from itb.clinic.services import SYSTEM, Actor, Clinic, NotSent
 from itb.clinic.users import create_user
 from itb.domain.devices import MODELS
@@ -57,8 +58,9 @@ DEMO_USERS = (
 )
 CONCENTRATIONS = (500.0, 1000.0, 2000.0)
 LOW_ALARM_ML = 2.0
-#: a refill is aimed this many days before the low-reservoir alarm (the booking margin is 4 days)
-AIM_BEFORE_ALARM_DAYS = 4.3
+#: a refill is aimed this many days before the low-reservoir alarm (the booking margin is 7 days
+#: before the earliest plausible alarm, which the learned flow brings a few days earlier still)
+AIM_BEFORE_ALARM_DAYS = 7.3
 #: keep every pump but the ERI-near one at least this far from its ERI
 ERI_CLEARANCE_DAYS = 260
 
@@ -351,7 +353,7 @@ class _Demo:
         day = refill_booking_date(
             self.now.date(),
             (pump.last_refill_at or self.now).date(),
-            pump.low_reservoir_alarm_at,
+            earliest_alarm_at(pump),
             self.calendar,
             self.clinic.config.booking,
         )
@@ -367,7 +369,7 @@ class _Demo:
         return device.internal_tubing_ml + p.catheter_cm * device.catheter_ml_per_cm
 
     def fill_for(self, p: _Patient, dose: float, concentration: float, until: datetime, old_conc: float) -> float:
-        """The volume to add now so the next refill falls on ``until`` (the alarm a little over 4 days later)."""
+        """The volume to add now so the next refill falls on ``until`` (the alarm ``AIM_BEFORE_ALARM_DAYS`` later)."""
         days = (until - self.now).total_seconds() / 86400 + AIM_BEFORE_ALARM_DAYS
         bridge = self.dead_volume_ml(p) * (1 - old_conc / concentration) if concentration > old_conc else 0.0
         return min(p.capacity_ml, LOW_ALARM_ML + bridge + dose / concentration * days)

@@ -275,7 +275,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         fields = body.model_dump()
         fields["program"] = _program(fields["program"])
         fields["acknowledged"] = tuple(fields["acknowledged"])
-        return views.pump_data(clinic.implant_pump(me, patient_id, **fields), clinic.clock())
+        return views.pump_data(clinic.implant_pump(me, patient_id, **fields), clinic.clock(), clinic.config.flow)
 
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
     def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:
@@ -324,7 +324,9 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     def resolve_regression(pump_id: int, body: ResolveIn, me: Me) -> dict:
         """A clinician accepts a pump's state that went backwards, saying what was checked."""
         return views.pump_data(
-            clinic.resolve_regression(me, pump_id, expected_version=body.version, note=body.note), clinic.clock()
+            clinic.resolve_regression(me, pump_id, expected_version=body.version, note=body.note),
+            clinic.clock(),
+            clinic.config.flow,
         )
 
     @app.post("/api/pump-changes/{change_id}/review", tags=["pumps"])
@@ -334,7 +336,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/pumps/{pump_id}/interrogations", status_code=201, tags=["pumps"])
     def interrogate(pump_id: int, me: Me) -> dict:
-        return views.pump_data(clinic.interrogate(me, pump_id), clinic.clock())
+        return views.pump_data(clinic.interrogate(me, pump_id), clinic.clock(), clinic.config.flow)
 
     @app.post("/api/pumps/{pump_id}/programs", status_code=201, tags=["pumps"])
     def change_program(pump_id: int, body: ProgramIn, me: Me, key: IdempotencyKey = None) -> dict:
@@ -349,6 +351,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
                 request_key=key,
             ),
             clinic.clock(),
+            clinic.config.flow,
         )
 
     @app.post("/api/pumps/{pump_id}/refills", status_code=201, tags=["pumps"])
@@ -369,7 +372,9 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
     @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
     def retire(pump_id: int, body: RetireIn, me: Me) -> dict:
         return views.pump_data(
-            clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason), clinic.clock()
+            clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason),
+            clinic.clock(),
+            clinic.config.flow,
         )
 
     @app.post("/api/refills/{refill_id}/review", tags=["pumps"])

@@ -7,8 +7,9 @@ from itertools import pairwise
 from typing import Any
 
 from itb.clinic import views
-from itb.clinic.derived import program_of
+from itb.clinic.derived import learned_flow, program_of
 from itb.clinic.services import Actor, Clinic
+from itb.domain.calibration import drift
 from itb.domain.reading import age_years_on
 from itb.web import family
 
@@ -26,9 +27,11 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         (a.at for a in appointments if a.kind == "refill" and a.status == "booked" and a.at >= now), None
     )
     svgs: dict[str, str] = {}
-    program = None
+    program = learned = None
     if pump is not None:
         program = program_of(pump)
+        history = sorted((r.at, r.expected_ml, r.withdrawn_ml, r.added_ml) for r in records.refills)
+        learned = learned_flow(pump, history, clinic.config.flow)
         svgs["reservoir"] = plots.reservoir_forecast_svg(
             at=pump.reading_at,
             reservoir_ml=pump.reading_reservoir_ml,
@@ -39,6 +42,8 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             alarm_at=pump.low_reservoir_alarm_at,
             empty_at=pump.empty_at,
             next_refill_at=next_refill,
+            fast_ratio=learned.upper,
+            fill_ml=learned.fill_ml,
         )
     svgs["dose"] = plots.dose_history_svg([(v.at, v.daily_dose_mcg) for v in versions], until=now)
     svgs["tone"] = plots.tone_trend_svg(
@@ -58,6 +63,8 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         "events": records.events,
         "versions": versions,
         "svgs": svgs,
+        "learned": learned,
+        "flow_drift": learned and learned.estimate.observations and drift(learned.estimate, clinic.config.flow),
         "now": now,
         "next_refill": next_refill,
         "reports": reports,

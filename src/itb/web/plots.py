@@ -203,8 +203,14 @@ def reservoir_forecast_svg(
     empty_at: datetime | None,
     next_refill_at: datetime | None,
     horizon_days: float | None = None,
+    fast_ratio: float | None = None,
+    fill_ml: float | None = None,
 ) -> str:
     """The estimated reservoir volume (mL) from ``at`` until a bit after empty.
+
+    With ``fast_ratio`` (the pump's learned flow at its upper bound, real / counted) and
+    ``fill_ml`` (its last fill), the band between what the pump counts and what may really be
+    left if it runs that fast is shaded (the real reservoir is ``fill - ratio x counted``).
 
     The horizon, unless given, runs to a margin after the later of ``empty_at`` and
     ``next_refill_at``, or ``NEVER_EMPTY_HORIZON_DAYS`` when neither is known. The low-reservoir
@@ -235,6 +241,13 @@ def reservoir_forecast_svg(
     fig, ax = _figure()
     xs = mdates.date2num([t for t, _ in points])
     ax.plot(xs, [v for _, v in points], color=BLUE, linewidth=2, label="estimated volume")
+    fast_empty = None
+    if fast_ratio is not None and fast_ratio > 1 and fill_ml is not None:
+        real_now = reservoir_ml - (fast_ratio - 1) * max(fill_ml - reservoir_ml, 0.0)
+        fast = [max(real_now - fast_ratio * (reservoir_ml - v), 0.0) for _, v in points]
+        ax.fill_between(xs, fast, [v for _, v in points], color=BLUE, alpha=0.15, linewidth=0)
+        ax.plot(xs, fast, color=BLUE, linewidth=1, linestyle="--")
+        fast_empty = next((t for (t, _), v in zip(points, fast) if v <= 0), None)
     alarm_text = f"low-reservoir alarm {low_reservoir_alarm_ml:g} mL"
     ax.axhline(low_reservoir_alarm_ml, color=ORANGE, linestyle="--", linewidth=1.5)
     ax.text(
@@ -273,6 +286,11 @@ def reservoir_forecast_svg(
     ]
     if empty_at is not None and empty_at > until:
         parts.append("Empty is after the end of the chart.")
+    if fast_ratio is not None and fast_ratio > 1 and fill_ml is not None:
+        parts.append(
+            f"Shaded: what may really be left if the pump gives {fast_ratio - 1:.1%} more than it counts "
+            "(its learned flow at the upper bound)" + (f", empty by {fast_empty:{DATE}}." if fast_empty else ".")
+        )
     parts.append(f"Next refill booked on {next_refill_at:{DATE}}." if next_refill_at else "No refill is booked.")
     if next_refill_at and alarm_at and next_refill_at > alarm_at:
         parts.append("The refill is booked after the alarm date.")

@@ -87,6 +87,15 @@ class Pump(Base):
     empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     eri_at: Mapped[datetime | None] = mapped_column(DateTime)
     eri_reached: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the volume filled at implant (each refill's own fill is its ``added_ml``): flow calibration
+    implant_fill_ml: Mapped[float | None] = mapped_column(Float)
+    # The pump's learned flow (real / counted, itb.domain.calibration) from its refills, and the
+    # earliest plausible alarm and empty instants it gives from the last reading (booking uses them).
+    flow_ratio: Mapped[float | None] = mapped_column(Float)
+    flow_ratio_sd: Mapped[float | None] = mapped_column(Float)
+    flow_refills: Mapped[int] = mapped_column(Integer, default=0)
+    plausible_alarm_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    plausible_empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     #: events of the pump's log the clinic has seen (a reading with fewer went backwards)
     log_seen: Mapped[int] = mapped_column(Integer, default=0)
     #: the pump's state went backwards (shorter log, older program): changes are refused until resolved

@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from itb.adapters.db import models as m
 from itb.clinic import audit
 from itb.clinic.ports import PumpGateway, PumpLocks
+from itb.domain.calibration import DEFAULT_FLOW, FlowSettings
 from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
 from itb.domain.scheduling import BookingSettings, ClinicCalendar
@@ -76,6 +77,7 @@ class ClinicConfig:
     booking: BookingSettings = field(default_factory=BookingSettings)
     refill: RefillSettings = DEFAULT_REFILL
     limits: LimitSettings = DEFAULT_LIMITS
+    flow: FlowSettings = DEFAULT_FLOW
 
 
 def require(actor: Actor, *roles: str) -> None:

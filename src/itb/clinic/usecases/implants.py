@@ -147,6 +147,7 @@ class ImplantUseCases(PumpUseCases):
             catheter_volume_ml=setup.catheter_volume_ml,
             reading_at=setup.start,
             reading_reservoir_ml=setup.reservoir_ml,
+            implant_fill_ml=setup.reservoir_ml,
             concentration_mcg_per_ml=setup.concentration_mcg_per_ml,
             program=program_json(setup.program),
             daily_dose_mcg=setup.program.daily_dose_mcg,

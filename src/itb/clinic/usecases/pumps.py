@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
-from itb.clinic.derived import age_years
+from itb.clinic.derived import age_years, learned_flow, refill_rows
 from itb.clinic.ports import (
     PROOF,
     Busy,
@@ -330,8 +330,19 @@ class PumpUseCases(ClinicBase):
                 action = "pump_state_went_backwards" if backwards is not None else audit_action
                 self._audit(s, actor, action or "interrogate", "pump", pump.id, before=before, after=after)
             if backwards is None:  # a pump reading after an MRI's end is the post-scan check
+                self._calibrate(s, pump)
                 self._post_scan_checks_done(s, pump, reading, actor)
             return {c.key: c for c in changes}
+
+    def _calibrate(self, s: Session, pump: m.Pump) -> None:
+        """The pump's learned flow from its refills, and the earliest plausible dates it gives."""
+        s.flush()
+        refills = [tuple(r) for r in s.execute(refill_rows(pump.id)).all()]
+        learned = learned_flow(pump, refills, self.config.flow)
+        estimate = learned.estimate
+        pump.flow_ratio, pump.flow_ratio_sd, pump.flow_refills = estimate.ratio, estimate.sd, estimate.observations
+        pump.plausible_alarm_at = learned.forecast.low_reservoir_alarm_at
+        pump.plausible_empty_at = learned.forecast.empty_at
 
     def _post_scan_checks_done(self, s: Session, pump: m.Pump, reading: PumpReading, actor: Actor) -> None:
         """An interrogation after an MRI's end is its post-scan check: the booked check is done."""

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import earliest_alarm_at, learned_flow, refill_rows
 from itb.clinic.ports import ChangeStatus, PumpChange
 from itb.clinic.usecases.appointments import AppointmentUseCases
 from itb.clinic.usecases.base import Actor, NotFound, NotSent, PumpChangeFailed, require, row_json
 from itb.clinic.usecases.pumps import Planned, PumpUseCases, check_text
+from itb.domain.calibration import FlowEstimate
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.reading import PumpReading
 from itb.domain.scheduling import refill_booking_date
@@ -24,7 +26,12 @@ LOT_MAX = 64
 
 class RefillUseCases(PumpUseCases, AppointmentUseCases):
     def _refill_plan(
-        self, reading: PumpReading, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
+        self,
+        pump_id: int,
+        reading: PumpReading,
+        withdrawn_ml: float,
+        added_ml: float,
+        concentration_mcg_per_ml: float,
     ) -> W.RefillPlan:
         return W.plan_refill(
             reading,
@@ -34,13 +41,26 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             settings=self.config.refill,
             limits=self.config.limits,
             booking=self.config.booking,
+            flow=self._flow_with(pump_id, reading, withdrawn_ml),
+            flow_settings=self.config.flow,
         )
+
+    def _flow_with(self, pump_id: int, reading: PumpReading, withdrawn_ml: float) -> FlowEstimate:
+        """The pump's learned flow with the interval this refill ends (its measured withdrawal)."""
+        with self.sessions() as s:
+            pump = s.get(m.Pump, pump_id)
+            assert pump is not None
+            refills = [tuple(r) for r in s.execute(refill_rows(pump.id)).all()]
+        ending = (reading.now, reading.reservoir_ml, withdrawn_ml, 0.0)
+        return learned_flow(pump, [*refills, ending], self.config.flow).estimate
 
     def preview_refill(
         self, actor: Actor, pump_id: int, *, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
     ) -> W.RefillPlan:
         return self._look(
-            actor, pump_id, lambda view: self._refill_plan(view, withdrawn_ml, added_ml, concentration_mcg_per_ml)
+            actor,
+            pump_id,
+            lambda view: self._refill_plan(pump_id, view, withdrawn_ml, added_ml, concentration_mcg_per_ml),
         )
 
     def refill(
@@ -65,7 +85,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
                 capacity = f"{pump.reservoir_capacity_ml:g} mL"
                 raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
-            p = self._refill_plan(reading, withdrawn_ml, added_ml, concentration_mcg_per_ml)
+            p = self._refill_plan(pump.id, reading, withdrawn_ml, added_ml, concentration_mcg_per_ml)
             if not p.assessment.allowed(acknowledged):
                 raise NotSent(p.assessment, acknowledged)
             fields = {
@@ -125,7 +145,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         )
         s.add(refill)
         pump.last_refill_at = at
-        s.flush()
+        self._calibrate(s, pump)
         actor = self._requester(change)
         self._book_next_refill(s, pump, actor)
         after = {**row_json(pump), "refill": row_json(refill), "change_key": change.key}
@@ -146,14 +166,17 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             else:
                 old.status = "cancelled"
                 old.notes = "replaced by the booking after a refill"
+        alarm = earliest_alarm_at(pump)
         day = refill_booking_date(
-            now.date(),
-            (pump.last_refill_at or now).date(),
-            pump.low_reservoir_alarm_at,
-            self.config.calendar,
-            self.config.booking,
+            now.date(), (pump.last_refill_at or now).date(), alarm, self.config.calendar, self.config.booking
         )
-        return self._add_booking(s, actor, pump, "refill", day, "booked from the exact forecast")
+        note = (
+            f"booked {self.config.booking.refill_margin_days:g} days before the earliest plausible low-reservoir alarm"
+            f" ({alarm:%Y-%m-%d %H:%M}; learned flow x{pump.flow_ratio or 1:.3f} from {pump.flow_refills} refills)"
+            if alarm is not None
+            else "booked by drug stability (the reservoir does not reach its alarm)"
+        )
+        return self._add_booking(s, actor, pump, "refill", day, note)
 
     def review_discrepancy(self, actor: Actor, refill_id: int) -> m.Refill:
         require(actor, "admin", "clinician")

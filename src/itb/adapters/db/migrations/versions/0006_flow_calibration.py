@@ -1,0 +1,44 @@
+"""per-pump flow calibration: the implant fill, the learned flow, the earliest plausible dates
+
+- ``pumps.implant_fill_ml``: the volume filled at implant (the first refill interval's fill;
+  unknown for pumps recorded before this revision, whose first interval is then not used);
+- ``pumps.flow_ratio`` / ``flow_ratio_sd`` / ``flow_refills``: the flow learned from the refills;
+- ``pumps.plausible_alarm_at`` / ``plausible_empty_at``: the earliest plausible instants from the
+  last reading (indexed, as the forecast's own dates, for the worklist); filled at the next reading.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01 13:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("pumps") as batch_op:
+        batch_op.add_column(sa.Column("implant_fill_ml", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("flow_ratio", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("flow_ratio_sd", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("flow_refills", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("plausible_alarm_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("plausible_empty_at", sa.DateTime(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_pumps_plausible_alarm_at"), ["plausible_alarm_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pumps_plausible_empty_at"), ["plausible_empty_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("pumps") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pumps_plausible_empty_at"))
+        batch_op.drop_index(batch_op.f("ix_pumps_plausible_alarm_at"))
+        for column in (
+            "plausible_empty_at", "plausible_alarm_at", "flow_refills", "flow_ratio_sd", "flow_ratio", "implant_fill_ml"
+        ):  # fmt: skip
+            batch_op.drop_column(column)
