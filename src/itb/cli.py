@@ -416,10 +416,19 @@ def programmer_bolus(
     priming_catheter_cm: Annotated[
         float | None, typer.Option("--priming", help="Prime a new catheter of this length (cm) instead.")
     ] = None,
+    new_catheter: Annotated[
+        bool,
+        typer.Option(
+            "--new-catheter",
+            help="With --priming: the catheter is new or revised (empty). Without it the catheter is taken "
+            "as full of drug and the priming is judged as a bolus into the patient.",
+        ),
+    ] = False,
     confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
 ) -> None:
-    """A single bolus (lockout, daily maximum) or a priming bolus (catheter length -> volume)."""
+    """A single bolus (lockout, daily maximum) or a priming bolus (catheter length -> volume, only the
+    catheter's volume; a catheter already primed is judged by every bolus limit)."""
     from itb.domain.errors import InvalidInput
     from itb.domain.units import Dimension, parse_quantity
     from itb.programmer.workflows import interrogate, review_bolus, review_priming, send_bolus
@@ -442,7 +451,7 @@ def programmer_bolus(
         review = (
             review_bolus(view, amount.value, minutes)
             if amount is not None
-            else review_priming(view, priming_catheter_cm, minutes)  # type: ignore[arg-type]
+            else review_priming(view, priming_catheter_cm, minutes, primed=not new_catheter)  # type: ignore[arg-type]
         )
         if not _visit.as_json:
             print_bolus_review(console, review, acks)

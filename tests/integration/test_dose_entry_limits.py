@@ -101,3 +101,56 @@ def test_a_familys_note_never_lowers_what_was_ticked_and_counts_what_it_names(cl
     assert ticked.urgency == 2
     vague = clinic.report_symptoms(users["caregiver"], child.id, [], "a question about the next visit")
     assert vague.urgency == 1  # unmatched: call the clinic today
+
+
+def bolus(client, pump_id: int, **body):  # type: ignore[no-untyped-def]
+    version = client("clinician").get(f"/api/pumps/{pump_id}").json()["version"]
+    return client("clinician").post(f"/api/pumps/{pump_id}/boluses", json={"version": version, **body})
+
+
+def test_a_bolus_passes_the_bolus_limits_in_the_api(client, pump, db, clock):
+    """Clinic settings (bolus_hard_max_mcg 100, bolus_lockout_minutes 240): a single bolus through
+    the API is judged as in the programmer; a refused one is never sent."""
+    clock.advance(days=2)
+    too_big = bolus(client, pump.id, kind="single", dose_mcg=150)
+    assert too_big.status_code == 422 and "bolus_dose_max" in codes(too_big)
+    given = bolus(client, pump.id, kind="single", dose_mcg=25, duration_minutes=15)
+    assert given.status_code == 201 and given.json()["status"] == "applied"
+    assert given.json()["payload"]["dose_mcg"] == 25
+    again = bolus(client, pump.id, kind="single", dose_mcg=25, acknowledged=["bolus_lockout"])
+    assert again.status_code == 422 and "bolus_lockout" in codes(again)
+    started = [
+        e for e in client("clinician").get(f"/api/pumps/{pump.id}/events").json() if e["type"] == "bolus_started"
+    ]
+    assert len(started) == 1
+
+
+def test_priming_is_only_the_catheters_volume_and_a_primed_catheter_is_a_bolus(client, pump, db, clock):
+    """Device manual: prime only a new catheter's volume. The pump's recorded catheter is 50 cm
+    (0.32 mL with the tubing); 80 cm is refused. A new pump's catheter is primed once; priming it
+    again pushes 0.32 mL x 500 mcg/mL = 160 mcg into the spinal fluid: refused (above 100 mcg)."""
+    clock.advance(hours=1)
+    longer = bolus(client, pump.id, kind="priming", catheter_length_cm=80)
+    assert longer.status_code == 422 and codes(longer) == {"priming_volume_max"}
+    first = bolus(client, pump.id, kind="priming", catheter_length_cm=50)
+    assert first.status_code == 201 and first.json()["payload"]["kind"] == "priming"
+    clock.advance(hours=6)
+    again = bolus(client, pump.id, kind="priming", catheter_length_cm=50)
+    assert again.status_code == 422 and {"priming_catheter_primed", "bolus_dose_max"} <= codes(again)
+    detail = {f["code"]: f["message"] for f in again.json()["findings"]}
+    assert "= 160 mcg into the spinal fluid" in detail["priming_catheter_primed"]
+    confirmed = bolus(client, pump.id, kind="priming", catheter_length_cm=50, acknowledged=["priming_catheter_primed"])
+    assert confirmed.status_code == 422 and codes(confirmed) == {"bolus_dose_max"}  # a hard limit stays
+
+
+def test_bad_bolus_input_names_the_field(client, pump):
+    for body, field in (
+        ({"kind": "bridge", "dose_mcg": 10}, "kind"),
+        ({"kind": "single"}, "dose_mcg"),
+        ({"kind": "priming"}, "catheter_length_cm"),
+        ({"kind": "single", "dose_mcg": -5}, "dose_mcg"),
+        ({"kind": "single", "dose_mcg": 10, "duration_minutes": 0}, "duration_minutes"),
+    ):
+        answer = bolus(client, pump.id, **body)
+        assert answer.status_code == 422, body
+        assert field in answer.text, (body, answer.text)

@@ -485,9 +485,9 @@ def test_bridge_and_priming_boluses_are_not_judged_by_single_bolus_limits(kind):
 
 
 def test_review_priming_fills_the_catheter_and_the_tubing():
-    clinic = Clinic()
+    clinic = Clinic(catheter_length_cm=60)
     view = W.interrogate(clinic.link)
-    review = W.review_priming(view, catheter_length_cm=60)
+    review = W.review_priming(view, catheter_length_cm=60, primed=False)
     volume = 60 * ML_PER_CM + TUBING_ML  # 0.156 + 0.19 = 0.346 mL
     assert volume == pytest.approx(0.346)
     assert review.kind == "priming"
@@ -497,6 +497,28 @@ def test_review_priming_fills_the_catheter_and_the_tubing():
     entry = W.send_bolus(clinic.link, review, clinic.record)
     (started,) = [e for e in clinic.pump_log() if e.get("key") == entry.key]
     assert started["kind"] == "priming" and started["dose_mcg"] == pytest.approx(173.0)
+
+
+def test_priming_volume_max_refuses_more_than_the_catheter_holds():
+    """Device manual: prime only the catheter's volume; what is pushed beyond it reaches the
+    spinal fluid. A 60 cm priming on the recorded 50 cm catheter is refused, with the extra dose."""
+    review = W.review_priming(W.interrogate(Clinic(catheter_length_cm=50).link), 60, primed=False)
+    (too_much,) = review.assessment.findings
+    assert too_much.code == "priming_volume_max" and too_much.severity is Severity.REFUSE
+    assert "the extra 0.026 mL would push 13 mcg" in too_much.message
+
+
+def test_priming_catheter_primed_is_a_bolus_judged_by_every_bolus_limit():
+    """The issue's case: re-priming a catheter still full of drug pushed 0.13 mL x 2,000 mcg/mL =
+    260 mcg in 30 minutes with no question. Now it is confirmed with its dose shown, and refused
+    by the bolus hard maximum (100 mcg)."""
+    clinic = Clinic(catheter_length_cm=50)
+    clinic.pump.conc = 2000.0  # the reservoir holds 2,000 mcg/mL
+    review = W.review_priming(W.interrogate(clinic.link), 50)
+    codes = {f.code: f for f in review.assessment.findings}
+    assert {"priming_catheter_primed", "bolus_dose_max"} <= set(codes)
+    assert "0.32 mL x 2000 mcg/mL = 640 mcg into the spinal fluid" in codes["priming_catheter_primed"].message
+    assert not review.assessment.allowed(("priming_catheter_primed",))
 
 
 # -- refills ---------------------------------------------------------------------------------------
@@ -664,3 +686,20 @@ def test_dose_history_uses_the_dose_before_each_change_when_the_pump_logs_it():
         },
     ]
     assert W.dose_history(log).last_increase_at is None
+
+
+def test_restart_after_stop_when_a_refill_restarts_a_pump_that_ran_empty():
+    """Clinic setting, unverified (LimitSettings.restart_after_stop_hours / restart_max_fraction):
+    a pump that ran empty days ago restarts its full program when refilled, after a drug holiday;
+    the refill review asks for confirmation and says to restart lower."""
+    clinic = Clinic(reservoir_ml=3.0)  # 400 mcg/day at 500 mcg/mL: empty in 3.75 days
+    clinic.advance(24 * 7)
+    view = W.interrogate(clinic.link)
+    assert view.history.stopped_at is not None
+    plan = W.plan_refill(view, withdrawn_ml=0.0, added_ml=20.0, concentration_mcg_per_ml=500)
+    (restart,) = [f for f in plan.assessment.findings if f.code == "restart_after_stop"]
+    assert "no more than 50 % (200 mcg/day)" in restart.message
+    fresh = Clinic(reservoir_ml=12.0)
+    fresh.advance(24)
+    again = W.plan_refill(W.interrogate(fresh.link), withdrawn_ml=10.0, added_ml=20.0, concentration_mcg_per_ml=500)
+    assert "restart_after_stop" not in {f.code for f in again.assessment.findings}

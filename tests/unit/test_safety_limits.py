@@ -283,6 +283,7 @@ def test_all_findings_are_collected_together():
         "no_increase_first_24h",
         "max_one_increase_per_24h",
         "increase_step_max",
+        "large_increase_at_high_dose",
     }
     bolus_history = DoseHistory(boluses=((NOW - timedelta(hours=1), 100), (NOW - timedelta(hours=5), 100)))
     assert codes(bolus(100.01, bolus_history)) == {"bolus_dose_max", "bolus_lockout", "bolus_daily_max"}
@@ -479,3 +480,47 @@ def test_age_below_label():
     assert "age_below_label" not in {
         f.code for f in assess_first_program(DosingProgram.simple_continuous(50), 500, four, NOW).findings
     }
+
+
+# -- maintenance steps, high doses, restarts ----------------------------------------------------
+
+
+def test_maintenance_increase_max_fraction_cerebral():
+    """Drug label (Lioresal Intrathecal, Dosage and Administration, Maintenance Therapy): in
+    maintenance a cerebral-origin dose may rise 5-20 % (titration: 5-15 %), so +18 % at a refill
+    visit is allowed, +25 % is refused."""
+    maintenance = PatientContext(Origin.CEREBRAL, 30, maintenance=True)
+    assert "increase_step_max" not in codes(change(300, 354, maintenance))
+    assert "increase_step_max" in codes(change(300, 354, PatientContext(Origin.CEREBRAL, 30)))
+    refused = finding(change(300, 375, maintenance), "increase_step_max")
+    assert "above +20 %" in refused.message and "maintenance" in refused.message
+
+
+def test_maintenance_increase_max_fraction_spinal():
+    """Drug label (Lioresal Intrathecal, Maintenance Therapy): spinal origin +10-40 % in maintenance."""
+    maintenance = PatientContext(Origin.SPINAL, 40, maintenance=True)
+    assert "increase_step_max" not in codes(change(400, 540, maintenance))  # +35 %
+    assert "increase_step_max" in codes(change(400, 540, PatientContext(Origin.SPINAL, 40)))  # titration: 30 %
+    assert "increase_step_max" in codes(change(400, 580, maintenance))  # +45 %
+
+
+def test_high_dose_max_increase_fraction():
+    """Clinic setting: above 800 mcg/day (the top of the usual spinal range, domain.md) a step of
+    more than +20 % is confirmed with the absolute increase shown and a catheter check named."""
+    maintenance = PatientContext(Origin.SPINAL, 40, maintenance=True)
+    high = finding(change(1000, 1250, maintenance), "large_increase_at_high_dose")
+    assert high.severity is Severity.CONFIRM and "+250 mcg/day" in high.message and "catheter" in high.message
+    assert "large_increase_at_high_dose" not in codes(change(1000, 1200, maintenance))
+    assert "large_increase_at_high_dose" not in codes(change(500, 640, maintenance))  # +28 % below 800
+
+
+def test_restart_after_stop_hours_and_restart_max_fraction():
+    """Clinic setting, unverified: after more than 24 h without drug a restart above half the old
+    dose is confirmed (tolerance falls; a full-dose restart after a drug holiday is an overdose path)."""
+    adult = PatientContext(Origin.SPINAL, 40)
+    stop = DoseHistory(stopped_at=NOW - timedelta(days=3), dose_before_stop_mcg=600)
+    restart = finding(change(0, 600, adult, stop), "restart_after_stop")
+    assert restart.severity is Severity.CONFIRM and "no more than 50 % (300 mcg/day)" in restart.message
+    assert "restart_after_stop" not in codes(change(0, 300, adult, stop))
+    recent = DoseHistory(stopped_at=NOW - timedelta(hours=6), dose_before_stop_mcg=600)
+    assert "restart_after_stop" not in codes(change(0, 600, adult, recent))

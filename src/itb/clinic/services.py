@@ -26,6 +26,7 @@ from itb.clinic.usecases.base import (
     RecordIncomplete,
     row_json,
 )
+from itb.clinic.usecases.boluses import BolusUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
@@ -40,6 +41,7 @@ ROLES = ("admin", "clinician", "nurse", "caregiver")
 class Clinic(
     ImplantUseCases,
     RefillUseCases,
+    BolusUseCases,
     ProgramUseCases,
     RecordCheckUseCases,
     PumpUseCases,
@@ -47,7 +49,7 @@ class Clinic(
     PatientUseCases,
     FamilyUseCases,
 ):
-    """Every use case of the clinic (patients, implants, refills, programs, record checks,
+    """Every use case of the clinic (patients, implants, refills, boluses, programs, record checks,
     appointments, families), over the pump mechanism of :class:`PumpUseCases`."""
 
 

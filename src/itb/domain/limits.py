@@ -58,6 +58,23 @@ class LimitSettings:
     increase_min_fraction_child: float = 0.05  # domain.md: children 5-15 %
     increase_max_fraction_child: float = 0.15  # domain.md
     max_reduction_fraction: float = 0.20  # domain.md: "reductions of 10-20 % for side effects"
+    # -- maintenance (after titration): the label's bounds per origin at a refill visit ----
+    # drug label (Lioresal Intrathecal, Dosage and Administration, Maintenance Therapy): spinal
+    # origin +10-40 %, cerebral origin +5-20 % (domain.md gives the titration bounds only);
+    # children take their origin's maintenance bounds (the label gives no other)
+    maintenance_increase_max_fraction_spinal: float = 0.40
+    maintenance_increase_max_fraction_cerebral: float = 0.20
+    # -- high doses -------------------------------------------------------------------------
+    # clinic setting: from the top of the usual spinal maintenance range (domain.md: 800 mcg/day)
+    # an increase above 20 % is a large absolute dose (+200 mcg/day at 1,000): confirmed
+    high_daily_dose_mcg: float = 800
+    high_dose_max_increase_fraction: float = 0.20
+    # -- restart after a stop -----------------------------------------------------------------
+    # clinic setting, unverified: tolerance falls during an interruption ("drug holiday"); a
+    # restart at the full old dose after more than a day without drug is a known overdose path,
+    # so a restart above half the dose before the stop is confirmed
+    restart_after_stop_hours: float = 24
+    restart_max_fraction: float = 0.5
     # -- boluses --------------------------------------------------------------------------
     bolus_hard_max_mcg: float = 100  # clinic setting: the label's largest screening dose (domain.md)
     bolus_confirm_above_mcg: float = 50  # clinic setting: the label's first screening dose (domain.md)
@@ -172,6 +189,8 @@ class PatientContext:
     origin: Origin
     age_years: float
     implanted_at: datetime | None = None  # pump implant (titration may not increase in the first 24 h)
+    #: after titration: the label's maintenance step bounds apply (wider than the titration's)
+    maintenance: bool = False
 
     def __post_init__(self) -> None:
         bad = bound_violation("patient.age_years", self.age_years, minimum=0, maximum=150, required=True)
@@ -185,6 +204,9 @@ class DoseHistory:
 
     last_increase_at: datetime | None = None  # when the daily dose was last raised
     boluses: tuple[tuple[datetime, float], ...] = ()  # (start, dose_mcg) of recent boluses given
+    #: when the daily dose went to 0 (a stop), and the dose before it; None while it runs
+    stopped_at: datetime | None = None
+    dose_before_stop_mcg: float | None = None
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -255,6 +277,21 @@ def _group(patient: PatientContext, settings: LimitSettings) -> _Group:
         maintenance = (s.maintenance_spinal_min_mcg_per_day, s.maintenance_spinal_max_mcg_per_day)
         increase = (s.increase_min_fraction_spinal, s.increase_max_fraction_spinal)
     return _Group(f"{patient.origin.value} origin", maintenance, increase, s.hard_max_daily_dose_adult_mcg, "an adult")
+
+
+def _step_bounds(group: _Group, patient: PatientContext, settings: LimitSettings) -> tuple[float, float, str]:
+    """(smallest usual, largest allowed) increase and the phase's words: titration, or the label's
+    maintenance bounds per origin (children by their origin: the label gives no other)."""
+    lo, hi = group.increase
+    if not patient.maintenance:
+        return lo, hi, group.label
+    if patient.origin is Origin.CEREBRAL:
+        hi = settings.maintenance_increase_max_fraction_cerebral
+        lo = settings.increase_min_fraction_cerebral
+    else:
+        hi = settings.maintenance_increase_max_fraction_spinal
+        lo = settings.increase_min_fraction_spinal
+    return lo, hi, f"{patient.origin.value} origin in maintenance"
 
 
 # -- checks --------------------------------------------------------------------------------
@@ -338,6 +375,8 @@ def assess_program_change(
                 )
             )
 
+    if old_dose is not None and math.isfinite(new_dose) and new_dose > 0 and not old_dose > 0:
+        found.extend(assess_restart(new_dose, history, now, settings))
     if old_dose is not None and old_dose > 0 and math.isfinite(new_dose):
         if _above(new_dose, old_dose):
             found.extend(_increase_findings(old_dose, new_dose, group, patient, history, now, settings))
@@ -411,7 +450,7 @@ def _increase_findings(
                 f"next increase allowed from {_when(history.last_increase_at + gap)}",
             )
         )
-    lo, hi = group.increase
+    lo, hi, who = _step_bounds(group, patient, settings)
     step = new_dose / old_dose - 1
     if _above(new_dose, old_dose * (1 + hi)):
         found.append(
@@ -419,7 +458,7 @@ def _increase_findings(
                 "increase_step_max",
                 Severity.REFUSE,
                 f"increase of +{_pct(step)} ({old_dose:g} to {_per_day(new_dose)}) is above +{_pct(hi)} "
-                f"for {group.label} ({_LABEL}); at most {_per_day(old_dose * (1 + hi))}",
+                f"for {who} ({_LABEL}); at most {_per_day(old_dose * (1 + hi))}",
             )
         )
     elif _below(new_dose, old_dose * (1 + lo)):
@@ -428,10 +467,44 @@ def _increase_findings(
                 "increase_step_min",
                 Severity.CONFIRM,
                 f"increase of +{_pct(step)} ({old_dose:g} to {_per_day(new_dose)}) is below the usual "
-                f"+{_pct(lo)} for {group.label} ({_LABEL}): confirm this small step",
+                f"+{_pct(lo)} for {who} ({_LABEL}): confirm this small step",
+            )
+        )
+    high, most = settings.high_daily_dose_mcg, settings.high_dose_max_increase_fraction
+    if _above(new_dose, high) and _above(new_dose, old_dose * (1 + most)):
+        found.append(
+            Finding(
+                "large_increase_at_high_dose",
+                Severity.CONFIRM,
+                f"increase of +{_pct(step)} (+{_per_day(new_dose - old_dose)}) to {_per_day(new_dose)}, above "
+                f"{_per_day(high)}: at high doses a step above +{_pct(most)} is a large dose ({_CLINIC}); if tone "
+                "has not responded, check the catheter and the pump before going higher: confirm",
             )
         )
     return found
+
+
+def assess_restart(
+    new_dose: float, history: DoseHistory, now: datetime, settings: LimitSettings = DEFAULT_LIMITS
+) -> list[Finding]:
+    """A restart after a stop longer than ``restart_after_stop_hours`` above ``restart_max_fraction``
+    of the dose before it is confirmed: tolerance falls without drug (an overdose path)."""
+    stopped, before = history.stopped_at, history.dose_before_stop_mcg
+    if stopped is None or not before or now - stopped < timedelta(hours=settings.restart_after_stop_hours):
+        return []
+    most = before * settings.restart_max_fraction
+    if not _above(new_dose, most):
+        return []
+    return [
+        Finding(
+            "restart_after_stop",
+            Severity.CONFIRM,
+            f"restarting at {_per_day(new_dose)} {_since(stopped, now, 'the infusion stopped')} "
+            f"(it was {_per_day(before)}): after more than {settings.restart_after_stop_hours:g} h without drug "
+            f"tolerance falls and the old dose can overdose ({_UNVERIFIED}); restart at no more than "
+            f"{_pct(settings.restart_max_fraction)} ({_per_day(most)}) and titrate back, or confirm",
+        )
+    ]
 
 
 def _reduction_findings(old_dose: float, new_dose: float, settings: LimitSettings) -> list[Finding]:

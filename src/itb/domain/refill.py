@@ -14,7 +14,16 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from itb.domain.limits import Assessment, Finding, Severity
+from itb.domain.limits import (
+    DEFAULT_LIMITS,
+    Assessment,
+    DoseHistory,
+    Finding,
+    LimitSettings,
+    PatientContext,
+    Severity,
+    assess_bolus,
+)
 from itb.domain.scheduling import DEFAULT_BOOKING, BookingSettings
 
 
@@ -184,6 +193,50 @@ def priming_bolus(
     """Catheter length -> volume -> the dose the pump counts to push that volume."""
     volume = catheter_length_cm * catheter_ml_per_cm + pump_tubing_ml
     return PrimingBolus(volume, volume * concentration_mcg_per_ml, duration_minutes)
+
+
+def assess_priming(
+    priming: PrimingBolus,
+    dead_volume_ml: float,
+    primed: bool,
+    patient: PatientContext,
+    history: DoseHistory,
+    now: datetime,
+    limits: LimitSettings = DEFAULT_LIMITS,
+) -> Assessment:
+    """A priming bolus fills an empty catheter and the pump tubing, nothing more.
+
+    Device manuals: priming is for a new or revised catheter; what is pushed beyond the
+    catheter's volume reaches the spinal fluid. So a priming volume above the recorded dead
+    volume (tubing + catheter) is refused (``priming_volume_max``), and priming a catheter that
+    is already full of drug (``primed``) is a bolus into the patient: confirmed, with its dose in
+    mcg, and judged by every bolus limit (re-priming 0.13 mL of 2,000 mcg/mL pushes 260 mcg).
+    """
+    found: list[Finding] = []
+    conc = priming.dose_mcg / priming.volume_ml if priming.volume_ml > 0 else 0.0
+    if priming.volume_ml > dead_volume_ml and not math.isclose(priming.volume_ml, dead_volume_ml, rel_tol=1e-9):
+        extra = priming.volume_ml - dead_volume_ml
+        found.append(
+            Finding(
+                "priming_volume_max",
+                Severity.REFUSE,
+                f"priming {priming.volume_ml:.3g} mL is more than the pump tubing and catheter hold "
+                f"({dead_volume_ml:.3g} mL): the extra {extra:.3g} mL would push {extra * conc:.4g} mcg into the "
+                "spinal fluid (device manual: prime only the catheter's volume)",
+            )
+        )
+    if primed:
+        found.append(
+            Finding(
+                "priming_catheter_primed",
+                Severity.CONFIRM,
+                f"the catheter is already full of drug: priming it pushes {priming.volume_ml:.3g} mL x {conc:g} mcg/mL "
+                f"= {priming.dose_mcg:.4g} mcg into the spinal fluid in {priming.duration_minutes:g} min, a bolus "
+                "(device manual: prime only a new or revised catheter, or one emptied by aspiration): confirm",
+            )
+        )
+        found.extend(assess_bolus(priming.dose_mcg, patient, history, now, limits).findings)
+    return Assessment(tuple(found))
 
 
 def next_refill_date(

@@ -45,6 +45,7 @@ from itb.domain.scheduling import (
 
 _LABEL = "drug label"
 _UNVERIFIED = "clinic setting, unverified"
+_CLINIC = "clinic setting"
 _TOL = 1e-9
 
 
@@ -320,6 +321,10 @@ def propose_next_dose(
         f"tone still high: mean MAS {latest:.3g} >= {s.high_tone_min_mean_mas:g} ({_UNVERIFIED}), "
         "no side effects reported"
     ]
+    high, most = limits.high_daily_dose_mcg, limits.high_dose_max_increase_fraction
+    if fraction > most and _above(current * (1 + fraction), high):
+        fraction = most
+        reasons.append(f"above {high:g} mcg/day a step is at most +{_pct(most)} (a large absolute dose; {_CLINIC})")
     target = current * (1 + fraction)
     new = min(target, b.hard_max)
     rounded = _round(new, s.dose_resolution_mcg_per_day, down=True)

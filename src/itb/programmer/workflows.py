@@ -17,7 +17,7 @@ answer or its log, never from a guess.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from itb.domain.limits import (
     assess_concentration,
     assess_entry,
     assess_program_change,
+    assess_restart,
 )
 from itb.domain.program import BolusKind, DosingProgram, OneTimeBolus
 from itb.domain.reading import PumpReading
@@ -45,6 +46,7 @@ from itb.domain.refill import (
     BridgeBolus,
     RefillSettings,
     assess_level_after_refill,
+    assess_priming,
     assess_refill,
     bridge_bolus,
     next_refill_date,
@@ -152,21 +154,38 @@ def dose_history(log: list[dict]) -> DoseHistory:
 
     Each ``program_changed`` event carries the daily dose before and after. A change whose
     previous dose is not known counts as an increase (the safe side of "at most one increase
-    per 24 h").
+    per 24 h"). A stop is a program that delivers nothing, or the pump stopping at its empty count (until
+    the refill that restarts it): its instant and the dose before it are kept for the restart rule.
     """
     last_increase = None
     dose = None
     boluses = []
+    stopped: tuple[datetime | None, float | None, bool] | None = None  # (at, dose before, by running empty)
     for event in log:
         at = parse_local_datetime(event.get("at"))
-        if event["type"] == "program_changed":
+        kind = event["type"]
+        if kind == "program_changed":
             new, before = event.get("daily_dose_mcg"), event.get("previous_daily_dose_mcg", dose)
             if new is not None and (before is None or new > before):
                 last_increase = at
+            if new is not None and new <= 0 and before:
+                stopped = (at, before, False)
+            elif new:
+                stopped = None if stopped is None or not stopped[2] else stopped
             dose = new
-        elif event["type"] == "bolus_started" and event.get("kind") == "single" and at is not None:
+        elif kind == "empty_reservoir_alarm" and stopped is None:
+            stopped = (at, dose, True)
+        elif kind == "refill" and stopped is not None and stopped[2]:
+            stopped = None  # the pump runs its program again
+        elif kind == "bolus_started" and event.get("kind") == "single" and at is not None:
             boluses.append((at, event["dose_mcg"]))
-    return DoseHistory(last_increase_at=last_increase, boluses=tuple(boluses))
+    stopped_at, before_stop, _ = stopped or (None, None, False)
+    return DoseHistory(
+        last_increase_at=last_increase,
+        boluses=tuple(boluses),
+        stopped_at=stopped_at,
+        dose_before_stop_mcg=before_stop,
+    )
 
 
 # ---------------------------------------------------------------------- sending a change
@@ -384,6 +403,14 @@ def plan_refill(
     if bridge is not None and not isinstance(bridge, BridgeBolus):
         assessment = assessment.merged(Assessment((bridge,)))
         bridge = None
+    if view.history.stopped_at is not None and view.history.dose_before_stop_mcg is None:
+        # it ran empty with the program it still has: the refill restarts that program
+        history = replace(view.history, dose_before_stop_mcg=program.daily_dose_mcg)
+    else:
+        history = view.history
+    restart = assess_restart(program.daily_dose_mcg, history, view.now, limits)
+    if restart:
+        assessment = assessment.merged(Assessment(tuple(restart)))
     alarm_at = earliest_at = None
     if added_ml > 0 and concentration_mcg_per_ml > 0 and added_ml <= status["reservoir_capacity_ml"]:
         extra = (
@@ -482,7 +509,17 @@ def review_bolus(
     return BolusReview(view, dose_mcg, duration_minutes, kind, assessment)
 
 
-def review_priming(view: PumpReading, catheter_length_cm: float, duration_minutes: float = 30.0) -> BolusReview:
+def review_priming(
+    view: PumpReading,
+    catheter_length_cm: float,
+    duration_minutes: float = 30.0,
+    *,
+    primed: bool = True,
+    settings: LimitSettings = DEFAULT_LIMITS,
+) -> BolusReview:
+    """A priming bolus for ``catheter_length_cm``, judged against the catheter the pump records
+    (its therapy information) and, when the catheter is already ``primed`` (the safe default:
+    say otherwise only for a new or revised catheter), by every bolus limit."""
     model = MODELS[view.status["model"]]
     priming = priming_bolus(
         catheter_length_cm=catheter_length_cm,
@@ -491,7 +528,10 @@ def review_priming(view: PumpReading, catheter_length_cm: float, duration_minute
         concentration_mcg_per_ml=view.status["concentration_mcg_per_ml"],
         duration_minutes=duration_minutes,
     )
-    return BolusReview(view, priming.dose_mcg, priming.duration_minutes, "priming")
+    recorded_cm = view.status["therapy"]["catheter_length_cm"]
+    dead_volume = model.internal_tubing_ml + recorded_cm * model.catheter_ml_per_cm
+    assessment = assess_priming(priming, dead_volume, primed, view.patient, view.history, view.now, settings)
+    return BolusReview(view, priming.dose_mcg, priming.duration_minutes, "priming", assessment)
 
 
 def send_bolus(

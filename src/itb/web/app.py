@@ -100,6 +100,17 @@ class RefillIn(Strict):
     acknowledged: list[str] = Field(default_factory=list)
 
 
+class BolusIn(Strict):
+    kind: Literal["single", "priming"]
+    dose_mcg: float | None = Field(default=None, gt=0, description="a single bolus's dose (mcg)")
+    catheter_length_cm: float | None = Field(
+        default=None, gt=0, le=200, description="a priming bolus: the catheter length to fill (cm)"
+    )
+    duration_minutes: float = Field(default=30, ge=1, le=1440)
+    version: int
+    acknowledged: list[str] = Field(default_factory=list)
+
+
 class AppointmentIn(Strict):
     patient_id: int
     kind: Literal["screening", "titration", "refill", "mri", "mri_check", "replacement"]
@@ -368,6 +379,24 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             request_key=key,
         )
         return row_json(r)
+
+    @app.post("/api/pumps/{pump_id}/boluses", status_code=201, tags=["pumps"])
+    def give_bolus(pump_id: int, body: BolusIn, me: Me, key: IdempotencyKey = None) -> dict:
+        """A single bolus (lockout, daily maximum, dose limits) or a priming bolus (only the
+        catheter's volume; a catheter that already holds drug is judged as a bolus). A refused
+        bolus answers 422 with each finding's code; soft ones go through when acknowledged."""
+        change = clinic.give_bolus(
+            me,
+            pump_id,
+            kind=body.kind,
+            dose_mcg=body.dose_mcg,
+            catheter_length_cm=body.catheter_length_cm,
+            duration_minutes=body.duration_minutes,
+            expected_version=body.version,
+            acknowledged=tuple(body.acknowledged),
+            request_key=key,
+        )
+        return views.change_data(change)
 
     @app.post("/api/pumps/{pump_id}/retire", tags=["pumps"])
     def retire(pump_id: int, body: RetireIn, me: Me) -> dict:

@@ -143,7 +143,10 @@ class PumpUseCases(ClinicBase):
         """The reading with the patient as the clinic knows them today (age now, not at implant)."""
         now = reading.now
         context = PatientContext(
-            origin=Origin(patient.origin), age_years=age_years(patient, now), implanted_at=pump.implanted_at
+            origin=Origin(patient.origin),
+            age_years=age_years(patient, now),
+            implanted_at=pump.implanted_at,
+            maintenance=patient.phase == "maintenance",
         )
         return dataclasses.replace(reading, patient=context)
 
