@@ -154,3 +154,37 @@ def test_bad_bolus_input_names_the_field(client, pump):
         answer = bolus(client, pump.id, **body)
         assert answer.status_code == 422, body
         assert field in answer.text, (body, answer.text)
+
+
+def test_a_refill_judges_the_concentration_against_the_product_chosen(client, pump, db, clock):
+    """Product labels: Lioresal Intrathecal has no 1,000 mcg/mL strength (Gablofen has); an unknown
+    product is a 422 naming the field, and nothing is sent."""
+    clock.advance(days=2)
+    body = {"withdrawn_ml": 19.5, "added_ml": 20, "concentration_mcg_per_ml": 1000, "version": pump.version}
+    unknown = client("nurse").post(f"/api/pumps/{pump.id}/refills", json={**body, "product": "Baclofen Plus"})
+    assert unknown.status_code == 422 and "product" in unknown.text
+    lioresal = {**body, "product": "Lioresal Intrathecal", "acknowledged": ["bridge_lower_concentration"]}
+    answer = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=lioresal)
+    assert answer.status_code == 422 and "concentration_not_in_product" in codes(answer)
+    assert db.count(m.Refill) == 0
+    gablofen = {**body, "product": "gablofen"}
+    done = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=gablofen)
+    assert done.status_code == 201, done.text
+    assert done.json()["product"] == "Gablofen"
+
+
+def test_a_refill_of_a_high_risk_patient_shows_the_boxed_warning(client, make_patient, make_pump, clock):
+    """Drug label, boxed warning: prevention of abrupt discontinuation needs careful attention to
+    refill scheduling and procedures, above all for patients at apparent risk (here: cannot
+    communicate). Their refill is confirmed with the warning."""
+    patient = make_patient("Ola R", cannot_communicate=True)
+    pump = make_pump(patient.id, serial="SN-HIGH")
+    clock.advance(days=2)
+    body = {"withdrawn_ml": 19.5, "added_ml": 20, "concentration_mcg_per_ml": 500, "version": pump.version}
+    answer = client("nurse").post(f"/api/pumps/{pump.id}/refills", json=body)
+    assert answer.status_code == 422 and codes(answer) == {"boxed_warning_high_risk"}
+    assert "abrupt discontinuation" in answer.json()["findings"][0]["message"]
+    done = client("nurse").post(
+        f"/api/pumps/{pump.id}/refills", json={**body, "acknowledged": ["boxed_warning_high_risk"]}
+    )
+    assert done.status_code == 201

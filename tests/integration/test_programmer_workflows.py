@@ -565,6 +565,10 @@ def test_plan_refill_to_a_lower_concentration_asks_for_confirmation():
     plan = W.plan_refill(W.interrogate(clinic.link), withdrawn_ml=12.0, added_ml=20.0, concentration_mcg_per_ml=50)
     assert plan.bridge is None
     assert codes(plan.assessment) == {"bridge_lower_concentration"}
+    # the overshoot if nothing is done, and the temporary program that avoids it (steps x 50/500)
+    assert plan.decrease is not None and plan.decrease.factor == 10
+    assert plan.temporary_program is not None
+    assert plan.temporary_program.daily_dose_mcg == pytest.approx(BASE.daily_dose_mcg / 10)
 
 
 def test_plan_refill_flags_a_discrepancy_and_sends_only_when_acknowledged():

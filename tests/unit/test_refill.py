@@ -22,6 +22,7 @@ from itb.domain.refill import (
     RefillSettings,
     assess_refill,
     bridge_bolus,
+    concentration_decrease,
     discrepancy_threshold_ml,
     next_refill_date,
     priming_bolus,
@@ -201,6 +202,7 @@ def test_a_lower_new_concentration_needs_confirmation_not_a_bolus():
     assert found.severity is Severity.CONFIRM
     # the old drug flows at 240/500 = 0.48 mL/day: 0.32 mL takes 16 h, at twice the dose
     assert "2x the dose for about 16 h" in found.message
+    assert "aspirate 0.32 mL through the catheter access port" in found.message
 
 
 def test_a_zero_dose_program_has_no_bridge():
@@ -308,3 +310,35 @@ def test_refill_at_or_below_alarm():
     assert finding.code == "refill_at_or_below_alarm" and "2026-03-02 10:10" in finding.message
     assert assess_level_after_refill(2.0, 2.0, empty).findings  # at the alarm volume
     assert not assess_level_after_refill(2.5, 2.0, empty).findings
+
+
+def test_concentration_decrease_overshoot_and_temporary_program():
+    """The issue's case: 2,000 to 500 mcg/mL with 0.2 mL of dead volume at 200 mcg/day gives 4x
+    the dose for 12 h (+300 mcg) if nothing is done; a temporary program of 50 mcg/day for 48 h
+    gives the old drug at the prescribed dose. Checked against the simulated pump and catheter
+    (first in, first out): the patient gets 400 mcg in those 2 days with it, 700 without."""
+    from itb.domain.devices import PERISTALTIC
+    from itb.domain.program import DosingProgram
+    from itb.pump.engine import ImplantedPump, PumpSetup
+
+    d = concentration_decrease(0.2, 2000, 500, 200)
+    assert (d.factor, d.overshoot_mcg, d.overshoot_hours) == (4, 300, 12)
+    assert (d.temporary_daily_dose_mcg, d.temporary_hours) == (50, 48)
+
+    def delivered(temporary: bool) -> float:
+        setup = PumpSetup(PERISTALTIC, 20.0, 2.0, 0.0, catheter_volume_ml=0.2)
+        program = DosingProgram.simple_continuous(200)
+        pump = ImplantedPump(
+            setup, t=0.0, implanted_t=0.0, reservoir_ml=10.0, concentration_mcg_per_ml=2000, program=program,
+            day0=REFILLED,
+        )  # fmt: skip
+        pump.advance_to(86400)
+        pump.refill(20.0, 500)
+        start = pump.delivered_mcg
+        if temporary:
+            pump.set_program(DosingProgram.simple_continuous(d.temporary_daily_dose_mcg))
+        pump.advance_to(86400 + d.temporary_hours * 3600)
+        return pump.delivered_mcg - start
+
+    assert delivered(temporary=True) == pytest.approx(400, rel=1e-6)
+    assert delivered(temporary=False) == pytest.approx(700, rel=1e-6)

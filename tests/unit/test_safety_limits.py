@@ -524,3 +524,31 @@ def test_restart_after_stop_hours_and_restart_max_fraction():
     assert "restart_after_stop" not in codes(change(0, 300, adult, stop))
     recent = DoseHistory(stopped_at=NOW - timedelta(hours=6), dose_before_stop_mcg=600)
     assert "restart_after_stop" not in codes(change(0, 600, adult, recent))
+
+
+def test_drug_products_each_judge_their_own_strengths():
+    """Product labels: Lioresal Intrathecal is sold as 50, 500 and 2,000 mcg/mL, Gablofen adds
+    1,000 mcg/mL; with the product chosen at a refill, 1,000 mcg/mL of Lioresal is a dilution to
+    confirm, of Gablofen a strength sold."""
+    from itb.domain.limits import DRUG_PRODUCTS, assess_concentration, product_named
+
+    lioresal, gablofen = product_named("lioresal  intrathecal"), product_named("Gablofen")
+    assert lioresal is not None and gablofen is not None and len(DRUG_PRODUCTS) == 2
+    (found,) = assess_concentration(1000, DEFAULT_LIMITS, lioresal).findings
+    assert found.code == "concentration_not_in_product" and found.severity is Severity.CONFIRM
+    assert "sold as 50, 500, 2000 mcg/mL, not 1000" in found.message
+    assert assess_concentration(1000, DEFAULT_LIMITS, gablofen) == Assessment()
+    assert assess_concentration(1000) == Assessment()  # no product named: any product's strength
+    assert product_named("Baclofen Plus") is None
+
+
+def test_boxed_warning_high_risk_at_every_stop_reduction_and_refill():
+    """Drug label, boxed warning: abrupt discontinuation can kill; special attention to patients
+    at apparent risk (injury at T6 or above, communication difficulties, earlier withdrawal). For
+    them a stop and a reduction are confirmed with the warning; an increase is not."""
+    high = PatientContext(Origin.SPINAL, 40, high_risk=True)
+    stop = finding(change(400, 0, high), "boxed_warning_high_risk")
+    assert stop.message.startswith("a stop: abrupt discontinuation") and "rhabdomyolysis" in stop.message
+    assert "boxed_warning_high_risk" in codes(change(400, 360, high))
+    assert "boxed_warning_high_risk" not in codes(change(400, 440, high))
+    assert "boxed_warning_high_risk" not in codes(change(400, 360))

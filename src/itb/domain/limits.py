@@ -29,6 +29,23 @@ _UNVERIFIED = "clinic setting, unverified"
 
 
 @dataclass(frozen=True, slots=True)
+class DrugProduct:
+    """A baclofen intrathecal product and the strengths it is sold in (mcg/mL)."""
+
+    name: str
+    concentrations_mcg_per_ml: tuple[float, ...]
+
+
+#: The products and their strengths (product labels and NDC listings): Lioresal Intrathecal is sold
+#: as 50, 500 and 2,000 mcg/mL; Gablofen adds 1,000 mcg/mL. domain.md lists only the union
+#: (50/500/1000/2000), which lets a 1,000 mcg/mL Lioresal slip through as "sold".
+DRUG_PRODUCTS: tuple[DrugProduct, ...] = (
+    DrugProduct("Lioresal Intrathecal", (50.0, 500.0, 2000.0)),
+    DrugProduct("Gablofen", (50.0, 500.0, 1000.0, 2000.0)),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class LimitSettings:
     """Every limit the software applies. Fractions are of the old daily dose (0.3 = 30 %)."""
 
@@ -191,6 +208,9 @@ class PatientContext:
     implanted_at: datetime | None = None  # pump implant (titration may not increase in the first 24 h)
     #: after titration: the label's maintenance step bounds apply (wider than the titration's)
     maintenance: bool = False
+    #: the label's patients at apparent risk of withdrawal: injury at T6 or above, communication
+    #: difficulties, a history of withdrawal (the boxed warning is shown at every stop, reduction, refill)
+    high_risk: bool = False
 
     def __post_init__(self) -> None:
         bad = bound_violation("patient.age_years", self.age_years, minimum=0, maximum=150, required=True)
@@ -297,14 +317,37 @@ def _step_bounds(group: _Group, patient: PatientContext, settings: LimitSettings
 # -- checks --------------------------------------------------------------------------------
 
 
-def assess_concentration(concentration_mcg_per_ml: float, settings: LimitSettings = DEFAULT_LIMITS) -> Assessment:
-    """Is the drug in the reservoir a known strength, and if not one sold, a confirmed dilution?"""
+def product_named(name: str, products: tuple[DrugProduct, ...] = DRUG_PRODUCTS) -> DrugProduct | None:
+    """The product of that name (case and spacing ignored), or None."""
+    key = " ".join(name.split()).casefold()
+    return next((p for p in products if p.name.casefold() == key), None)
+
+
+def assess_concentration(
+    concentration_mcg_per_ml: float,
+    settings: LimitSettings = DEFAULT_LIMITS,
+    product: DrugProduct | None = None,
+) -> Assessment:
+    """Is the drug in the reservoir a known strength, and if not one sold, a confirmed dilution?
+
+    With the ``product`` chosen (at a refill), its own strengths: one product's strength is
+    another's dilution (1,000 mcg/mL is sold as Gablofen, not as Lioresal Intrathecal).
+    """
     c = concentration_mcg_per_ml
     top = settings.max_concentration_mcg_per_ml
     if not _num(c) or not math.isfinite(c) or c <= 0 or _above(c, top):
         shown = f"{c:g} mcg/mL" if _num(c) else repr(c)
         message = f"concentration {shown} is not a known strength: it must be above 0 and at most {top:g} mcg/mL"
         return Assessment((Finding("concentration_known", Severity.REFUSE, f"{message} (highest sold, {_LABEL})"),))
+    if product is not None:
+        if any(math.isclose(c, x, rel_tol=_REL_TOL) for x in product.concentrations_mcg_per_ml):
+            return Assessment()
+        listed = ", ".join(f"{x:g}" for x in product.concentrations_mcg_per_ml)
+        message = (
+            f"{product.name} is sold as {listed} mcg/mL, not {c:g} mcg/mL (its label): confirm the solution "
+            "was prepared by dilution to this strength, or check the product and the vial"
+        )
+        return Assessment((Finding("concentration_not_in_product", Severity.CONFIRM, message),))
     sold = settings.library_concentrations_mcg_per_ml
     if any(math.isclose(c, s, rel_tol=_REL_TOL) for s in sold):
         return Assessment()
@@ -382,6 +425,8 @@ def assess_program_change(
             found.extend(_increase_findings(old_dose, new_dose, group, patient, history, now, settings))
         elif _below(new_dose, old_dose) and new_dose > 0:
             found.extend(_reduction_findings(old_dose, new_dose, settings))
+        if _below(new_dose, old_dose):
+            found.extend(assess_high_risk(patient, "a stop" if new_dose <= 0 else "a reduction"))
     return Assessment(tuple(found))
 
 
@@ -482,6 +527,30 @@ def _increase_findings(
             )
         )
     return found
+
+
+#: The drug label's boxed warning, in short (Lioresal Intrathecal and Gablofen prescribing
+#: information, BOXED WARNING).
+BOXED_WARNING = (
+    "abrupt discontinuation of intrathecal baclofen, whatever the cause, has led to high fever, altered "
+    "mental status, exaggerated rebound spasticity and muscle rigidity, in rare cases rhabdomyolysis, "
+    "multiple organ-system failure and death; this patient is at apparent risk (injury at T6 or above, "
+    "communication difficulties or earlier withdrawal): give them special attention"
+)
+
+
+def assess_high_risk(patient: PatientContext, what: str) -> list[Finding]:
+    """The boxed warning, to confirm, at a stop, a reduction or a refill of a high-risk patient."""
+    if not patient.high_risk:
+        return []
+    return [
+        Finding(
+            "boxed_warning_high_risk",
+            Severity.CONFIRM,
+            f"{what}: {BOXED_WARNING} (drug label, boxed warning); check the program, the refill date and the "
+            "pump's alarms, and that the family knows the early signs of withdrawal: confirm",
+        )
+    ]
 
 
 def assess_restart(

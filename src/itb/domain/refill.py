@@ -152,14 +152,7 @@ def bridge_bolus(
     if c_new == c_old or dead_volume_ml <= 0:
         return None
     if c_new < c_old:
-        hours = dead_volume_ml * c_new / dose * 24 if dose > 0 else float("inf")
-        return Finding(
-            "bridge_lower_concentration",
-            Severity.CONFIRM,
-            f"the new concentration ({c_new:g} mcg/mL) is lower than the old ({c_old:g}): the "
-            f"{dead_volume_ml:.3g} mL of old drug in the tubing and catheter will be given at "
-            f"{c_old / c_new:.3g}x the dose for about {hours:.3g} h; consider a lower rate for that time",
-        )
+        return concentration_decrease(dead_volume_ml, c_old, c_new, dose).finding()
     if dose <= 0:
         return Finding(
             "bridge_without_dose",
@@ -170,6 +163,74 @@ def bridge_bolus(
         dead_volume_ml=dead_volume_ml,
         dose_mcg=dead_volume_ml * (c_new - c_old),
         duration_minutes=dead_volume_ml * c_old / dose * 1440,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConcentrationDecrease:
+    """A refill to a weaker drug: the stronger drug left in the tubing and catheter flows first.
+
+    At the new (faster) volume flow ``D / c_new`` the dead volume ``V`` of the old drug is
+    given at ``c_old / c_new`` times the dose for ``V c_new / D`` days: an extra
+    ``V (c_old - c_new)`` mcg (the issue's case: 2,000 to 500 mcg/mL, 0.2 mL: 4x for 12 h, +300 mcg).
+    Two ways keep the delivered dose right (device manuals): aspirate the dead volume through
+    the catheter access port before filling, or run a temporary program scaled by
+    ``c_new / c_old`` (the old drug then flows at the prescribed dose) for ``V c_old / D`` days,
+    then restore the program.
+    """
+
+    dead_volume_ml: float
+    old_concentration_mcg_per_ml: float
+    new_concentration_mcg_per_ml: float
+    daily_dose_mcg: float
+
+    @property
+    def factor(self) -> float:
+        return self.old_concentration_mcg_per_ml / self.new_concentration_mcg_per_ml
+
+    @property
+    def overshoot_mcg(self) -> float:
+        return self.dead_volume_ml * (self.old_concentration_mcg_per_ml - self.new_concentration_mcg_per_ml)
+
+    @property
+    def overshoot_hours(self) -> float:
+        if self.daily_dose_mcg <= 0:
+            return float("inf")
+        return self.dead_volume_ml * self.new_concentration_mcg_per_ml / self.daily_dose_mcg * 24
+
+    @property
+    def temporary_daily_dose_mcg(self) -> float:
+        """The program's dose while the old drug clears (what the pump counts at the new concentration)."""
+        return self.daily_dose_mcg / self.factor
+
+    @property
+    def temporary_hours(self) -> float:
+        if self.daily_dose_mcg <= 0:
+            return float("inf")
+        return self.dead_volume_ml * self.old_concentration_mcg_per_ml / self.daily_dose_mcg * 24
+
+    def finding(self) -> Finding:
+        return Finding(
+            "bridge_lower_concentration",
+            Severity.CONFIRM,
+            f"the new concentration ({self.new_concentration_mcg_per_ml:g} mcg/mL) is lower than the old "
+            f"({self.old_concentration_mcg_per_ml:g}): left as it is, the {self.dead_volume_ml:.3g} mL of old drug in "
+            f"the tubing and catheter is given at {self.factor:.3g}x the dose for about {self.overshoot_hours:.3g} h "
+            f"(+{self.overshoot_mcg:.4g} mcg). Instead aspirate {self.dead_volume_ml:.3g} mL through the catheter "
+            f"access port before filling, or program {self.temporary_daily_dose_mcg:.4g} mcg/day (every step x "
+            f"{1 / self.factor:.3g}) for {self.temporary_hours:.3g} h, then restore {self.daily_dose_mcg:.4g} "
+            "mcg/day (device manual); confirm the way chosen",
+        )
+
+
+def concentration_decrease(
+    dead_volume_ml: float,
+    old_concentration_mcg_per_ml: float,
+    new_concentration_mcg_per_ml: float,
+    daily_dose_mcg: float,
+) -> ConcentrationDecrease:
+    return ConcentrationDecrease(
+        dead_volume_ml, old_concentration_mcg_per_ml, new_concentration_mcg_per_ml, daily_dose_mcg
     )
 
 

@@ -30,25 +30,29 @@ from itb.domain.limits import (
     DEFAULT_LIMITS,
     Assessment,
     DoseHistory,
+    DrugProduct,
     LimitSettings,
     Origin,
     PatientContext,
     assess_bolus,
     assess_concentration,
     assess_entry,
+    assess_high_risk,
     assess_program_change,
     assess_restart,
 )
-from itb.domain.program import BolusKind, DosingProgram, OneTimeBolus
+from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step
 from itb.domain.reading import PumpReading
 from itb.domain.refill import (
     DEFAULT_REFILL,
     BridgeBolus,
+    ConcentrationDecrease,
     RefillSettings,
     assess_level_after_refill,
     assess_priming,
     assess_refill,
     bridge_bolus,
+    concentration_decrease,
     next_refill_date,
     priming_bolus,
 )
@@ -364,6 +368,10 @@ class RefillPlan:
     #: the earliest plausible low-reservoir alarm (the pump's flow at its upper bound), which the
     #: next refill is booked from
     earliest_alarm_at: datetime | None = None
+    #: a weaker drug: the overshoot if nothing is done, and the temporary program or aspiration
+    decrease: ConcentrationDecrease | None = None
+    #: the temporary program that keeps the dose right while the stronger drug clears
+    temporary_program: DosingProgram | None = None
 
 
 def plan_refill(
@@ -377,6 +385,7 @@ def plan_refill(
     booking: BookingSettings = DEFAULT_BOOKING,
     flow: FlowEstimate | None = None,
     flow_settings: FlowSettings = DEFAULT_FLOW,
+    product: DrugProduct | None = None,
 ) -> RefillPlan:
     """Judge a refill and plan the next one. ``flow`` is the pump's learned flow (the clinic's,
     with this refill's interval); without it the device's prior (the edge of its label)."""
@@ -391,7 +400,7 @@ def plan_refill(
         pumped_since_refill_ml=pumped,
         flow_tolerance=model.labelled_flow_tolerance,
         settings=settings,
-    ).merged(assess_concentration(concentration_mcg_per_ml, limits))
+    ).merged(assess_concentration(concentration_mcg_per_ml, limits, product))
     dead_volume = model.internal_tubing_ml + status["therapy"]["catheter_length_cm"] * model.catheter_ml_per_cm
     program = view.program
     bridge = bridge_bolus(
@@ -400,17 +409,24 @@ def plan_refill(
         new_concentration_mcg_per_ml=concentration_mcg_per_ml,
         daily_dose_mcg=program.daily_dose_mcg,
     )
+    decrease = temporary = None
     if bridge is not None and not isinstance(bridge, BridgeBolus):
         assessment = assessment.merged(Assessment((bridge,)))
         bridge = None
+        if 0 < concentration_mcg_per_ml < status["concentration_mcg_per_ml"] and program.daily_dose_mcg > 0:
+            decrease = concentration_decrease(
+                dead_volume, status["concentration_mcg_per_ml"], concentration_mcg_per_ml, program.daily_dose_mcg
+            )
+            temporary = _scaled(program, 1 / decrease.factor)
     if view.history.stopped_at is not None and view.history.dose_before_stop_mcg is None:
         # it ran empty with the program it still has: the refill restarts that program
         history = replace(view.history, dose_before_stop_mcg=program.daily_dose_mcg)
     else:
         history = view.history
     restart = assess_restart(program.daily_dose_mcg, history, view.now, limits)
-    if restart:
-        assessment = assessment.merged(Assessment(tuple(restart)))
+    boxed = assess_high_risk(view.patient, "a refill")
+    if restart or boxed:
+        assessment = assessment.merged(Assessment((*restart, *boxed)))
     alarm_at = earliest_at = None
     if added_ml > 0 and concentration_mcg_per_ml > 0 and added_ml <= status["reservoir_capacity_ml"]:
         extra = (
@@ -443,6 +459,16 @@ def plan_refill(
         alarm_at,
         next_refill_date(view.now, earliest_at, booking),
         earliest_at,
+        decrease,
+        temporary,
+    )
+
+
+def _scaled(program: DosingProgram, factor: float) -> DosingProgram:
+    """Every step and daily bolus times ``factor`` (a temporary program keeps the program's shape)."""
+    return DosingProgram(
+        tuple(Step(s.start_minute, s.rate_mcg_per_day * factor) for s in program.steps),
+        tuple(DailyBolus(b.start_minute, b.dose_mcg * factor, b.duration_minutes) for b in program.daily_boluses),
     )
 
 

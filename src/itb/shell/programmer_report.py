@@ -92,7 +92,17 @@ def print_refill_plan(console: Console, plan: RefillPlan, acknowledged: Iterable
             f"{plan.bridge.dose_mcg:.4g} mcg over {plan.bridge.duration_minutes:.0f} min "
             f"(clears {plan.bridge.dead_volume_ml:.3f} mL of old drug from the tubing and catheter)",
         )
+    if plan.decrease is not None:
+        d = plan.decrease
+        t.add_row(
+            "weaker drug",
+            f"left as it is: {d.factor:.3g}x the dose for {d.overshoot_hours:.3g} h (+{d.overshoot_mcg:.4g} mcg); "
+            f"aspirate {d.dead_volume_ml:.3g} mL through the catheter access port, or program "
+            f"{d.temporary_daily_dose_mcg:.4g} mcg/day for {d.temporary_hours:.3g} h, then {d.daily_dose_mcg:.4g}",
+        )
     t.add_row("new low-reservoir alarm", _when(plan.low_reservoir_alarm_at))
+    if plan.earliest_alarm_at is not None:
+        t.add_row("earliest plausible alarm", _when(plan.earliest_alarm_at))
     t.add_row("book the next refill by", _when(plan.next_refill_at))
     console.print(t)
     print_assessment(console, plan.assessment, acknowledged)

@@ -96,6 +96,11 @@ class RefillIn(Strict):
     added_ml: float = Field(gt=0)
     concentration_mcg_per_ml: float = Field(gt=0, le=2000)
     lot: str | None = Field(default=None, max_length=64)
+    product: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the drug product (its strengths are judged): Lioresal Intrathecal, Gablofen",
+    )
     version: int
     acknowledged: list[str] = Field(default_factory=list)
 
@@ -374,6 +379,7 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             added_ml=body.added_ml,
             concentration_mcg_per_ml=body.concentration_mcg_per_ml,
             lot=body.lot,
+            product=body.product,
             expected_version=body.version,
             acknowledged=tuple(body.acknowledged),
             request_key=key,

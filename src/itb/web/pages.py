@@ -25,6 +25,7 @@ from itb.clinic import views
 from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
 from itb.domain.errors import InvalidInput, Violation
+from itb.domain.limits import DRUG_PRODUCTS
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
@@ -215,7 +216,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     def refill_start(request: Request, pump_id: int) -> HTMLResponse:
         actor, token = session(request)
         pump = views.pump_record(clinic, actor, pump_id)
-        return render(request, "refill.html", actor, token, step="enter", pump=pump, form={})
+        return render(request, "refill.html", actor, token, step="enter", pump=pump, form={}, products=DRUG_PRODUCTS)
 
     @router.post("/pumps/{pump_id}/refill", response_class=HTMLResponse)
     def refill_step(
@@ -227,6 +228,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         added: str = Form(""),
         concentration: str = Form(""),
         lot: str = Form(""),
+        product: str = Form(""),
         version: int = Form(0),
         ack: Annotated[list[str] | None, Form()] = None,
         request_key: str = Form(""),
@@ -234,7 +236,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         actor, token = session(request)
         check_csrf(token, csrf)
         pump = views.pump_record(clinic, actor, pump_id)
-        form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot}
+        form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot, "product": product}
         try:
             v = parse_quantities(
                 {
@@ -251,6 +253,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                     added_ml=v["added"],
                     concentration_mcg_per_ml=v["concentration"],
                     lot=lot or None,
+                    product=product or None,
                     expected_version=version,
                     acknowledged=tuple(ack or ()),
                     request_key=request_key or None,
@@ -262,6 +265,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                 withdrawn_ml=v["withdrawn"],
                 added_ml=v["added"],
                 concentration_mcg_per_ml=v["concentration"],
+                product=product or None,
             )
             return render(
                 request,
@@ -284,6 +288,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                 step="enter",
                 pump=pump,
                 form=form,
+                products=DRUG_PRODUCTS,
                 errors=problems(exc),
                 status=422 if not isinstance(exc, Conflict) else 409,
             )
@@ -358,6 +363,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                 step="enter",
                 pump=pump,
                 form=form,
+                products=DRUG_PRODUCTS,
                 errors=problems(exc),
                 status=status,
             )

@@ -133,6 +133,8 @@ class Refill(Base):
     added_ml: Mapped[float] = mapped_column(Float)
     concentration_mcg_per_ml: Mapped[float] = mapped_column(Float)
     lot: Mapped[str | None] = mapped_column(String(64))
+    #: the drug product chosen at the refill (its strengths are judged), when named
+    product: Mapped[str | None] = mapped_column(String(64))
     by: Mapped[str] = mapped_column(String(64))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     reviewed_by: Mapped[str | None] = mapped_column(String(64))

@@ -147,6 +147,7 @@ class PumpUseCases(ClinicBase):
             age_years=age_years(patient, now),
             implanted_at=pump.implanted_at,
             maintenance=patient.phase == "maintenance",
+            high_risk=patient.high_risk,
         )
         return dataclasses.replace(reading, patient=context)
 

@@ -15,6 +15,7 @@ from itb.clinic.usecases.base import Actor, NotFound, NotSent, PumpChangeFailed,
 from itb.clinic.usecases.pumps import Planned, PumpUseCases, check_text
 from itb.domain.calibration import FlowEstimate
 from itb.domain.errors import InvalidInput, Violation
+from itb.domain.limits import DRUG_PRODUCTS, product_named
 from itb.domain.reading import PumpReading
 from itb.domain.scheduling import refill_booking_date
 from itb.programmer import workflows as W
@@ -22,6 +23,14 @@ from itb.programmer.link import new_key
 
 #: Longest drug lot number kept (the column's width).
 LOT_MAX = 64
+
+
+def product_errors(product: str | None) -> list[Violation]:
+    """A named product must be one the clinic knows (its strengths are judged)."""
+    if product is None or product_named(product) is not None:
+        return []
+    names = ", ".join(p.name for p in DRUG_PRODUCTS)
+    return [Violation("product", f"must be one of {names} (or not given), got {product[:64]!r}")]
 
 
 class RefillUseCases(PumpUseCases, AppointmentUseCases):
@@ -32,6 +41,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         withdrawn_ml: float,
         added_ml: float,
         concentration_mcg_per_ml: float,
+        product: str | None = None,
     ) -> W.RefillPlan:
         return W.plan_refill(
             reading,
@@ -43,6 +53,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             booking=self.config.booking,
             flow=self._flow_with(pump_id, reading, withdrawn_ml),
             flow_settings=self.config.flow,
+            product=None if product is None else product_named(product),
         )
 
     def _flow_with(self, pump_id: int, reading: PumpReading, withdrawn_ml: float) -> FlowEstimate:
@@ -55,12 +66,22 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         return learned_flow(pump, [*refills, ending], self.config.flow).estimate
 
     def preview_refill(
-        self, actor: Actor, pump_id: int, *, withdrawn_ml: float, added_ml: float, concentration_mcg_per_ml: float
+        self,
+        actor: Actor,
+        pump_id: int,
+        *,
+        withdrawn_ml: float,
+        added_ml: float,
+        concentration_mcg_per_ml: float,
+        product: str | None = None,
     ) -> W.RefillPlan:
+        errs = product_errors(product)
+        if errs:
+            raise InvalidInput(errs)
         return self._look(
             actor,
             pump_id,
-            lambda view: self._refill_plan(pump_id, view, withdrawn_ml, added_ml, concentration_mcg_per_ml),
+            lambda view: self._refill_plan(pump_id, view, withdrawn_ml, added_ml, concentration_mcg_per_ml, product),
         )
 
     def refill(
@@ -73,11 +94,12 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         concentration_mcg_per_ml: float,
         expected_version: int,
         lot: str | None = None,
+        product: str | None = None,
         acknowledged: tuple[str, ...] = (),
         request_key: str | None = None,
     ) -> m.Refill:
         require(actor, "admin", "clinician", "nurse")
-        errs = check_text("lot", lot, LOT_MAX)
+        errs = check_text("lot", lot, LOT_MAX) + product_errors(product)
         if errs:
             raise InvalidInput(errs)
 
@@ -85,7 +107,8 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             if withdrawn_ml > pump.reservoir_capacity_ml:  # else the pump refuses it: a 502, not a 422
                 capacity = f"{pump.reservoir_capacity_ml:g} mL"
                 raise InvalidInput([Violation("withdrawn_ml", f"must not exceed the reservoir capacity ({capacity})")])
-            p = self._refill_plan(pump.id, reading, withdrawn_ml, added_ml, concentration_mcg_per_ml)
+            chosen = None if product is None else product_named(product)
+            p = self._refill_plan(pump.id, reading, withdrawn_ml, added_ml, concentration_mcg_per_ml, product)
             if not p.assessment.allowed(acknowledged):
                 raise NotSent(p.assessment, acknowledged)
             fields = {
@@ -97,6 +120,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
                 **fields,
                 "expected_ml": reading.reservoir_ml,
                 "lot": lot,
+                "product": None if chosen is None else chosen.name,
                 "flagged": any(f.code == "refill_discrepancy" for f in p.assessment.findings),
                 "bridge_bolus_mcg": p.bridge.dose_mcg if p.bridge else None,
                 "acknowledged": list(acknowledged),
@@ -137,6 +161,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
             added_ml=p["added_ml"],
             concentration_mcg_per_ml=p["concentration_mcg_per_ml"],
             lot=p.get("lot"),
+            product=p.get("product"),
             by=change.requested_by,
             flagged=p["flagged"],
             bridge_bolus_mcg=p.get("bridge_bolus_mcg"),

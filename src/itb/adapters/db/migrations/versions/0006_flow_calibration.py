@@ -1,10 +1,11 @@
-"""per-pump flow calibration: the implant fill, the learned flow, the earliest plausible dates
+"""per-pump flow calibration: the implant fill, the learned flow, the earliest plausible dates; a refill's product
 
 - ``pumps.implant_fill_ml``: the volume filled at implant (the first refill interval's fill;
   unknown for pumps recorded before this revision, whose first interval is then not used);
 - ``pumps.flow_ratio`` / ``flow_ratio_sd`` / ``flow_refills``: the flow learned from the refills;
 - ``pumps.plausible_alarm_at`` / ``plausible_empty_at``: the earliest plausible instants from the
-  last reading (indexed, as the forecast's own dates, for the worklist); filled at the next reading.
+  last reading (indexed, as the forecast's own dates, for the worklist); filled at the next reading;
+- ``refills.product``: the drug product chosen at a refill (its own strengths are judged).
 
 Revision ID: 0006
 Revises: 0005
@@ -32,9 +33,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("plausible_empty_at", sa.DateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_pumps_plausible_alarm_at"), ["plausible_alarm_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_pumps_plausible_empty_at"), ["plausible_empty_at"], unique=False)
+    with op.batch_alter_table("refills") as batch_op:
+        batch_op.add_column(sa.Column("product", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("refills") as batch_op:
+        batch_op.drop_column("product")
     with op.batch_alter_table("pumps") as batch_op:
         batch_op.drop_index(batch_op.f("ix_pumps_plausible_empty_at"))
         batch_op.drop_index(batch_op.f("ix_pumps_plausible_alarm_at"))
