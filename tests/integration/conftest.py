@@ -215,6 +215,8 @@ def make_pump(clinic: Clinic, users: dict[str, Actor]) -> Callable[..., m.Pump]:
             "reservoir_ml": 20.0,
             "concentration_mcg_per_ml": 500.0,
             "program": DosingProgram.simple_continuous(100),
+            # no screening trial is recorded in these tests: the clinician confirms it
+            "acknowledged": ("no_positive_screening",),
             **fields,
         }
         return clinic.implant_pump(users["clinician"], patient_id, serial=serial, **fields)

@@ -92,6 +92,7 @@ def test_every_write_adds_entries_with_actor_action_before_and_after(clinic, use
             reservoir_ml=20,
             concentration_mcg_per_ml=500,
             program=P(100),
+            acknowledged=("no_positive_screening",),
         )
 
     def interrogate():

@@ -61,6 +61,7 @@ PUMP = {
     "concentration_mcg_per_ml": 500,
     "program": rate(100),
     "implanted_at": "2026-11-23T08:00:00",
+    "acknowledged": ["no_positive_screening"],  # no screening trial is recorded in these tests
 }
 
 

@@ -35,9 +35,20 @@ def test_a_first_program_outside_the_maintenance_range_is_confirmed_at_implant(c
     assert answer.status_code == 422 and codes(answer) == {"maintenance_range"}
     assert db.count(m.Pump) == 0
     confirmed = client("clinician").post(
-        f"/api/patients/{adult.id}/pumps", json={**body, "acknowledged": ["maintenance_range"]}
+        f"/api/patients/{adult.id}/pumps", json={**body, "acknowledged": ["maintenance_range", "no_positive_screening"]}
     )
     assert confirmed.status_code == 201
+
+
+def test_no_positive_screening_is_confirmed_at_implant(client, child, db):
+    """Drug label: patients should first respond to a screening dose before long-term infusion. A
+    pump for a patient with no positive trial recorded (screened elsewhere, registered years later)
+    is the clinician's explicit decision."""
+    body = {**PUMP, "acknowledged": []}
+    answer = client("clinician").post(f"/api/patients/{child.id}/pumps", json=body)
+    assert answer.status_code == 422 and codes(answer) == {"no_positive_screening"}
+    assert "respond to a screening dose" in answer.json()["findings"][0]["message"]
+    assert db.count(m.Pump) == 0
 
 
 def test_a_first_program_above_the_screening_start_is_confirmed(client, clinic, users, child, db):

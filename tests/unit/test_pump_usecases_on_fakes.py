@@ -54,6 +54,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
         reservoir_ml=20.0,
         concentration_mcg_per_ml=500.0,
         program=DosingProgram.simple_continuous(400),
+        acknowledged=("no_positive_screening",),
     )
     clock.now += timedelta(days=2)
     yield clinic, pumps, locks, clock, pump.id

@@ -450,7 +450,17 @@ def assess_first_program(
     )
     dose = program.daily_dose_mcg
     start = screening_start_mcg_per_day
-    if start is not None and math.isfinite(dose) and _above(dose, start):
+    if start is None:
+        found.append(
+            Finding(
+                "no_positive_screening",
+                Severity.CONFIRM,
+                f"no positive screening trial is recorded for this patient: patients should first respond to a "
+                f"screening dose before long-term infusion ({_LABEL}); confirm (for example screened elsewhere, "
+                "or a pump registered years after its implant)",
+            )
+        )
+    elif math.isfinite(dose) and _above(dose, start):
         found.append(
             Finding(
                 "start_above_screening",
