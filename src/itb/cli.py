@@ -358,11 +358,17 @@ def programmer_refill(
     withdrawn: Annotated[str, typer.Option("--withdrawn", help="Volume withdrawn and measured, e.g. '3.1 mL'.")],
     added: Annotated[str, typer.Option("--added", help="Volume put in, e.g. '20 mL'.")],
     concentration: Annotated[str, typer.Option("--concentration", help="Of the new drug, e.g. '1000 mcg/mL'.")],
+    product: Annotated[
+        str | None,
+        typer.Option("--product", help="The drug product, e.g. 'Gablofen' (its own strengths are judged)."),
+    ] = None,
     confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
 ) -> None:
-    """Refill: discrepancy check, no overfill, bridge bolus, new alarm date, next refill date."""
+    """Refill: discrepancy check, no overfill, bridge bolus (or a weaker drug's temporary program),
+    new alarm date and its earliest plausible one, next refill date."""
     from itb.domain.errors import InvalidInput
+    from itb.domain.limits import DRUG_PRODUCTS, product_named
     from itb.domain.units import Dimension, parse_quantities
     from itb.programmer.workflows import interrogate, plan_refill, send_refill
     from itb.shell.programmer_report import print_refill_outcome, print_refill_plan
@@ -379,6 +385,9 @@ def programmer_refill(
         )
     except InvalidInput as exc:
         fail(exc.one_line())
+    chosen = None if product is None else product_named(product)
+    if product is not None and chosen is None:
+        fail(f"--product: must be one of {', '.join(p.name for p in DRUG_PRODUCTS)}, got {product!r}")
 
     def work(link, record, console):  # type: ignore[no-untyped-def]
         view = interrogate(link)
@@ -387,6 +396,7 @@ def programmer_refill(
             withdrawn_ml=values["--withdrawn"],
             added_ml=values["--added"],
             concentration_mcg_per_ml=values["--concentration"],
+            product=chosen,
         )
         if not _visit.as_json:
             print_refill_plan(console, plan, acks)

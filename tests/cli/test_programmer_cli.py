@@ -212,3 +212,22 @@ def test_a_faulty_link_still_gets_the_change_through_once(home: Path):
         assert len(applied) == sum(1 for e in log if e["type"] == "program_changed")
     finally:
         served.stop()
+
+
+def test_refill_judges_the_strength_against_the_product_named(pump: ServedPump):
+    """Product labels: Lioresal Intrathecal is not sold as 1,000 mcg/mL (Gablofen is)."""
+    args = ("refill", "--withdrawn", "13 mL", "--added", "20 mL", "--concentration", "1 mg/mL")
+    refused = programmer(pump, *args, "--product", "Lioresal Intrathecal", "--yes")
+    assert refused.returncode == 2 and "concentration_not_in_product" in refused.stdout
+    unknown = programmer(pump, *args, "--product", "Baclofen Plus", "--yes")
+    assert unknown.returncode == 2 and "--product: must be one of" in unknown.stderr + unknown.stdout
+    assert as_json(programmer(pump, "--json", "log")) == []
+
+
+def test_priming_a_primed_catheter_is_a_bolus_unless_new_catheter(pump: ServedPump):
+    """Device manual: prime only a new or revised catheter; otherwise priming is a bolus into the
+    patient and every bolus limit applies (0.32 mL x 500 mcg/mL = 160 mcg > 100 mcg: refused)."""
+    primed = programmer(pump, "bolus", "--priming", "50", "--yes")
+    assert primed.returncode == 2 and "bolus_dose_max" in primed.stdout and "priming_catheter_primed" in primed.stdout
+    new = programmer(pump, "bolus", "--priming", "50", "--new-catheter", "--yes")
+    assert new.returncode == 0, new.stdout + new.stderr
