@@ -26,6 +26,7 @@ ENDPOINTS = {
     ("POST", "/api/patients/{patient_id}/screenings"),
     ("POST", "/api/patients/{patient_id}/phase"),
     ("POST", "/api/patients/{patient_id}/mri"),
+    ("GET", "/api/patients/{patient_id}/symptom-reports"),
     ("GET", "/api/patients/{patient_id}/assessments"),
     ("POST", "/api/patients/{patient_id}/assessments"),
     ("GET", "/api/pumps/{pump_id}"),

@@ -199,3 +199,25 @@ def test_a_refill_of_a_high_risk_patient_shows_the_boxed_warning(client, make_pa
         f"/api/pumps/{pump.id}/refills", json={**body, "acknowledged": ["boxed_warning_high_risk"]}
     )
     assert done.status_code == 201
+
+
+def test_nan_infinity_and_a_lone_surrogate_are_a_422_naming_the_field_never_a_500(client, pump, db):
+    """Bad input gets a clear error naming the field; never a 500 (the default 422 handler could
+    not write a NaN or a lone surrogate it echoed back)."""
+    nurse = client("nurse")
+    headers = {"content-type": "application/json"}
+    for raw, field in (
+        ('{"withdrawn_ml": NaN, "added_ml": 20, "concentration_mcg_per_ml": 500, "version": 1}', "withdrawn_ml"),
+        ('{"withdrawn_ml": 1, "added_ml": Infinity, "concentration_mcg_per_ml": 500, "version": 1}', "added_ml"),
+        ('{"withdrawn_ml": 1, "added_ml": 20, "concentration_mcg_per_ml": 500, "version": 1, "lot": "\\ud800"}', "lot"),
+    ):
+        answer = nurse.post(f"/api/pumps/{pump.id}/refills", content=raw, headers=headers)
+        assert answer.status_code == 422, (raw, answer.text)
+        assert field in answer.text
+    weight = client("admin").post(
+        "/api/patients",
+        content='{"name": "Noa", "birth_date": "2015-01-01", "origin": "cerebral", "weight_kg": NaN}',
+        headers=headers,
+    )
+    assert weight.status_code == 422 and "weight_kg" in weight.text
+    assert db.count(m.Refill) == 0

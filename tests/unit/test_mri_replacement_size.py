@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,24 @@ import itb.domain.replacement as replacement_module
 from itb.domain.devices import PERISTALTIC, VALVE_GATED, MriBehaviour
 from itb.domain.errors import InvalidInput
 from itb.domain.mri import MOTOR_STALL, SAFETY_VALVE, mri_plan
-from itb.domain.pump_size import advise_size, refill_interval_days
+from itb.domain.pump_size import advise_size as _advise_size
+from itb.domain.pump_size import refill_interval_days as _refill_interval_days
 from itb.domain.refill import priming_bolus
 from itb.domain.replacement import DAYS_PER_YEAR, ReplacementSettings, replacement_plan
+from itb.domain.scheduling import DEFAULT_BOOKING
 
 T0 = datetime(2020, 3, 1, 9, 0)
+
+#: The cases below are worked by hand with a 4-day margin before the alarm; the default margin is
+#: the booking's (BookingSettings.refill_margin_days, 7 days), tested on its own.
+advise_size = partial(_advise_size, margin_days=4)
+refill_interval_days = partial(_refill_interval_days, margin_days=4)
+
+
+def test_pump_size_margin_is_the_booking_margin() -> None:
+    # 20 - 2 = 18 mL at 0.5 mL/day lasts 36 days, less the 7-day booking margin
+    assert DEFAULT_BOOKING.refill_margin_days == 7
+    assert _refill_interval_days(20, 1000, 500) == pytest.approx(36 - DEFAULT_BOOKING.refill_margin_days)
 
 
 @pytest.mark.parametrize("module", [csf_module, mri_module, replacement_module, size_module])

@@ -1,8 +1,9 @@
 """Clinical scales (``itb.domain.scales``): Modified Ashworth, Tardieu, GMFCS, Goal Attainment Scaling.
 
-Sources: ``shared/domain.md``, "Scales used in clinic" (1+ is its own grade; the GAS T score with
-ρ = 0.3) and "The drug label rules" (a positive screening is a drop of at least 1 point in the
-average Modified Ashworth score of the tested muscles).
+Sources: ``shared/domain.md``, "Scales used in clinic" (1+ is its own grade; Tardieu 0-5 with signed
+angles, sources at the Tardieu section; the GAS T score with ρ = 0.3) and "The drug label rules"
+(a positive screening is a drop of at least 1 point in the average Modified Ashworth score of the
+tested muscles).
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from itb.domain.scales import (
     GMFCS,
     MAS,
     MAS_RESPONSE_MIN_DROP,
+    MAX_ANGLE_DEG,
+    MIN_ANGLE_DEG,
+    TARDIEU_QUALITY,
     Goal,
     Tardieu,
+    assessment_record,
     gas_t_score,
     mas_response,
     mean_mas,
@@ -167,49 +172,137 @@ def test_mas_response_of_nothing_is_refused() -> None:
 
 
 # -- Tardieu -----------------------------------------------------------------------------------
+# Sources: the Tardieu scale's scoring sheet (grades 0-5, "5 Joint is immovable"; a hamstrings
+# example scored at -70 deg of knee extension), as reproduced in the physiobase.com thread
+# "Measuring spasticity"; Gracies et al., Front. Neurol. 2023;14:1108535, "Brief history" (angles
+# from each muscle's zero, its position of minimal stretch); Boyd and Graham 1999 (R1, R2); Choi et
+# al., Gait Posture 2018;64:255 and Ansari et al., Brain Inj. 2008;22:1007 (R2 - R1, the dynamic
+# component); shared/domain.md, "Scales used in clinic".
 
 
-def test_tardieu_spasticity_angle_is_r2_minus_r1() -> None:
-    t = Tardieu(quality=2, r1_deg=70, r2_deg=150)
-    assert t.spasticity_angle == 80
+def test_tardieu_quality_is_the_published_scale_0_to_5() -> None:
+    """Scoring sheet (physiobase.com, "Measuring spasticity", "Scoring"): 0 no resistance ... 5 joint
+    immovable; domain.md: "0-5 in the published scale (some forms stop at 4)"."""
+    assert sorted(TARDIEU_QUALITY) == [0, 1, 2, 3, 4, 5]
+    assert [Tardieu(x, 10, 40).quality for x in range(6)] == [0, 1, 2, 3, 4, 5]
+    assert Tardieu(5, 20, 20).reaction == "joint immobile"
+    assert "no resistance" in TARDIEU_QUALITY[0]
+    assert "no clear catch" in TARDIEU_QUALITY[1]
+    assert "catch at a precise angle" in TARDIEU_QUALITY[2] and "release" in TARDIEU_QUALITY[2]
+    assert "fatigable clonus" in TARDIEU_QUALITY[3] and "less than 10 s" in TARDIEU_QUALITY[3]
+    assert "infatigable clonus" in TARDIEU_QUALITY[4] and "more than 10 s" in TARDIEU_QUALITY[4]
+    for bad in (6, -1, 2.0, True, "3", None):
+        with pytest.raises(InvalidInput) as e:
+            Tardieu(bad, 10, 40)  # type: ignore[arg-type]
+        assert fields_of(e.value) == ["tardieu.quality"]
+        assert "0 to 5" in str(e.value)
 
 
-def test_tardieu_boundaries_are_allowed() -> None:
-    assert Tardieu(0, 0, 0).spasticity_angle == 0
-    assert Tardieu(4, 180, 180).spasticity_angle == 0
-    assert Tardieu(4, 0.0, 180.0).spasticity_angle == 180
+def test_tardieu_angles_are_signed_from_the_joint_zero_position() -> None:
+    """Gracies et al. 2023, "Brief history": angles are measured from each muscle's zero, its position
+    of minimal stretch; the scoring sheet's hamstrings example is scored at -70 deg of extension;
+    domain.md: R1 and R2 "may be negative (short of neutral)"."""
+    ankle = Tardieu(2, r1_deg=-10, r2_deg=5)  # catch at 10 deg of plantar flexion, dorsiflexes to +5 deg
+    assert (ankle.r1_deg, ankle.r2_deg) == (-10, 5)
+    knee = Tardieu(2, r1_deg=-70, r2_deg=-50)  # the sheet's hamstrings example
+    assert knee.dynamic_component_deg == 20
+    assert Tardieu(4, MIN_ANGLE_DEG, MAX_ANGLE_DEG).dynamic_component_deg == 360
+    assert (MIN_ANGLE_DEG, MAX_ANGLE_DEG) == (-180.0, 180.0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"quality": 5}, "tardieu.quality"),
-        ({"quality": -1}, "tardieu.quality"),
-        ({"quality": 2.0}, "tardieu.quality"),
-        ({"quality": True}, "tardieu.quality"),
-        ({"r1_deg": -0.5}, "tardieu.r1_deg"),
+        ({"r1_deg": -180.5}, "tardieu.r1_deg"),
         ({"r2_deg": 180.5}, "tardieu.r2_deg"),
+        ({"r2_deg": 1000}, "tardieu.r2_deg"),
         ({"r2_deg": float("nan")}, "tardieu.r2_deg"),
+        ({"r2_deg": float("inf")}, "tardieu.r2_deg"),
+        ({"r1_deg": float("-inf")}, "tardieu.r1_deg"),
         ({"r1_deg": "70"}, "tardieu.r1_deg"),
-        ({"r1_deg": 151}, "tardieu.r1_deg"),  # R1 > R2
+        ({"r1_deg": None}, "tardieu.r1_deg"),
+        ({"r1_deg": True}, "tardieu.r1_deg"),
     ],
 )
-def test_tardieu_refuses_bad_values_naming_the_field(kwargs: dict[str, object], field: str) -> None:
-    values: dict[str, object] = {"quality": 2, "r1_deg": 70, "r2_deg": 150, **kwargs}
+def test_tardieu_angles_beyond_half_a_turn_or_not_numbers_are_refused_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    """A goniometer read from the zero position turns at most 180 deg either way (MIN_ANGLE_DEG,
+    MAX_ANGLE_DEG); a value that is not a finite number is not an angle."""
+    values: dict[str, object] = {"quality": 2, "r1_deg": -10, "r2_deg": 5, **kwargs}
     with pytest.raises(InvalidInput) as e:
         Tardieu(**values)  # type: ignore[arg-type]
     assert fields_of(e.value) == [field]
+    assert "from -180 to 180 degrees from the joint's zero position" in str(e.value)
 
 
-def test_tardieu_r1_above_r2_says_so() -> None:
+def test_tardieu_r1_is_within_r2_on_the_signed_scale() -> None:
+    """The fast stretch is stopped by the catch within the range the slow stretch reaches (R1 = angle
+    of catch, R2 = passive range: Boyd and Graham 1999; Choi et al. 2018): with angles signed in the
+    direction of the stretch, R1 <= R2, negative angles included; R1 = R2 is no dynamic part."""
+    assert Tardieu(2, -30, -30).dynamic_component_deg == 0
+    assert Tardieu(5, -15, -15).dynamic_component_deg == 0  # a joint that does not move
     with pytest.raises(InvalidInput, match=r"tardieu.r1_deg: must be <= R2 .*got R1 120 > R2 90"):
         Tardieu(1, 120, 90)
+    with pytest.raises(InvalidInput, match=r"got R1 -5 > R2 -20"):
+        Tardieu(2, -5, -20)  # catch at -5 deg cannot lie beyond a range that ends at -20 deg
+
+
+def test_tardieu_dynamic_component_is_r2_minus_r1() -> None:
+    """R2 - R1 is the dynamic component of spasticity (Choi et al., Gait Posture 2018; Ansari et al.,
+    Brain Inj. 2008), computed from the signed angles."""
+    assert Tardieu(quality=2, r1_deg=70, r2_deg=150).spasticity_angle == 80
+    assert Tardieu(2, -10, 5).dynamic_component_deg == 15
+    assert Tardieu(3, -40, 0).dynamic_component_deg == 40
+    assert Tardieu(2, -10, 5).record() == {"quality": 2, "r1_deg": -10, "r2_deg": 5, "dynamic_component_deg": 15}
 
 
 def test_tardieu_reports_every_problem_at_once() -> None:
     with pytest.raises(InvalidInput) as e:
-        Tardieu(9, -1, 200)
+        Tardieu(9, -181, 200)
     assert fields_of(e.value) == ["tardieu.quality", "tardieu.r1_deg", "tardieu.r2_deg"]
+
+
+def test_tardieu_assessment_record_stores_the_published_scale_with_the_dynamic_component() -> None:
+    """The form assessments are entered in (API ``POST /api/patients/{id}/assessments``): quality 0-5
+    and signed angles accepted, R2 - R1 stored with them (Choi et al. 2018; domain.md)."""
+    stored = assessment_record(
+        "tardieu",
+        {
+            "soleus": {"quality": 5, "r1_deg": -10, "r2_deg": -10},
+            "hamstrings": {"quality": 2, "r1_deg": -70, "r2_deg": -50},
+        },
+    )
+    assert stored == {
+        "soleus": {"quality": 5, "r1_deg": -10, "r2_deg": -10, "dynamic_component_deg": 0},
+        "hamstrings": {"quality": 2, "r1_deg": -70, "r2_deg": -50, "dynamic_component_deg": 20},
+    }
+    again = assessment_record("tardieu", {"hamstrings": stored["hamstrings"]})  # a stored record reads back
+    assert again == {"hamstrings": stored["hamstrings"]}
+
+
+def test_tardieu_assessment_record_names_the_muscle_and_field_of_each_problem() -> None:
+    with pytest.raises(InvalidInput) as e:
+        assessment_record(
+            "tardieu",
+            {
+                "soleus": {"quality": 6, "r1_deg": float("nan"), "r2_deg": 5},
+                "hamstrings": {"quality": 2, "r1": -70, "r2_deg": -50},
+                "elbow": 3,
+            },
+        )
+    assert fields_of(e.value) == [
+        "data.soleus.quality",
+        "data.soleus.r1_deg",
+        "data.hamstrings.r1",
+        "data.hamstrings.r1_deg",
+        "data.elbow",
+    ]
+    message = str(e.value)
+    assert "data.hamstrings.r1_deg: is required" in message
+    assert "data.hamstrings.r1: unknown field" in message
+    with pytest.raises(InvalidInput, match=r"^data: measure at least one muscle group$"):
+        assessment_record("tardieu", {})
 
 
 # -- GMFCS -------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Triage of a family's report (``itb.domain.triage``): concern, urgency, reasons with sources, plain words.
 
 Sources: ``shared/domain.md`` (withdrawal and overdose signs, highest-risk patients, complications, alarm
-tones) and the seed (``shared/seeds/000_194dcc6e4385b48e.txt``: withdrawal → hospital; an alarm → come right
-away; common side effects are usually temporary). Each case pairs the pump states that change the answer.
+tones), the drug labels (Lioresal Intrathecal and Gablofen prescribing information: overdose signs, early
+withdrawal signs, patients at risk) and the seed (``shared/seeds/000_194dcc6e4385b48e.txt``: withdrawal →
+hospital; an alarm → come right away; common side effects are usually temporary). Each case pairs the pump
+states that change the answer.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import itb.domain.triage as triage_module
 from itb.domain.alarms import ALARMS, Priority
 from itb.domain.errors import InvalidInput
 from itb.domain.triage import (
+    BREATHING_OR_CONSCIOUSNESS_SIGNS,
     DEFAULT_TRIAGE,
+    EARLY_OVERDOSE_SIGNS,
+    EARLY_WITHDRAWAL_SIGNS,
     SYMPTOM_CODES,
     Concern,
     PumpContext,
@@ -101,7 +106,8 @@ def test_every_reason_names_its_source() -> None:
     )
     assert len(everything.reasons) > 20
     for reason in everything.reasons:
-        assert reason.endswith("]") and any(s in reason for s in ("[seed", "[domain.md", "[conservative default"))
+        sources = ("[seed", "[domain.md", "[conservative default", "[Lioresal Intrathecal label", "[Gablofen label")
+        assert reason.endswith("]") and any(s in reason for s in sources)
 
 
 # ----------------------------------------------------------------------------- nothing reported
@@ -215,6 +221,87 @@ def test_overdose_windows_are_clinic_settings() -> None:
     wide = TriageSettings(overdose_window_after_refill_days=10)
     assert triage(["dizzy"], PumpContext(days_since_refill=7), wide).urgency is Urgency.EMERGENCY
     assert triage(["dizzy"], PumpContext(days_since_refill=7)).urgency is Urgency.CALL_TODAY
+
+
+# ----------------------------------------------------------------------------- the labels' rules (one test each)
+OVERDOSE_WINDOWS = {
+    "a dose increase": JUST_INCREASED,
+    "a refill": JUST_REFILLED,
+    "a concentration change": PumpContext(concentration_changed_recently=True),
+    "a bolus": PumpContext(days_since_bolus=0.2),
+}
+
+
+@pytest.mark.parametrize("window", sorted(OVERDOSE_WINDOWS))
+@pytest.mark.parametrize("code", sorted(EARLY_OVERDOSE_SIGNS))
+def test_early_overdose_signs(code: str, window: str) -> None:
+    """``EARLY_OVERDOSE_SIGNS`` within an overdose window: a possible overdose, at least "call today".
+
+    Source: Lioresal Intrathecal (baclofen injection) prescribing information, OVERDOSAGE ("Drowsiness,
+    lightheadedness, dizziness, somnolence, ... rostral progression of hypotonia"; watched for "especially
+    during the initial screening and dose-titration phase"); domain.md (pocket fill, bridge bolus).
+    Drowsiness, dizziness, nausea and floppiness (hypotonia) all count, after an increase, a refill, a
+    concentration change or a bolus; outside the windows sleepiness and nausea are common side effects.
+    """
+    assert {"sleepy", "dizzy", "nausea_vomiting", "floppy_muscles"} == EARLY_OVERDOSE_SIGNS
+    result = triage([code], OVERDOSE_WINDOWS[window])
+    assert result.urgency >= Urgency.CALL_TODAY
+    assert Concern.OVERDOSE in result.concerns
+    assert cites(result, "Lioresal Intrathecal label, OVERDOSAGE")
+    outside = triage([code], PumpContext(days_since_dose_increase=30, days_since_refill=30, days_since_bolus=5))
+    expected = Urgency.NEXT_VISIT if code in {"sleepy", "nausea_vomiting"} else Urgency.CALL_TODAY
+    assert outside.urgency is expected
+
+
+@pytest.mark.parametrize("pump", [CALM, INCREASED_LONG_AGO, HIGH_RISK], ids=["calm", "stable", "high risk"])
+@pytest.mark.parametrize("code", sorted(BREATHING_OR_CONSCIOUSNESS_SIGNS))
+def test_breathing_or_consciousness_signs(code: str, pump: PumpContext) -> None:
+    """``BREATHING_OR_CONSCIOUSNESS_SIGNS``: slow or shallow breathing, respiratory depression, hard to wake,
+    unresponsive, coma, a seizure: an emergency whatever the pump's state, and a family's own words count too.
+
+    Source: Lioresal Intrathecal prescribing information, OVERDOSAGE ("respiratory depression, ... seizures,
+    ... loss of consciousness progressing to coma of up to 72 hr. duration"); Gablofen (baclofen injection)
+    prescribing information, 17 Patient Counseling Information ("slow or shallow breathing, seizures, ... loss
+    of consciousness, and coma ... brought immediately to a hospital").
+    """
+    from itb.domain.triage import codes_in_text
+
+    result = triage([code], pump)
+    assert result.urgency is Urgency.EMERGENCY
+    assert Concern.OVERDOSE in result.concerns
+    assert cites(result, "Lioresal Intrathecal label, OVERDOSAGE: respiratory depression")
+    assert "call emergency services" in result.instruction
+    for words in ("breathing is shallow", "respiratory depression", "he is not responding", "she is in a coma"):
+        assert codes_in_text(words) & BREATHING_OR_CONSCIOUSNESS_SIGNS, words
+        assert triage(sorted(codes_in_text(words)), pump).urgency is Urgency.EMERGENCY
+
+
+@pytest.mark.parametrize("code", sorted(EARLY_WITHDRAWAL_SIGNS))
+def test_early_withdrawal_signs_in_a_high_risk_patient(code: str) -> None:
+    """``EARLY_WITHDRAWAL_SIGNS`` (itching without rash, stiffness or spasticity coming back, fever, sweating,
+    low blood pressure, tingling) in a patient at risk (injury at T6 or above, cannot communicate, an earlier
+    withdrawal): an emergency; in anyone else, "call today".
+
+    Source: Lioresal Intrathecal prescribing information, boxed warning ("Special attention should be given to
+    patients at risk (e.g., spinal cord injuries at T-6 or above, communication difficulties, history of
+    withdrawal symptoms from oral or intrathecal baclofen)") and WARNINGS (early symptoms: "return of baseline
+    spasticity, pruritus, hypotension, and paresthesias"); Gablofen prescribing information, 17 Patient
+    Counseling Information (early symptoms; "brought immediately to a hospital"); the seed (fever, sweating).
+    """
+    assert {
+        "itching",
+        "stiffness_returning",
+        "fever",
+        "heavy_sweating",
+        "feeling_faint",
+        "tingling",
+    } == EARLY_WITHDRAWAL_SIGNS
+    assert triage([code], CALM).urgency is Urgency.CALL_TODAY
+    result = triage([code], HIGH_RISK)
+    assert result.urgency is Urgency.EMERGENCY
+    assert result.concerns[0] is Concern.WITHDRAWAL
+    assert any(f"early withdrawal signs ({code}) in a high-risk patient" in r for r in result.reasons)
+    assert cites(result, "Lioresal Intrathecal label, boxed warning")
 
 
 # ----------------------------------------------------------------------------- common side effects

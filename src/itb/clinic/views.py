@@ -80,6 +80,7 @@ __all__ = [
     "sign_in",
     "summarize_patient",
     "symptom_report",
+    "symptom_reports",
     "unreviewed_reports",
     "work_items",
 ]
@@ -456,6 +457,14 @@ def unreviewed_reports(clinic: Clinic, actor: Actor) -> list[Report]:
             visible = clinic.visible_patients(s, actor).with_only_columns(Patient.id)
             q = q.where(SymptomReport.patient_id.in_(visible))
         return [_report(r) for r in s.execute(q).scalars()]
+
+
+def symptom_reports(clinic: Clinic, actor: Actor, patient_id: int) -> list[Report]:
+    """A patient's symptom reports with the triage made then, the latest first (not found: another's child)."""
+    with clinic.sessions() as s:
+        patient = clinic.patient(s, actor, patient_id)
+        q = select(SymptomReport).where(SymptomReport.patient_id == patient.id)
+        return [_report(r) for r in s.execute(q.order_by(SymptomReport.at.desc(), SymptomReport.id.desc())).scalars()]
 
 
 def symptom_report(clinic: Clinic, actor: Actor, report_id: int) -> Report | None:

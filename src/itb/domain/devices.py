@@ -78,6 +78,11 @@ class DeviceModel:
     #: alarm tones: non-critical single tone about hourly; critical two-tone (unverified: 10 min)
     non_critical_alarm_repeat_minutes: float = 60.0
     critical_alarm_repeat_minutes: float = 10.0
+    #: the rate the pump falls back to after a low battery reset, mL/day, or None where no source
+    #: describes a reset. Medtronic's 2011 advisory "SynchroMed II Reduced Battery Performance"
+    #: ("What is Happening") says only "reset to a very low level"; 0.048 mL/day, the peristaltic
+    #: pump's lowest programmable rate, is taken for it (unverified).
+    low_battery_reset_rate_ml_per_day: float | None = None
 
     @property
     def typical_catheter_volume_ml(self) -> float:
@@ -102,6 +107,7 @@ PERISTALTIC = DeviceModel(
         hard_life_years=7.0,
     ),
     mri=MriBehaviour.MOTOR_STALL,
+    low_battery_reset_rate_ml_per_day=0.048,  # (unverified)
 )
 
 VALVE_GATED = DeviceModel(

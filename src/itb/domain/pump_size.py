@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation
+from itb.domain.scheduling import DEFAULT_BOOKING
 
 #: reservoir sizes sold (domain.md)
 CAPACITIES_ML = (20.0, 40.0)
@@ -48,8 +49,8 @@ def refill_interval_days(
     concentration_mcg_per_ml: float,
     daily_dose_mcg: float,
     low_alarm_ml: float = 2.0,
-    margin_days: float = 4,
-    stability_days: float = 180,
+    margin_days: float = DEFAULT_BOOKING.refill_margin_days,
+    stability_days: float = DEFAULT_BOOKING.max_refill_interval_days,
 ) -> float:
     """Days between refills: to the low-reservoir alarm less the margin, never beyond stability, never below 0."""
     usable = capacity_ml - low_alarm_ml
@@ -64,8 +65,8 @@ def advise_size(
     concentrations_on_hand: tuple[float, ...],
     max_refill_interval_days_family_can_manage: float,
     low_alarm_ml: float = 2.0,
-    margin_days: float = 4,
-    stability_days: float = 180,
+    margin_days: float = DEFAULT_BOOKING.refill_margin_days,
+    stability_days: float = DEFAULT_BOOKING.max_refill_interval_days,
     capacities_ml: tuple[float, ...] = CAPACITIES_ML,
 ) -> SizeAdvice:
     """The smallest pump and lowest concentration on hand whose refill interval is long enough.

@@ -2,8 +2,9 @@
 
 - Modified Ashworth Scale (MAS) per muscle group: 0, 1, 1+, 2, 3, 4. 1+ sits between 1 and 2
   and is stored as its own grade, never as the text "1.5".
-- Tardieu: quality of the reaction 0-4 and the angles R1 (catch on a fast stretch) and R2 (full
-  range on a slow stretch).
+- Tardieu, the published scale: the quality of the muscle reaction 0-5 and the angles R1
+  (catch on a fast stretch) and R2 (passive range on a slow stretch), signed from the joint's
+  zero position; R2 - R1 is the dynamic component (see :class:`Tardieu` for the sources).
 - GMFCS (gross motor function) levels I-V.
 - Goal Attainment Scaling (GAS): each goal scored -2..+2 with a weight, summarised as a T score.
 
@@ -25,7 +26,11 @@ from itb.domain.errors import InvalidInput, Violation, is_number
 MAS_RESPONSE_MIN_DROP = 1.0
 #: GAS: the assumed correlation between goal scores (domain.md: ρ = 0.3, Kiresuk's convention)
 GAS_RHO = 0.3
-#: the range of a joint angle in degrees, for Tardieu R1 and R2
+#: Tardieu R1 and R2 are signed angles from the joint's zero position (the muscle's position of
+#: minimal stretch, e.g. the ankle at neutral): negative is short of it (ankle dorsiflexion -10 deg
+#: is 10 deg of plantar flexion). A goniometer read from the zero position turns at most half a
+#: circle either way, so anything beyond +/-180 deg is not a joint angle but a typing error.
+MIN_ANGLE_DEG = -180.0
 MAX_ANGLE_DEG = 180.0
 
 # -- Modified Ashworth Scale ------------------------------------------------------------------
@@ -168,13 +173,47 @@ def mas_response(
 
 # -- Tardieu -----------------------------------------------------------------------------------
 
+#: The quality of the muscle reaction to a fast stretch, graded 0 to 5 in the published Tardieu scale
+#: (Tardieu's 1954 method as formalised by Held and Pierrot-Deseilligny; history in Gracies et al.,
+#: Front. Neurol. 2023;14:1108535, "Brief history"). Wording as in the scale's scoring sheet,
+#: reproduced in the physiobase.com thread "Measuring spasticity" ("Scoring", grades 0-5, "5 Joint is
+#: immovable"). Some forms stop at 4 (e.g. the DSS page citing Barnes and Johnson, Upper Motor
+#: Neurone Syndrome and Spasticity, 2008): the published scale has 5 (domain.md, "Scales used in
+#: clinic"). The letter for it varies: X in forms that write "X/Y" (grade/angle), Y in Gracies's.
+TARDIEU_QUALITY: dict[int, str] = {
+    0: "no resistance throughout the passive movement",
+    1: "slight resistance throughout the passive movement, no clear catch at a precise angle",
+    2: "clear catch at a precise angle, interrupting the passive movement, then release",
+    3: "fatigable clonus at a precise angle (less than 10 s while the pressure is kept on)",
+    4: "infatigable clonus at a precise angle (more than 10 s while the pressure is kept on)",
+    5: "joint immobile",
+}
+TARDIEU_MAX_QUALITY = max(TARDIEU_QUALITY)
+_TARDIEU_FIELDS = ("quality", "r1_deg", "r2_deg")
+
 
 @dataclass(frozen=True, slots=True)
 class Tardieu:
-    """One Tardieu measurement of a muscle group.
+    """One Tardieu measurement of a muscle group (the published scale, as used in clinic).
 
-    ``quality``: reaction to a fast stretch, 0 (none) to 4. ``r1_deg``: the angle of the catch on a
-    fast stretch; ``r2_deg``: the full range on a slow stretch; both 0-180 degrees, R1 <= R2.
+    - ``quality``: the quality of the muscle reaction, a whole number 0 to 5
+      (:data:`TARDIEU_QUALITY`; 5 is a joint that cannot be moved).
+    - ``r1_deg``: R1, the angle of the catch on a fast stretch (V3, as fast as possible);
+      ``r2_deg``: R2, the passive range on a slow stretch (V1). Boyd and Graham 1999 (Eur. J.
+      Neurol. 6 Suppl 4) named them R1 and R2; R1, R2 and R2 - R1 are read the same way in
+      Ansari et al., Brain Inj. 2008, 22:1007 and Choi et al., Gait Posture 2018, 64:255.
+    - Both are signed degrees from the joint's zero position, Tardieu's "position of minimal
+      stretch" of the muscle (Gracies et al., Front. Neurol. 2023, "Brief history"), increasing in
+      the direction the stretch moves the joint. A joint that stops short of zero has a negative
+      angle: a knee catching at -70 deg and released to -50 deg of extension (the hamstrings
+      example in the scale's scoring instructions, reproduced in the physiobase.com forum thread
+      "Measuring spasticity") is R1 = -70, R2 = -50; an ankle catching at 10 deg of
+      plantar flexion with dorsiflexion to +5 deg is R1 = -10, R2 = +5. Bounds:
+      :data:`MIN_ANGLE_DEG` .. :data:`MAX_ANGLE_DEG`.
+    - R1 <= R2 on that signed scale: the fast stretch is stopped by the catch somewhere within the
+      range the slow stretch reaches, never beyond it; R1 = R2 when there is no dynamic part
+      (a catch at the end of range, or a joint that does not move). Record angles that shrink as
+      the muscle lengthens (a popliteal angle) with their sign turned, so larger is more stretch.
     """
 
     quality: int
@@ -183,22 +222,32 @@ class Tardieu:
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []
-        if type(self.quality) is not int or not 0 <= self.quality <= 4:
-            problems.append(Violation("tardieu.quality", f"must be a whole number 0 to 4, got {self.quality!r}"))
+        if type(self.quality) is not int or not 0 <= self.quality <= TARDIEU_MAX_QUALITY:
+            problems.append(
+                Violation(
+                    "tardieu.quality",
+                    f"must be a whole number 0 to {TARDIEU_MAX_QUALITY} (the quality of the muscle reaction), "
+                    f"got {self.quality!r}",
+                )
+            )
         angles_ok = True
         for name in ("r1_deg", "r2_deg"):
             value = getattr(self, name)
-            if not (is_number(value) and 0 <= value <= MAX_ANGLE_DEG):
+            if not (is_number(value) and MIN_ANGLE_DEG <= value <= MAX_ANGLE_DEG):
                 angles_ok = False
                 problems.append(
-                    Violation(f"tardieu.{name}", f"must be an angle from 0 to {MAX_ANGLE_DEG:g} degrees, got {value!r}")
+                    Violation(
+                        f"tardieu.{name}",
+                        f"must be an angle from {MIN_ANGLE_DEG:g} to {MAX_ANGLE_DEG:g} degrees from the joint's "
+                        f"zero position (negative: short of it), got {value!r}",
+                    )
                 )
         if angles_ok and self.r1_deg > self.r2_deg:
             problems.append(
                 Violation(
                     "tardieu.r1_deg",
-                    f"must be <= R2 (the catch comes within the full range), got R1 {self.r1_deg:g} > "
-                    f"R2 {self.r2_deg:g}",
+                    f"must be <= R2 (the catch comes within the full range, angles signed in the direction of "
+                    f"the stretch), got R1 {self.r1_deg:g} > R2 {self.r2_deg:g}",
                 )
             )
         if problems:
@@ -206,8 +255,55 @@ class Tardieu:
 
     @property
     def spasticity_angle(self) -> float:
-        """R2 - R1 in degrees: the dynamic part of the tightness."""
+        """R2 - R1 in degrees: the dynamic component of the tightness (0 when the catch is at the end of range)."""
         return self.r2_deg - self.r1_deg
+
+    @property
+    def dynamic_component_deg(self) -> float:
+        """R2 - R1 in degrees, the name the Modified Tardieu papers use (same as ``spasticity_angle``)."""
+        return self.spasticity_angle
+
+    @property
+    def reaction(self) -> str:
+        """The quality of the muscle reaction in words (:data:`TARDIEU_QUALITY`)."""
+        return TARDIEU_QUALITY[self.quality]
+
+    def record(self) -> dict[str, Any]:
+        """The stored form: quality, R1, R2 and the dynamic component R2 - R1."""
+        return {
+            "quality": self.quality,
+            "r1_deg": self.r1_deg,
+            "r2_deg": self.r2_deg,
+            "dynamic_component_deg": self.dynamic_component_deg,
+        }
+
+
+def parse_tardieu(value: object, field: str) -> Tardieu:
+    """A Tardieu measurement from ``{quality, r1_deg, r2_deg}``; every problem names ``field.<key>``.
+
+    Unknown keys are refused (a misspelt angle would otherwise be silently dropped);
+    ``dynamic_component_deg`` is accepted and ignored, being computed again from R1 and R2.
+    """
+    if not isinstance(value, dict):
+        raise InvalidInput([Violation(field, "must be {quality, r1_deg, r2_deg}")])
+    problems = [
+        Violation(f"{field}.{key}", "unknown field: a Tardieu measurement has quality, r1_deg and r2_deg")
+        for key in value
+        if key not in _TARDIEU_FIELDS and key != "dynamic_component_deg"
+    ]
+    problems += [Violation(f"{field}.{key}", "is required") for key in _TARDIEU_FIELDS if key not in value]
+    measurement: Tardieu | None = None
+    try:
+        measurement = Tardieu(value.get("quality"), value.get("r1_deg"), value.get("r2_deg"))  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        named = {v.field for v in problems}  # a missing value is said once, as "is required"
+        for v in exc.violations:
+            where = field + v.field.removeprefix("tardieu")
+            if where not in named:
+                problems.append(Violation(where, v.rule))
+    if problems or measurement is None:
+        raise InvalidInput(problems)
+    return measurement
 
 
 # -- GMFCS -------------------------------------------------------------------------------------
@@ -295,7 +391,8 @@ ASSESSMENT_KINDS = ("mas", "tardieu", "gmfcs", "pain", "gas")
 
 def assessment_record(kind: str, data: dict) -> dict:
     """A clinical assessment checked and put in the form it is stored in: ``mas`` {muscle: grade},
-    ``tardieu`` {muscle: {quality, r1_deg, r2_deg}}, ``gmfcs`` {level}, ``pain`` {score 0-10, during},
+    ``tardieu`` {muscle: {quality 0-5, r1_deg, r2_deg, dynamic_component_deg = R2 - R1}} (signed
+    angles, see :class:`Tardieu`), ``gmfcs`` {level}, ``pain`` {score 0-10, during},
     or ``gas`` {goals: [{description, weight, score}]} (with its T-score). Raises InvalidInput."""
     errs: list[Violation] = []
     stored: dict[str, Any] = {}
@@ -306,11 +403,12 @@ def assessment_record(kind: str, data: dict) -> dict:
                 errs.append(Violation("data", "grade at least one muscle group"))
         elif kind == "tardieu":
             for muscle, t in data.items():
-                if not isinstance(t, dict):
-                    errs.append(Violation(f"data.{muscle}", "must be {quality, r1_deg, r2_deg}"))
-                    continue
-                Tardieu(t.get("quality"), t.get("r1_deg"), t.get("r2_deg"))  # type: ignore[arg-type]
-                stored[muscle] = t
+                try:
+                    stored[muscle] = parse_tardieu(t, f"data.{muscle}").record()
+                except InvalidInput as exc:
+                    errs.extend(exc.violations)
+            if not stored and not errs:
+                errs.append(Violation("data", "measure at least one muscle group"))
         elif kind == "gmfcs":
             stored = {"level": int(parse_gmfcs(data.get("level"), "data.level"))}
         elif kind == "pain":

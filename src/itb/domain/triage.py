@@ -5,6 +5,9 @@ highest urgency any rule reached. Every rule names its source, in the code and i
 
 - ``seed``: the hospital's answers to families (``shared/seeds/000_194dcc6e4385b48e.txt``);
 - ``domain.md``: the project's domain notes (``shared/domain.md``), from device manuals and the drug label;
+- the drug labels themselves, by document and section: *Lioresal Intrathecal (baclofen injection)
+  prescribing information* (``OVERDOSAGE``; the boxed warning; ``WARNINGS``) and *Gablofen (baclofen
+  injection) prescribing information* (``17 Patient Counseling Information``);
 - ``conservative default``: this module's own choice where the sources do not decide, always upwards.
 
 Symptom codes are the ones the family form sends (``itb.web.family.SYMPTOM_CHOICES``; a test checks that
@@ -55,6 +58,9 @@ _URGENCY_LABELS = {
 SEED = "seed"
 DOMAIN = "domain.md"
 CONSERVATIVE = "conservative default"
+#: the drug labels, as the reasons name them (document, then section)
+LIORESAL = "Lioresal Intrathecal label"
+GABLOFEN = "Gablofen label"
 
 _SRC_WITHDRAWAL = f"{DOMAIN}: withdrawal signs; {SEED}: withdrawal symptoms"
 _SRC_WITHDRAWAL_SEVERE = f"{DOMAIN}: withdrawal progresses to high fever, rigidity, death"
@@ -69,6 +75,20 @@ _SRC_ALARM = f"{SEED}: alarm → come right away"
 _SRC_ALARM_TONES = f"{DOMAIN}: single tone = non-critical (low reservoir, ERI); two tones = drug no longer flowing"
 _SRC_DISCREPANCY = f"{DOMAIN}: a refill discrepancy must be investigated"
 _SRC_UNKNOWN = f"{CONSERVATIVE}: an unmatched report is never ignored"
+_SRC_EARLY_OVERDOSE = (
+    f"{LIORESAL}, OVERDOSAGE: drowsiness, lightheadedness, dizziness, somnolence, rostral progression of hypotonia; "
+    f"watch especially during dose titration; {DOMAIN}: pocket fill, bridge bolus"
+)
+_SRC_BREATHING = (
+    f"{LIORESAL}, OVERDOSAGE: respiratory depression, seizures, loss of consciousness progressing to coma; "
+    f"{GABLOFEN}, 17 Patient Counseling Information: slow or shallow breathing, seizures, loss of consciousness, coma"
+    " - brought immediately to a hospital"
+)
+_SRC_EARLY_WITHDRAWAL_AT_RISK = (
+    f"{LIORESAL}, boxed warning: special attention to patients at risk (spinal cord injuries at T-6 or above, "
+    "communication difficulties, history of withdrawal symptoms); "
+    f"{GABLOFEN}, 17 Patient Counseling Information: early symptoms of withdrawal - brought immediately to a hospital"
+)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -93,7 +113,14 @@ class TriageSettings:
     every_alarm_is_emergency: bool = False
     #: alarm names whose sound is two tones (mirrors itb.domain.alarms; domain.md: critical alarms)
     critical_alarm_names: frozenset[str] = frozenset(
-        {"empty_reservoir", "end_of_service", "motor_stall", "safety_valve_closed"}
+        {
+            "empty_reservoir",
+            "end_of_service",
+            "motor_stall",
+            "safety_valve_closed",
+            "critical_memory_error",
+            "low_battery_reset",
+        }
     )
     #: alarm names whose sound is a single tone (mirrors itb.domain.alarms); any other name counts as critical
     non_critical_alarm_names: frozenset[str] = frozenset({"low_reservoir", "elective_replacement_indicator"})
@@ -149,31 +176,40 @@ class Triage:
 
 
 # ----------------------------------------------------------------------------- symptom codes
-# Withdrawal (domain.md: "itching without rash, low or changing blood pressure, tingling, fever, confusion,
-# return of stiffness, heavy sweating"; seed: "itching, blood pressure changes, sudden increase in stiffness,
-# a lot of sweating").
-WITHDRAWAL_SIGNS = frozenset(
-    {
-        "itching",
-        "feeling_faint",
-        "tingling",
-        "fever",
-        "confusion",
-        "stiffness_returning",
-        "heavy_sweating",
-        "high_fever",
-        "rigidity",
-    }
+#: Early withdrawal signs. Lioresal Intrathecal label, WARNINGS: "Early symptoms of baclofen withdrawal may
+#: include return of baseline spasticity, pruritus, hypotension, and paresthesias" (as the label is quoted; no
+#: stored copy of that section was read here); Gablofen label, 17 Patient Counseling Information: "increased
+#: spasticity, itching, and tingling of extremities" (read). Fever and heavy
+#: sweating are the seed's and domain.md's ("itching, blood pressure changes, sudden increase in stiffness, a
+#: lot of sweating"); ``feeling_faint`` is the form's "blood pressure low or going up and down".
+EARLY_WITHDRAWAL_SIGNS = frozenset(
+    {"itching", "stiffness_returning", "feeling_faint", "tingling", "fever", "heavy_sweating"}
 )
-# Withdrawal signs that alone make an emergency (domain.md: progresses to high fever and rigidity; confusion).
-SEVERE_WITHDRAWAL_SIGNS = frozenset({"high_fever", "rigidity", "confusion"})
-# Overdose (domain.md: "drowsiness, dizziness, breathing slowed, seizures, rising loss of tone, loss of
-# consciousness"; seed: "drowsiness, cannot wake up, difficulty breathing, seizures, loss of consciousness").
-# ``very_sleepy`` is an emergency: the form's words are "Very sleepy, hard to wake", and hard to wake is one.
-OVERDOSE_EMERGENCY_SIGNS = frozenset({"breathing_slow", "seizure", "hard_to_wake", "very_sleepy"})
+#: Advanced withdrawal signs, each alone an emergency. Lioresal Intrathecal label, boxed warning: abrupt
+#: discontinuation "has resulted in sequelae that include high fever, altered mental status, exaggerated
+#: rebound spasticity, and muscle rigidity" (``confusion`` is the form's "altered mental status").
+ADVANCED_WITHDRAWAL_SIGNS = frozenset({"high_fever", "rigidity", "confusion"})
+WITHDRAWAL_SIGNS = EARLY_WITHDRAWAL_SIGNS | ADVANCED_WITHDRAWAL_SIGNS
+#: the earlier name of ``ADVANCED_WITHDRAWAL_SIGNS``
+SEVERE_WITHDRAWAL_SIGNS = ADVANCED_WITHDRAWAL_SIGNS
+#: Any sign of breathing or consciousness failing is an emergency, whatever the pump's state. Lioresal
+#: Intrathecal label, OVERDOSAGE: "respiratory depression, ... seizures, ... loss of consciousness progressing to
+#: coma of up to 72 hr. duration"; Gablofen label, 17 Patient Counseling Information: "slow or shallow breathing,
+#: seizures, loss of muscle tone, loss of consciousness, and coma ... brought immediately to a hospital".
+BREATHING_OR_CONSCIOUSNESS_SIGNS = frozenset(
+    {"breathing_slow", "breathing_shallow", "respiratory_depression", "seizure", "hard_to_wake", "unresponsive", "coma"}
+)
+# ``very_sleepy`` is an emergency too: the form's words are "Very sleepy, hard to wake", and hard to wake is one.
+OVERDOSE_EMERGENCY_SIGNS = BREATHING_OR_CONSCIOUSNESS_SIGNS | {"very_sleepy"}
 OVERDOSE_SIGNS = frozenset({"dizzy", "floppy_muscles"}) | OVERDOSE_EMERGENCY_SIGNS
 # Common side effects that can also be the first signs of an overdose after a recent change (domain.md).
 MILD_OVERDOSE_SIGNS = frozenset({"sleepy", "nausea_vomiting"})
+#: Early overdose signs: within an overdose window (after a dose increase, a refill, a concentration change or
+#: a bolus: ``TriageSettings``) each is a possible overdose, at least "call today". Lioresal Intrathecal label,
+#: OVERDOSAGE: "Drowsiness, lightheadedness, dizziness, somnolence, ... rostral progression of hypotonia"
+#: (``floppy_muscles``), watched for "especially during the initial screening and dose-titration phase";
+#: nausea and vomiting: Lioresal Intrathecal's most common side effects, and domain.md's "first signs".
+EARLY_OVERDOSE_SIGNS = MILD_OVERDOSE_SIGNS | {"dizzy", "floppy_muscles"}
 INFECTION_SIGNS = frozenset({"wound_problem"})  # seed: infection; family form: red, swollen or leaking
 CSF_LEAK_SIGNS = frozenset({"headache_sitting_up"})  # domain.md: CSF leak
 # Seed: "loose muscles, nausea, vomiting, sleepiness, headache, and dizziness. These are usually temporary";
@@ -207,11 +243,15 @@ TEXT_SIGNS: tuple[tuple[str, str], ...] = (
     (r"sweat", "heavy_sweating"),
     (r"rigid", "rigidity"),
     (r"breath", "breathing_slow"),
+    (r"shallow", "breathing_shallow"),
+    (r"respirat", "respiratory_depression"),
     (r"seizure|convuls|\bfits?\b", "seizure"),
     (r"hard to wake|can'?n?o?t wake|won'?t wake|not waking|unconscious|unresponsive|passed out", "hard_to_wake"),
+    (r"unresponsive|not respond|won'?t respond|does ?n[o']t respond", "unresponsive"),
+    (r"\bcoma", "coma"),
     (r"very (sleepy|drowsy)|keeps falling asleep", "very_sleepy"),
     (r"sleepy|drows|groggy|tired", "sleepy"),
-    (r"dizz", "dizzy"),
+    (r"dizz|light.?headed", "dizzy"),
     (r"floppy|limp|weak", "floppy_muscles"),
     (r"nause|vomit|throw(ing)? up|threw up|sick to", "nausea_vomiting"),
     (r"constipat", "constipation"),
@@ -322,28 +362,33 @@ def _withdrawal(codes: set[str], pump: PumpContext, settings: TriageSettings) ->
         found.append(_f(c, now, "fever with stiffness coming back", f"{_SRC_WITHDRAWAL_SEVERE}; {CONSERVATIVE}"))
     found += [_f(c, now, f"withdrawal signs while {why}", _SRC_NO_DRUG) for why in _no_drug_reasons(pump, settings)]
     if pump.high_risk:
-        found.append(_f(c, now, "withdrawal signs in a high-risk patient", _SRC_WITHDRAWAL_RISK))
+        # EARLY_WITHDRAWAL_SIGNS in a patient at risk: an emergency (the advanced ones are one for everybody).
+        early = sorted(codes & EARLY_WITHDRAWAL_SIGNS)
+        what = f"early withdrawal signs ({', '.join(early)})" if early else "withdrawal signs"
+        found.append(
+            _f(c, now, f"{what} in a high-risk patient", f"{_SRC_WITHDRAWAL_RISK}; {_SRC_EARLY_WITHDRAWAL_AT_RISK}")
+        )
     return found
 
 
 def _overdose(codes: set[str], pump: PumpContext, settings: TriageSettings) -> list[_Finding]:
     c, now = Concern.OVERDOSE, Urgency.EMERGENCY
     found = []
-    if severe := sorted(codes & OVERDOSE_EMERGENCY_SIGNS):
+    causes = _overdose_causes(pump, settings)
+    if failing := sorted(codes & BREATHING_OR_CONSCIOUSNESS_SIGNS):
+        found.append(_f(c, now, f"breathing or consciousness signs: {', '.join(failing)}", _SRC_BREATHING))
+    if "very_sleepy" in codes:
         source = f"{_SRC_OVERDOSE}; family form: 'very sleepy, hard to wake'"
-        found.append(_f(c, now, f"severe overdose signs: {', '.join(severe)}", source))
+        found.append(_f(c, now, "severe overdose signs: very_sleepy", source))
     if signs := sorted(codes & OVERDOSE_SIGNS):
         found.append(_f(c, Urgency.CALL_TODAY, f"overdose signs: {', '.join(signs)}", _SRC_OVERDOSE))
-        found += [
-            _f(c, now, f"overdose signs and {why}", _SRC_OVERDOSE_CAUSE) for why in _overdose_causes(pump, settings)
-        ]
-    if mild := sorted(codes & MILD_OVERDOSE_SIGNS):
+        found += [_f(c, now, f"overdose signs and {why}", _SRC_OVERDOSE_CAUSE) for why in causes]
+    if early := sorted(codes & EARLY_OVERDOSE_SIGNS):
+        # EARLY_OVERDOSE_SIGNS within an overdose window: a possible overdose, never less than "call today".
         # Sleepiness or nausea alone are common side effects (seed); within days of an increase, a refill, a
-        # concentration change or a bolus they may be the first signs of too much drug (domain.md: overdose
-        # signs; an increase is felt fully at 24-48 h): never "mention at the next visit" then.
-        what = " and ".join(mild)
-        causes = _overdose_causes(pump, settings)
-        found += [_f(c, Urgency.CALL_TODAY, f"{what}, and {why}", _SRC_OVERDOSE_CAUSE) for why in causes]
+        # concentration change or a bolus they may be the first signs of too much drug.
+        what = " and ".join(early)
+        found += [_f(c, Urgency.CALL_TODAY, f"{what}, and {why}", _SRC_EARLY_OVERDOSE) for why in causes]
     return found
 
 

@@ -24,7 +24,7 @@ from itb.domain import alarms as A
 from itb.domain.devices import DAYS_PER_YEAR, DeviceModel, MriBehaviour
 from itb.domain.numerics import VOLUME_SLACK_ML
 from itb.domain.profile import DailyProfile
-from itb.domain.program import SECONDS_PER_DAY, DosingProgram
+from itb.domain.program import SECONDS_PER_DAY, DosingProgram, Step
 from itb.pump.catheter import Catheter
 
 
@@ -92,6 +92,10 @@ class ImplantedPump:
         self.alarms: dict[str, bool] = {}  # active alarm -> still sounding
         self.stall_until: float | None = None
         self.valve_closed = False
+        #: a critical memory error stopped the pump (for good: only a new pump pumps again)
+        self.memory_error = False
+        #: a low battery reset put the pump on its minimum rate (until a clinician programs it again)
+        self.battery_reset = False
         self.stopped_empty = False
         self.out_of_service = False
         self.exhausted = False
@@ -121,7 +125,7 @@ class ImplantedPump:
     @property
     def pumping(self) -> bool:
         """Whether the pump is running its program (it may still be pumping nothing)."""
-        return not (self.out_of_service or self.stopped_empty or self.stall_until is not None)
+        return not (self.out_of_service or self.memory_error or self.stopped_empty or self.stall_until is not None)
 
     @property
     def flowing(self) -> bool:
@@ -132,12 +136,16 @@ class ImplantedPump:
     def state(self) -> str:
         if self.out_of_service:
             return "end_of_service"
+        if self.memory_error:
+            return "critical_memory_error"
         if self.stall_until is not None:
             return "motor_stall"
         if self.valve_closed:
             return "safety_valve_closed"
         if self.stopped_empty:
             return "stopped_empty"
+        if self.battery_reset:
+            return "low_battery_reset"
         return "running"
 
     def active_alarms(self) -> list[str]:
@@ -323,8 +331,14 @@ class ImplantedPump:
         return event
 
     def set_program(self, program: DosingProgram) -> Event:
-        """Replace the program as one block; running and pending one-time boluses end."""
+        """Replace the program as one block; running and pending one-time boluses end.
+
+        After a low battery reset this is the clinician's new program: the pump leaves its minimum
+        rate, but the alarm stays active (the pump still needs replacing). A pump stopped by a
+        critical memory error stores the program and still pumps nothing.
+        """
         self._cut_boluses()
+        self.battery_reset = False
         previous = self.program.daily_dose_mcg
         self.program = program
         self.profile = DailyProfile.from_program(program)
@@ -376,6 +390,58 @@ class ImplantedPump:
                 "until a clinician resets it (empty the reservoir and program zero before a scan)",
             )
             self._check_levels()
+
+    def critical_memory_error(self) -> None:
+        """The pump's memory fails: a critical (two-tone) alarm, and the pump stops for good.
+
+        domain.md, "The pump (device facts)", critical alarm: "critical memory error — drug is no
+        longer flowing". Running and pending boluses end; no refill, program or alarm silencing makes
+        it pump again (the alarm's meaning: replace the pump). Nothing happens to a pump already out
+        of service, or already failed.
+        """
+        if self.out_of_service or self.memory_error:
+            return
+        self.memory_error = True
+        self._cut_boluses()
+        self._alarm(
+            A.CRITICAL_MEMORY_ERROR,
+            "critical_memory_error",
+            message="critical memory error: the pump has stopped and the drug is no longer flowing; "
+            "withdrawal risk: treat at once and replace the pump",
+        )
+
+    def low_battery_reset(self) -> None:
+        """The battery fails under load and the pump resets: a critical (two-tone) alarm, and the program
+        is replaced by the model's minimum rate (``DeviceModel.low_battery_reset_rate_ml_per_day``).
+
+        Medtronic's notices on SynchroMed II reduced battery performance (July 2011 product advisory,
+        "What is Happening": "the drug flow rate may be reset to a very low level", "the pump will
+        need to be replaced"; HSA Singapore, 25 May 2017: "Low Battery Reset (critical alarm)").
+        Running and pending boluses end. The pump keeps counting what it pumps. The alarm stays
+        active until the pump is replaced. A new program (:meth:`set_program`) ends the minimum rate:
+        whether the real pump accepts one after a reset is not in these sources (unverified).
+        Raises ``ValueError`` for a model no source describes a reset for (the valve-gated pump).
+        """
+        rate_ml = self.setup.model.low_battery_reset_rate_ml_per_day
+        if rate_ml is None:
+            raise ValueError(f"no low battery reset is documented for the {self.setup.model.name} pump")
+        if self.out_of_service or self.memory_error:
+            return
+        self._cut_boluses()
+        previous = self.program.daily_dose_mcg
+        self.program = DosingProgram((Step(0, rate_ml * self.conc),))
+        self.profile = DailyProfile.from_program(self.program)
+        self._profiles.clear()
+        self.battery_reset = True
+        self._alarm(
+            A.LOW_BATTERY_RESET,
+            "low_battery_reset",
+            previous_daily_dose_mcg=_r(previous),
+            daily_dose_mcg=_r(self.program.daily_dose_mcg),
+            daily_volume_ml=_r(rate_ml),
+            message="low battery reset: the pump now gives only its minimum rate, far below the therapy; "
+            "withdrawal risk: treat at once and replace the pump",
+        )
 
     def reset_valve(self) -> Event:
         was_closed = self.valve_closed

@@ -113,6 +113,9 @@ class PumpFirmware:
         self.clock = clock
         self.on_change = on_change
         self.program_version = 1
+        #: the program the current version names; the pump replacing it by itself (a low battery
+        #: reset's minimum rate) makes a new version, so a block based on the old one is refused
+        self._versioned_program = pump.program
         self.clock_offset_s = 0.0
         self._done: dict[str, dict] = {}
         self._transfers: dict[int, _Transfer] = {}
@@ -123,6 +126,7 @@ class PumpFirmware:
     def handle(self, session: int, request: dict) -> dict:
         if self.clock is not None:
             self.pump.advance_to(max(self.pump.t, self.clock()))
+        self._sync_program_version()
         cmd = request.get("cmd")
         if type(cmd) is not str or cmd not in COMMANDS:
             raise Refused([Violation("cmd", f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")])
@@ -145,6 +149,12 @@ class PumpFirmware:
         """The link or session ended: a program transfer not committed is discarded."""
         if self._transfers.pop(session, None) is not None:
             self.discarded_transfers += 1
+
+    def _sync_program_version(self) -> None:
+        """A program the pump put in place by itself (``ImplantedPump.low_battery_reset``) is a new version."""
+        if self.pump.program is not self._versioned_program:
+            self._versioned_program = self.pump.program
+            self.program_version += 1
 
     def _applied(self, request: dict, answer: dict) -> dict:
         self._done[request["key"]] = answer
@@ -300,7 +310,9 @@ class PumpFirmware:
     def apply_program(self, program: DosingProgram, request: dict) -> dict:
         """Run ``program`` from now on as the next version (a committed block, or a replay)."""
         self._transfers = {s: t for s, t in self._transfers.items() if t.key != request["key"]}
+        self._sync_program_version()
         event = self.pump.set_program(program)
+        self._versioned_program = program
         self.program_version += 1
         event.fields["version"] = self.program_version
         event.fields["key"] = request["key"]

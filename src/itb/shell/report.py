@@ -56,6 +56,8 @@ _EVENT_TEXT = {
     "valve_reset": "safety valve reset",
     "elective_replacement_indicator": "ERI alarm (single tone): plan pump replacement",
     "end_of_service": "END OF SERVICE alarm (two-tone): the pump has stopped for good",
+    "critical_memory_error": "CRITICAL MEMORY ERROR alarm (two-tone): the pump has stopped - replace it",
+    "low_battery_reset": "LOW BATTERY RESET alarm (two-tone): minimum rate only - replace the pump",
     "interrogation": "interrogation",
     "alarms_cleared": "alarm tones cleared",
 }

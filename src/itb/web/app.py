@@ -10,6 +10,7 @@ not be reached or refused. Nothing is stored when a request fails.
 from __future__ import annotations
 
 import html
+import math
 import os
 import secrets
 from dataclasses import asdict
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +39,8 @@ from itb.clinic.services import (
 )
 from itb.contracts.forecast import parse_program
 from itb.domain.errors import InvalidInput, Violation
+from itb.domain.management import management_json
+from itb.domain.mri import MAX_FIELD_STRENGTH_T
 from itb.domain.program import DosingProgram
 
 DISCLAIMER = "For education, planning and research. Not a certified medical device."
@@ -58,7 +62,8 @@ def secret_key(data_dir: Path) -> str:
 
 # ---------------------------------------------------------------------- request bodies
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    #: no unknown field, and no NaN or infinity in any number (none is a dose, a volume or a time)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PatientIn(Strict):
@@ -134,7 +139,11 @@ class ScreeningIn(Strict):
 
 class AssessmentIn(Strict):
     kind: Literal["mas", "tardieu", "gmfcs", "pain", "gas"]
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(
+        description="mas {muscle: grade 0, 1, 1+, 2, 3, 4}; tardieu {muscle: {quality 0-5, r1_deg, r2_deg}}, "
+        "angles signed from the joint's zero position (-180 to 180, R1 <= R2; R2 - R1 is stored); "
+        "gmfcs {level}; pain {score 0-10}; gas {goals}"
+    )
     at: datetime | None = None
 
 
@@ -146,6 +155,15 @@ class MriIn(Strict):
     at: datetime
     duration_minutes: float = Field(
         default=60.0, gt=0, le=480, description="the scan's length: the check is due at its end"
+    )
+    # Only the type is checked here (a number: not a string, not a boolean); the range (> 0, at most
+    # MAX_FIELD_STRENGTH_T, finite) is the domain's rule, answered 422 naming the field. Checking it here
+    # would echo a NaN back in the 422 body, which JSON cannot carry (a 500).
+    field_strength_t: float | None = Field(
+        default=None,
+        strict=True,
+        description=f"the scanner's static field in tesla (> 0, at most {MAX_FIELD_STRENGTH_T:g}), checked against "
+        "the pump's MRI conditions; omitted: the plan reminds to check the scanner against the manual",
     )
 
 
@@ -212,6 +230,22 @@ IdempotencyKey = Annotated[
 ]
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with what JSON cannot carry written as text: non-finite numbers, lone surrogates,
+    any other object (an exception in a validation error's context)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return json_safe(str(value))
+
+
 def create_app(clinic: Clinic, secret: str) -> FastAPI:
     app = FastAPI(title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1")
     app.state.secret = secret
@@ -236,6 +270,12 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
                 "detail": [{"loc": v.field.split("."), "msg": v.rule, "type": "value_error"} for v in exc.violations]
             },
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def unreadable(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422, with the echoed input made JSON-safe (a NaN, an infinity or a lone
+        surrogate in the request made the default handler fail with a 500)."""
+        return JSONResponse(status_code=422, content={"detail": json_safe(list(exc.errors()))})
 
     @app.exception_handler(NotSent)
     async def not_sent(_: Request, exc: NotSent) -> JSONResponse:
@@ -299,14 +339,27 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/patients/{patient_id}/mri", status_code=201, tags=["appointments"])
     def book_mri(patient_id: int, body: MriIn, me: Me) -> dict:
-        scan, check, plan = clinic.book_mri(me, patient_id, body.at, body.duration_minutes)
+        scan, check, plan = clinic.book_mri(me, patient_id, body.at, body.duration_minutes, body.field_strength_t)
         return {
             "scan": row_json(scan),
             "check": row_json(check),
             "before": list(plan.before),
             "after": list(plan.after),
             "warnings": list(plan.warnings),
+            "field_strength_t": plan.field_strength_t,
+            "field_check": plan.field_check,
+            "field_condition": plan.field_condition,
         }
+
+    @app.get("/api/patients/{patient_id}/symptom-reports", tags=["patients"])
+    def symptom_reports(patient_id: int, me: Me) -> list[dict]:
+        """The family's symptom reports with the triage made then, the latest first. For the clinic's staff
+        each also has ``management``: the drug labels' steps, with citations, when the triage points at an
+        overdose or a withdrawal (empty otherwise). A caregiver never gets it."""
+        reports = views.symptom_reports(clinic, me, patient_id)
+        if me.role == "caregiver":
+            return [asdict(r) for r in reports]
+        return [{**asdict(r), "management": management_json((r.triage or {}).get("concerns", ()))} for r in reports]
 
     @app.post("/api/patients/{patient_id}/screenings", status_code=201, tags=["patients"])
     def screening(patient_id: int, body: ScreeningIn, me: Me) -> dict:

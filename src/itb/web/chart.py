@@ -7,9 +7,10 @@ from itertools import pairwise
 from typing import Any
 
 from itb.clinic import views
-from itb.clinic.derived import learned_flow, program_of
+from itb.clinic.derived import earliest_alarm_at, learned_flow, program_of
 from itb.clinic.services import Actor, Clinic
 from itb.domain.calibration import drift
+from itb.domain.management import management_for
 from itb.domain.reading import age_years_on
 from itb.web import family
 
@@ -68,13 +69,17 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         "now": now,
         "next_refill": next_refill,
         "reports": reports,
+        # the labels' overdose / withdrawal management, per report: for the clinic's staff only, never a family
+        "management": {}
+        if actor.role == "caregiver"
+        else {r.id: management_for(r.triage.get("concerns", ())) for r in reports if r.triage},
         "record_changes": records.record_changes,
         "status_words": family.plain_pump_status(
             (last or {}).get("state", "running") if pump else "none",
             (last or {}).get("active_alarms", []),
             None
-            if pump is None or pump.low_reservoir_alarm_at is None
-            else (pump.low_reservoir_alarm_at - now) / timedelta(days=1),
+            if pump is None or earliest_alarm_at(pump) is None
+            else (earliest_alarm_at(pump) - now) / timedelta(days=1),  # type: ignore[operator]
             next_refill.date() if next_refill else None,
             today=now.date(),
         ),
@@ -105,7 +110,16 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
             low = getattr(lim, f"maintenance_{group}_min_mcg_per_day")
             high = getattr(lim, f"maintenance_{group}_max_mcg_per_day")
             expected = max(start, (low + high) / 2)
-            out["size"] = (expected, advise_size(expected, (500.0, 1000.0, 2000.0), 90.0))
+            out["size"] = (
+                expected,
+                advise_size(
+                    expected,
+                    (500.0, 1000.0, 2000.0),
+                    90.0,
+                    margin_days=clinic.config.booking.refill_margin_days,
+                    stability_days=clinic.config.booking.max_refill_interval_days,
+                ),
+            )
         return out
     model = MODELS[pump.model]
     out["replacement"] = replacement_plan(

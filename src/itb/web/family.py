@@ -86,6 +86,25 @@ ALARM_SOUNDS: list[AlarmSound] = [
         NOT_FLOWING,
         emergency=True,
     ),
+    # domain: critical alarm, "critical memory error — drug is no longer flowing"
+    AlarmSound(
+        "critical_memory_error",
+        TWO_TONES,
+        "The pump's computer has failed and the pump has stopped. The medicine is no longer flowing. "
+        "It will not start again by itself: your child needs a new pump.",
+        NOT_FLOWING + " Signs of too little medicine can start within hours.",
+        emergency=True,
+    ),
+    # domain: the maker's notice on a low battery reset, a critical alarm; the flow drops to a very low level
+    AlarmSound(
+        "low_battery_reset",
+        TWO_TONES,
+        "The pump's battery has failed and the pump has reset itself. It now gives only a tiny trickle, "
+        "far too little for your child, so treat it as if the medicine is no longer flowing. "
+        "Your child needs a new pump.",
+        NOT_FLOWING + " Signs of too little medicine can start within hours.",
+        emergency=True,
+    ),
 ]
 
 ALARM_SOUNDS_BY_NAME: dict[str, AlarmSound] = {a.name: a for a in ALARM_SOUNDS}
@@ -351,13 +370,22 @@ SYMPTOM_CHOICES: list[tuple[str, str]] = [
 
 
 # ----------------------------------------------------------------------------- the pump's status in words
-_CRITICAL_STATES = {"end_of_service", "motor_stall", "safety_valve_closed", "stopped_empty"}
+_CRITICAL_STATES = {
+    "end_of_service",
+    "motor_stall",
+    "safety_valve_closed",
+    "stopped_empty",
+    "critical_memory_error",
+    "low_battery_reset",
+}
 _STOPPED_WHY = {
     "end_of_service": "The pump's battery has run out and it has stopped.",
     "motor_stall": "The pump's motor has stopped.",
     "safety_valve_closed": "The pump's safety valve has shut.",
     "stopped_empty": "The pump has run out of medicine.",
     "empty_reservoir": "The pump has run out of medicine.",
+    "critical_memory_error": "The pump's computer has failed and the pump has stopped.",
+    "low_battery_reset": "The pump's battery has failed and it gives only a tiny trickle.",
 }
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -389,7 +417,8 @@ def plain_pump_status(
     """One or two sentences a parent understands; a stopped pump leads with the emergency sentence.
 
     ``state`` is the pump's state (``running``, ``stopped_empty``, ``motor_stall``, ``safety_valve_closed``,
-    ``end_of_service``), ``none`` when no pump is recorded, anything else when unknown.
+    ``critical_memory_error``, ``low_battery_reset``, ``end_of_service``), ``none`` when no pump is recorded,
+    anything else when unknown.
     ``days_until_alarm``: days until the low-reservoir alarm is expected. ``today``, when given, lets the
     words warn that the booked refill comes after that day.
     """

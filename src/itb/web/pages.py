@@ -52,6 +52,17 @@ def _when(day: str, at_time: str) -> datetime:
         raise InvalidInput([Violation("day", "must be a date YYYY-MM-DD and a time HH:MM")]) from None
 
 
+def _tesla(text: str) -> float | None:
+    """The MRI form's field strength in tesla ("" : not given); the rules on its value are the domain's."""
+    text = text.strip().removesuffix("T").removesuffix("t").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput([Violation("field_strength_t", "must be a number of tesla, e.g. 1.5 or 3")]) from None
+
+
 def fmt_dt(value: object) -> str:
     if value is None:
         return "—"
@@ -485,12 +496,17 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     @router.post("/patients/{patient_id}/mri")
     def book_mri(
-        request: Request, patient_id: int, csrf: str = Form(""), day: str = Form(...), at_time: str = Form("14:00")
+        request: Request,
+        patient_id: int,
+        csrf: str = Form(""),
+        day: str = Form(...),
+        at_time: str = Form("14:00"),
+        field_strength_t: str = Form(""),
     ) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         when = _when(day, at_time)
-        clinic.book_mri(actor, patient_id, when)
+        clinic.book_mri(actor, patient_id, when, field_strength_t=_tesla(field_strength_t))
         return RedirectResponse(f"/patients/{patient_id}", 303)
 
     @router.post("/appointments/{appointment_id}/status")

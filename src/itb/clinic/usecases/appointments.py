@@ -69,11 +69,18 @@ class AppointmentUseCases(ClinicBase):
             return appointment
 
     def book_mri(
-        self, actor: Actor, patient_id: int, at: datetime, duration_minutes: float = MRI_SCAN_MINUTES
+        self,
+        actor: Actor,
+        patient_id: int,
+        at: datetime,
+        duration_minutes: float = MRI_SCAN_MINUTES,
+        field_strength_t: float | None = None,
     ) -> tuple[m.Appointment, m.Appointment, Any]:
         """An MRI for a patient with a pump: the scan with the model's checklist, and the post-scan
         check (interrogate the pump) due at the scan's end. The check is on the worklist from then
-        until it is done (an interrogation after the scan does it)."""
+        until it is done (an interrogation after the scan does it). ``field_strength_t``: the
+        scanner's field (tesla), checked against the pump's MRI conditions (None: a reminder to check).
+        Bad input is refused before anything is stored."""
         from itb.domain.mri import mri_plan
 
         require(actor, "admin", "clinician", "nurse")
@@ -86,9 +93,13 @@ class AppointmentUseCases(ClinicBase):
             if pump is None:
                 raise InvalidInput([Violation("patient", "has no implanted pump: book the scan as usual")])
             now = self.clock()
-            plan = mri_plan(MODELS[pump.model], estimated_reservoir_ml(pump, now), pump.daily_dose_mcg)
+            plan = mri_plan(
+                MODELS[pump.model], estimated_reservoir_ml(pump, now), pump.daily_dose_mcg, field_strength_t
+            )
             pump_id = pump.id
         steps = "Before: " + " ".join(plan.before) + " After: " + " ".join(plan.after)
+        if plan.warnings:
+            steps += " Warnings: " + " ".join(plan.warnings)
         scan = self.book(actor, patient_id, kind="mri", at=at, pump_id=pump_id, notes=steps)
         check = self.book(
             actor,
