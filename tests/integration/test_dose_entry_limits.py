@@ -221,3 +221,14 @@ def test_nan_infinity_and_a_lone_surrogate_are_a_422_naming_the_field_never_a_50
     )
     assert weight.status_code == 422 and "weight_kg" in weight.text
     assert db.count(m.Refill) == 0
+
+
+def test_a_screening_trial_records_its_side_effects_and_names_a_bad_note(client, child):
+    """Side effects are stored with the trial (they stop the escalation); a NUL byte in the note is
+    a 422 naming the field, nothing stored."""
+    doctor = client("clinician")
+    body = {"dose_mcg": 50, "mas_before": {"hip": "3"}, "mas_after": {"hip": "3"}, "side_effects": "drowsy\nat 2 h"}
+    stored = doctor.post(f"/api/patients/{child.id}/screenings", json=body)
+    assert stored.status_code == 201 and stored.json()["side_effects"] == "drowsy\nat 2 h"
+    bad = doctor.post(f"/api/patients/{child.id}/screenings", json={**body, "side_effects": "x\u0000y"})
+    assert bad.status_code == 422 and "side_effects" in bad.text

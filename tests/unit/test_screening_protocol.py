@@ -267,3 +267,16 @@ def test_screening_hours_are_real_numbers_within_three_days():
     fields = [v.field for v in check_trial_entry(50, -50, float("nan"))]
     assert fields == ["effect_hours", "assessed_after_hours"]
     assert [v.field for v in check_trial_entry(50, 100, 4)] == ["effect_hours"]
+
+
+def test_side_effects_in_a_trial_stop_the_escalation() -> None:
+    """Drug label: overdose signs (drowsiness to respiratory depression) can follow a test dose. A
+    dose without a response but with side effects stops the escalation: no larger dose is offered,
+    the clinician decides; a response still makes the patient a candidate."""
+    sleepy = TrialResult(50, DAY1, FLAT, side_effects="very drowsy at 2 h")
+    step = next_trial_step([sleepy], WEIGHT, AGE)
+    assert step.outcome is TrialOutcome.STOP and step.dose_mcg is None
+    assert "side effects after 50 mcg (very drowsy at 2 h)" in step.reasons[0]
+    responded = TrialResult(50, DAY1, responding(), side_effects="mild nausea")
+    assert next_trial_step([responded], WEIGHT, AGE).outcome is TrialOutcome.CANDIDATE
+    assert next_trial_step([trial(50)], WEIGHT, AGE).outcome is TrialOutcome.GIVE_DOSE

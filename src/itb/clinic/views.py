@@ -299,6 +299,7 @@ def screening_results(clinic: Clinic, actor: Actor, patient_id: int) -> list[Tri
                 t.at,
                 {0.0: t.mas_before, float(t.assessed_after_hours or 4.0): t.mas_after},
                 t.caregiver_feedback or "",
+                t.side_effects or "",
             )
             for t in trials
         ]

@@ -113,6 +113,7 @@ DEFAULT_SCREENING = ScreeningSettings()
 class TrialOutcome(StrEnum):
     GIVE_DOSE = "give dose"  # give ``dose_mcg`` at ``at`` (or any time, for the first dose)
     KEEP_WATCHING = "keep watching"  # the last dose is not scored long enough to conclude
+    STOP = "stop"  # side effects at a dose without a response: no larger dose; the clinician decides
     CANDIDATE = "candidate"  # positive response: refer to the neurosurgeon
     NOT_A_CANDIDATE = "not a candidate"  # no response to the largest dose
 
@@ -130,6 +131,9 @@ class TrialResult:
     at: datetime
     scores: Mapping[float, Mapping[str, MAS | str | int]]
     caregiver_feedback: str = ""
+    #: side effects seen after the dose (drowsiness, dizziness, nausea, slowed breathing, seizures...),
+    #: as the clinician wrote them; empty: none
+    side_effects: str = ""
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []
@@ -140,6 +144,8 @@ class TrialResult:
             problems.append(Violation("trial.at", f"must be the date and time of the injection, got {self.at!r}"))
         if not isinstance(self.caregiver_feedback, str):
             problems.append(Violation("trial.caregiver_feedback", "must be text"))
+        if not isinstance(self.side_effects, str):
+            problems.append(Violation("trial.side_effects", "must be text"))
         parsed: dict[float, dict[str, MAS]] = {}
         if not isinstance(self.scores, Mapping):
             problems.append(Violation("trial.scores", "must map hours after the injection to grades per muscle"))
@@ -367,7 +373,8 @@ def next_trial_step(
 ) -> TrialStep:
     """The next step of the screening trial after ``trials_so_far`` (any order; sorted by time).
 
-    The first responding dose makes the patient a candidate. Otherwise, once the last dose is
+    The first responding dose makes the patient a candidate. Side effects at a dose without a
+    response stop the escalation (``STOP``: no larger dose; the clinician decides). Otherwise, once the last dose is
     scored for at least ``min_watch_hours``: no response to the largest dose (100 mcg) means not a
     candidate, else the next larger dose of the protocol 24 h after the last one.
     """
@@ -399,6 +406,17 @@ def next_trial_step(
     for trial in trials:
         if trial.responded(s):
             return _candidate(trial, rule, s)
+
+    troubled = next((t for t in trials if t.side_effects.strip()), None)
+    if troubled is not None:
+        return TrialStep(
+            TrialOutcome.STOP,
+            (
+                f"side effects after {troubled.dose_mcg:g} mcg ({troubled.side_effects.strip()}) and no response: do "
+                f"not give a larger test dose ({_LABEL}: overdose signs, drowsiness to respiratory depression, can "
+                "follow a test dose; watch and treat them first); the clinician decides whether to screen again",
+            ),
+        )
 
     last = trials[-1]
     if last.last_scored_hours < s.min_watch_hours:

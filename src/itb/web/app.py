@@ -135,6 +135,9 @@ class ScreeningIn(Strict):
     mas_after: dict[str, str]
     effect_hours: float | None = Field(default=None, ge=0, le=72)
     at: datetime | None = None
+    side_effects: str | None = Field(
+        default=None, max_length=2000, description="side effects seen after the dose (they stop the escalation)"
+    )
 
 
 class AssessmentIn(Strict):

@@ -422,6 +422,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
                 effect_hours=hours,
                 assessed_after_hours=assessed,
                 caregiver_feedback=str(data.get("feedback", "")).strip() or None,
+                side_effects=str(data.get("side_effects", "")).strip() or None,
             )
         except (InvalidInput, ValueError) as exc:
             errors = problems(exc) if isinstance(exc, InvalidInput) else [{"message": f"effect_hours: {exc}"}]

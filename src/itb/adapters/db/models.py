@@ -255,6 +255,8 @@ class ScreeningTrial(Base):
     #: when the "after" scores were taken, hours after the dose (the label: watch 4-8 h)
     assessed_after_hours: Mapped[float | None] = mapped_column(Float)
     caregiver_feedback: Mapped[str | None] = mapped_column(Text)
+    #: side effects seen after the dose (empty: none); they stop the escalation
+    side_effects: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(64))
 
 

@@ -22,6 +22,7 @@ from itb.adapters.db import models as m
 from itb.clinic import audit
 from itb.clinic.ports import PumpGateway, PumpLocks
 from itb.domain.calibration import DEFAULT_FLOW, FlowSettings
+from itb.domain.errors import Violation
 from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
 from itb.domain.scheduling import BookingSettings, ClinicCalendar
@@ -174,3 +175,19 @@ class ClinicBase:
         if expected_version is not None and pump.version != expected_version:
             raise Conflict(f"pump {pump_id} is at version {pump.version}, not {expected_version}: read it again")
         return pump
+
+
+#: The longest note a person types in a form (side effects, feedback), in characters.
+NOTE_MAX = 2000
+
+
+def check_note(field: str, value: str | None, max_length: int = NOTE_MAX) -> list[Violation]:
+    """A note a person typed, on several lines: at most ``max_length``, no control character but
+    line breaks and tabs (a NUL byte is refused before it reaches the database)."""
+    if value is None:
+        return []
+    if len(value) > max_length:
+        return [Violation(field, f"must be at most {max_length} characters")]
+    if any(not (ch.isprintable() or ch in "\n\r\t") for ch in value):
+        return [Violation(field, "must not contain control characters")]
+    return []

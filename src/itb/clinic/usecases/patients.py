@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from itb.adapters.db import models as m
-from itb.clinic.usecases.base import Actor, ClinicBase, require, row_json
+from itb.clinic.usecases.base import Actor, ClinicBase, check_note, require, row_json
 from itb.domain.errors import InvalidInput, Violation
 
 PHASES = ("screening", "titrating", "maintenance", "ended")
@@ -61,12 +61,14 @@ class PatientUseCases(ClinicBase):
         at: datetime | None = None,
         assessed_after_hours: float | None = None,
         caregiver_feedback: str | None = None,
+        side_effects: str | None = None,
     ) -> m.ScreeningTrial:
         from itb.domain.scales import mas_response, parse_mas
         from itb.domain.screening import check_trial_entry
 
         require(actor, "admin", "clinician")
         errs: list[Violation] = check_trial_entry(dose_mcg, effect_hours, assessed_after_hours)
+        errs += check_note("side_effects", side_effects) + check_note("caregiver_feedback", caregiver_feedback)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for name, grades, out in (("mas_before", mas_before, before), ("mas_after", mas_after, after)):
@@ -95,6 +97,7 @@ class PatientUseCases(ClinicBase):
                 by=actor.username,
                 assessed_after_hours=assessed_after_hours,
                 caregiver_feedback=caregiver_feedback,
+                side_effects=(side_effects or "").strip() or None,
             )
             self._add_audited(s, actor, "record_screening", "patient", trial, entity_id=patient.id)
             return trial

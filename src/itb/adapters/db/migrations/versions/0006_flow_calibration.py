@@ -5,7 +5,8 @@
 - ``pumps.flow_ratio`` / ``flow_ratio_sd`` / ``flow_refills``: the flow learned from the refills;
 - ``pumps.plausible_alarm_at`` / ``plausible_empty_at``: the earliest plausible instants from the
   last reading (indexed, as the forecast's own dates, for the worklist); filled at the next reading;
-- ``refills.product``: the drug product chosen at a refill (its own strengths are judged).
+- ``refills.product``: the drug product chosen at a refill (its own strengths are judged);
+- ``screening_trials.side_effects``: side effects seen after a test dose (they stop the escalation).
 
 Revision ID: 0006
 Revises: 0005
@@ -35,9 +36,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_pumps_plausible_empty_at"), ["plausible_empty_at"], unique=False)
     with op.batch_alter_table("refills") as batch_op:
         batch_op.add_column(sa.Column("product", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("screening_trials") as batch_op:
+        batch_op.add_column(sa.Column("side_effects", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("screening_trials") as batch_op:
+        batch_op.drop_column("side_effects")
     with op.batch_alter_table("refills") as batch_op:
         batch_op.drop_column("product")
     with op.batch_alter_table("pumps") as batch_op:
