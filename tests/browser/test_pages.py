@@ -140,7 +140,31 @@ def test_a_guided_refill_changes_the_forecast(page: Any, login: Any, picks: Any)
     # booked from the earliest plausible alarm: the pump's learned flow at its upper bound
     earliest = field_of(page, "Earliest plausible alarm")
     assert earliest[:16] < alarm_after and "refills are booked from this" in earliest
-    assert "of what it counts" in field_of(page, "Learned flow")
+    assert "than it counts" in field_of(page, "Learned flow")
+
+
+def test_a_weaker_drug_shows_its_overshoot_and_the_temporary_program(page: Any, login: Any, picks: Any) -> None:
+    """The refill review of a weaker drug (half the strength) says what the old drug in the dead
+    volume does if nothing is done and offers the aspiration and the temporary program; nothing
+    is sent by the review."""
+    login(page, "nurse")
+    page.goto(f"/patients/{picks.refill_patient}")
+    concentration = number(field_of(page, "Drug"))
+    page.get_by_role("link", name="Refill").click()
+    page.wait_for_url("**/refill")
+    counted = number(page.locator("form p strong").first.inner_text())
+    page.fill("#withdrawn", f"{counted:.1f} mL")
+    page.fill("#added", "20 mL")
+    page.fill("#concentration", f"{concentration / 2:g} mcg/mL")
+    page.select_option("#product", "Gablofen")
+    page.get_by_role("button", name="Review").click()
+    section = page.locator("#concentration-decrease")
+    section.wait_for()
+    assert re.match(r"2× the dose for about [\d.]+ h: \+[\d.]+ mcg", page.locator("#overshoot").inner_text())
+    assert "catheter access port" in section.inner_text()
+    assert "then back to" in page.locator("#temporary-program").inner_text()
+    # the nurse confirms the way chosen: the finding carries the same numbers
+    assert page.locator(".finding", has_text="is lower than the old").locator("input[type=checkbox]").count() == 1
 
 
 # ---------------------------------------------------------------------------------- program changes
