@@ -124,6 +124,7 @@ def set_up_clinic(engine: Engine, data_dir: Path) -> list[int]:
             reservoir_capacity_ml=40.0, catheter_length_cm=50.0, reservoir_ml=20.0,
             concentration_mcg_per_ml=500.0, program=DosingProgram.simple_continuous(600.0 + 20 * k),
             implanted_at=clinic.clock() - timedelta(days=90),
+            acknowledged=("no_positive_screening",),  # registered pumps: screened elsewhere
         )  # fmt: skip
         pump_ids.append(pump.id)
     return pump_ids
