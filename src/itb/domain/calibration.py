@@ -120,9 +120,6 @@ class FlowEstimate:
         var = self.sd**2 + settings.interval_sd**2 + settings.drift_sd_per_year**2 * years
         return self.ratio + settings.z * math.sqrt(var)
 
-    def lower(self, settings: FlowSettings = DEFAULT_FLOW) -> float:
-        return self.ratio - settings.z * math.sqrt(self.sd**2 + settings.interval_sd**2)
-
 
 def device_prior(device: DeviceModel, settings: FlowSettings = DEFAULT_FLOW) -> FlowEstimate:
     """The device's prior: centred on its measured accuracy, its labelled tolerance at the

@@ -190,8 +190,6 @@ EARLY_WITHDRAWAL_SIGNS = frozenset(
 #: rebound spasticity, and muscle rigidity" (``confusion`` is the form's "altered mental status").
 ADVANCED_WITHDRAWAL_SIGNS = frozenset({"high_fever", "rigidity", "confusion"})
 WITHDRAWAL_SIGNS = EARLY_WITHDRAWAL_SIGNS | ADVANCED_WITHDRAWAL_SIGNS
-#: the earlier name of ``ADVANCED_WITHDRAWAL_SIGNS``
-SEVERE_WITHDRAWAL_SIGNS = ADVANCED_WITHDRAWAL_SIGNS
 #: Any sign of breathing or consciousness failing is an emergency, whatever the pump's state. Lioresal
 #: Intrathecal label, OVERDOSAGE: "respiratory depression, ... seizures, ... loss of consciousness progressing to
 #: coma of up to 72 hr. duration"; Gablofen label, 17 Patient Counseling Information: "slow or shallow breathing,
@@ -355,7 +353,7 @@ def _withdrawal(codes: set[str], pump: PumpContext, settings: TriageSettings) ->
         return []
     c, now = Concern.WITHDRAWAL, Urgency.EMERGENCY
     found = [_f(c, Urgency.CALL_TODAY, f"withdrawal signs: {', '.join(signs)}", _SRC_WITHDRAWAL)]
-    if severe := sorted(codes & SEVERE_WITHDRAWAL_SIGNS):
+    if severe := sorted(codes & ADVANCED_WITHDRAWAL_SIGNS):
         found.append(_f(c, now, f"severe withdrawal signs: {', '.join(severe)}", _SRC_WITHDRAWAL_SEVERE))
     if {"fever", "stiffness_returning"} <= codes:
         # The form cannot say how high the fever or how stiff: read fever with stiffness as the severe kind.
