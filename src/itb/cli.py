@@ -573,6 +573,50 @@ def users_create(
     print(f"user {username} ({role}) created")
 
 
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md).")],
+    db: DbOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge every row; store nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import an existing clinic: its vendor-programmed pumps as they stood after their last session.
+
+    All rows or none: every error on stderr as 'row N, column C: ...' (exit 2), nothing stored.
+    """
+    from itb.clinic.services import SYSTEM, ImportInvalid
+    from itb.domain.errors import InvalidInput
+    from itb.shell.clinic_setup import open_clinic
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read it as UTF-8 text ({exc.__class__.__name__})")
+    clinic, _engine = open_clinic(db)
+    try:
+        report = clinic.import_clinic(SYSTEM, text, dry_run=dry_run)
+    except ImportInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+    except InvalidInput as exc:
+        fail(exc.one_line())
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(report.json()) + b"\n")
+        return
+    what = "valid (dry run, nothing stored)" if dry_run else "imported"
+    created = ", ".join(f"{n} {k}" for k, n in report.created.items())
+    print(f"{len(report.rows)} rows {what}: {created}; unchanged {report.unchanged}")
+    for row in report.rows:
+        warned = f"; warning: {'; '.join(row['warnings'])}" if row["warnings"] else ""
+        print(
+            f"row {row['row']}: {row['patient_ref']} {row['pump_serial']} {row['status']}, alarm "
+            f"{row['low_reservoir_alarm_at'] or 'never'}, refill booked {row['next_refill_on'] or '-'}{warned}"
+        )
+
+
 @app.command("worklist")
 def worklist_command(
     db: DbOption = None,

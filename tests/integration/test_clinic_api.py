@@ -34,6 +34,9 @@ ENDPOINTS = {
     ("POST", "/api/pumps/{pump_id}/programs"),
     ("POST", "/api/pumps/{pump_id}/refills"),
     ("POST", "/api/pumps/{pump_id}/boluses"),
+    ("GET", "/api/pumps/{pump_id}/sessions"),
+    ("POST", "/api/pump-sessions/{session_id}/review"),
+    ("POST", "/api/import"),
     ("POST", "/api/pumps/{pump_id}/retire"),
     ("GET", "/api/pumps/{pump_id}/events"),
     ("POST", "/api/pumps/{pump_id}/resolve-regression"),
@@ -261,7 +264,14 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
     assert expect(carer.get("/api/appointments"), 200) == []
 
     before, audited = db.snapshot(), db.audit_count()
-    ids = {"patient_id": child.id, "pump_id": pump.id, "refill_id": 1, "appointment_id": 1, "change_id": 1}
+    ids = {
+        "patient_id": child.id,
+        "pump_id": pump.id,
+        "refill_id": 1,
+        "appointment_id": 1,
+        "change_id": 1,
+        "session_id": 1,
+    }
     bodies = {
         "/api/patients": PATIENT,
         "/api/patients/{patient_id}/pumps": {**PUMP, "serial": "SN-CARER"},

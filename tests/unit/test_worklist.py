@@ -346,6 +346,7 @@ def test_reason_values_are_stable_snake_case() -> None:
         "mri_check",
         "discrepancy",
         "flow_drift",
+        "session_check",
     ]
 
 

@@ -29,6 +29,7 @@ from itb.clinic.usecases.base import (
 from itb.clinic.usecases.boluses import BolusUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
+from itb.clinic.usecases.imports import ImportInvalid, ImportReport, ImportUseCases
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
 from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
@@ -39,6 +40,7 @@ ROLES = ("admin", "clinician", "nurse", "caregiver")
 
 
 class Clinic(
+    ImportUseCases,
     ImplantUseCases,
     RefillUseCases,
     BolusUseCases,
@@ -66,6 +68,8 @@ __all__ = [
     "ClinicConfig",
     "Conflict",
     "Forbidden",
+    "ImportInvalid",
+    "ImportReport",
     "NotFound",
     "NotSent",
     "PumpChangeFailed",

@@ -26,6 +26,7 @@ from itb.adapters.db.models import (
     Pump,
     PumpChange,
     PumpEvent,
+    PumpSession,
     Refill,
     ScreeningTrial,
     SymptomReport,
@@ -491,3 +492,11 @@ def audit_page(clinic: Clinic, actor: Actor, limit: int = 100, before_id: int | 
             q = q.where(AuditEntry.id < before_id)
         entries = [row_json(e) for e in s.execute(q).scalars()]
         return AuditPage(entries, chain_intact=not verify_chain(s))
+
+
+def pump_sessions(clinic: Clinic, actor: Actor, pump_id: int) -> list[dict]:
+    """A vendor-programmed pump's recorded sessions, oldest first."""
+    with clinic.sessions() as s:
+        p = clinic.pump(s, actor, pump_id)
+        rows = s.execute(select(PumpSession).where(PumpSession.pump_id == p.id).order_by(PumpSession.at)).scalars()
+        return [row_json(r) for r in rows]

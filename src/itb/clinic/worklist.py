@@ -104,6 +104,11 @@ def situations(
             .group_by(m.Refill.pump_id)
         )
     }
+    session_warnings: dict[int, list[str]] = defaultdict(list)
+    for pump_id, warnings in db.execute(
+        select(m.PumpSession.pump_id, m.PumpSession.warnings).where(m.PumpSession.reviewed_by.is_(None))
+    ):
+        session_warnings[pump_id].extend(warnings or [])
     open_changes: dict[int, list[str]] = defaultdict(list)
     for pump_id, status, n in db.execute(
         select(m.PumpChange.pump_id, m.PumpChange.status, func.count())
@@ -175,6 +180,7 @@ def situations(
                 flow_drift=None
                 if flow_ratio is None
                 else drift(FlowEstimate(flow_ratio, flow_ratio_sd or 0.0, flow_refills or 0), flow),
+                session_warnings=tuple(session_warnings.get(pump_id, ())),
             )
         )
     return out

@@ -181,8 +181,11 @@ def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
         "reservoir_capacity_ml", _quantity(Dimension.VOLUME, "reservoir_capacity_ml"), "a volume in mL", True
     )
     if device is not None and capacity is not None and not device.size_allowed(capacity):
-        sizes = device.reservoir_sizes_ml or device.size_range_ml
-        r.fail("reservoir_capacity_ml", f"must be a {device.name} size: {' or '.join(f'{s:g}' for s in sizes)} mL")
+        if device.reservoir_sizes_ml:
+            sizes = " or ".join(f"{s:g}" for s in device.reservoir_sizes_ml)
+        else:
+            sizes = "from {:g} to {:g}".format(*device.size_range_ml)
+        r.fail("reservoir_capacity_ml", f"must be a {device.name} size: {sizes} mL")
     session = v["session_at"] = r.read("session_at", _minute, "a time YYYY-MM-DDTHH:MM", required=True)
     implanted = v["implanted_on"] = r.read("implanted_on", _day, "a date YYYY-MM-DD", required=True)
     if implanted is not None and (birth is not None and implanted < birth):

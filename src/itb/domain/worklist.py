@@ -56,6 +56,8 @@ class PumpSituation:
     plausible_empty_at: datetime | None = None
     #: the learned flow is beyond the clinic's drift setting: a sentence saying which way and why
     flow_drift: str | None = None
+    #: warnings of recorded sessions (a vendor-programmed pump) a clinician has not reviewed
+    session_warnings: tuple[str, ...] = ()
 
     @property
     def earliest_alarm_at(self) -> datetime | None:
@@ -87,6 +89,7 @@ class Reason(StrEnum):
     MRI_CHECK = "mri_check"  # an MRI, and no interrogation since
     DISCREPANCY = "discrepancy"  # refill discrepancies not yet reviewed
     FLOW_DRIFT = "flow_drift"  # the pump's learned flow is beyond the drift setting
+    SESSION_CHECK = "session_check"  # a recorded session's warning (e.g. the vendor's alarm date) to review
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +276,9 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
     if s.flow_drift:
         reasons.append(Reason.FLOW_DRIFT)
         details.append(s.flow_drift[0].upper() + s.flow_drift[1:] + ".")
+    if s.session_warnings:
+        reasons.append(Reason.SESSION_CHECK)
+        details.append("A recorded session needs a clinician's review: " + "; ".join(s.session_warnings) + ".")
     if not reasons:
         return None
 

@@ -31,6 +31,7 @@ from itb.clinic.services import (
     Clinic,
     Conflict,
     Forbidden,
+    ImportInvalid,
     NotFound,
     NotSent,
     PumpChangeFailed,
@@ -280,6 +281,11 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         surrogate in the request made the default handler fail with a 500)."""
         return JSONResponse(status_code=422, content={"detail": json_safe(list(exc.errors()))})
 
+    @app.exception_handler(ImportInvalid)
+    async def import_invalid(_: Request, exc: ImportInvalid) -> JSONResponse:
+        errors = [{"row": e.row, "column": e.column, "message": e.message} for e in exc.errors]
+        return JSONResponse(status_code=422, content=json_safe({"errors": errors}))
+
     @app.exception_handler(NotSent)
     async def not_sent(_: Request, exc: NotSent) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": "not sent to the pump", "findings": exc.findings})
@@ -513,6 +519,33 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             }
             for i in items
         ]
+
+    @app.post("/api/import", tags=["import"])
+    async def import_clinic(request: Request, me: Me, dry_run: bool = False) -> dict:
+        """Import an existing clinic (``shared/spec/clinic-import.md``): a CSV as the body
+        (``text/csv``) or as the multipart field ``file``. All rows or none: 422 with every error."""
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            raw = None if upload is None or isinstance(upload, str) else await upload.read()
+        else:
+            raw = await request.body()
+        try:
+            text = (raw or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput([Violation("file", "must be UTF-8 text")]) from None
+        return clinic.import_clinic(me, text, dry_run=dry_run).json()
+
+    @app.get("/api/pumps/{pump_id}/sessions", tags=["pumps"])
+    def pump_sessions(pump_id: int, me: Me) -> list[dict]:
+        """What the vendor's programmer did to a vendor-programmed pump, as recorded, oldest first."""
+        return views.pump_sessions(clinic, me, pump_id)
+
+    @app.post("/api/pump-sessions/{session_id}/review", tags=["pumps"])
+    def review_session(session_id: int, me: Me) -> dict:
+        """A clinician has reviewed a recorded session's warnings: they leave the worklist."""
+        return row_json(clinic.review_session(me, session_id))
 
     @app.get("/api/audit", tags=["audit"])
     def get_audit(me: Me, limit: int = 100, before_id: int | None = None) -> dict:

@@ -121,16 +121,17 @@ def therapy_plans(clinic, patient, pump, versions, assessments, screenings, repo
                 ),
             )
         return out
-    model = MODELS[pump.model]
-    out["replacement"] = replacement_plan(
-        model,
-        pump.implanted_at,
-        daily_volume_ml=pump.daily_dose_mcg / pump.concentration_mcg_per_ml,
-        now=now,
-        concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
-        eri_at=pump.eri_at,
-        catheter_length_cm=pump.catheter_length_cm,
-    )
+    model = MODELS.get(pump.model)
+    if model is not None:  # a constant-flow pump has no battery to replace
+        out["replacement"] = replacement_plan(
+            model,
+            pump.implanted_at,
+            daily_volume_ml=pump.daily_dose_mcg / pump.concentration_mcg_per_ml,
+            now=now,
+            concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
+            eri_at=pump.eri_at,
+            catheter_length_cm=pump.catheter_length_cm,
+        )
     if patient.phase == "titrating":
         scored = [
             (a.at, mean_mas([parse_mas(g, "grade") for g in a.data.values()])) for a in assessments if a.kind == "mas"

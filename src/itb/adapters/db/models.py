@@ -32,6 +32,8 @@ class Patient(Base):
     __tablename__ = "patients"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: the clinic's own identifier (record number), as an import names the patient; unique when given
+    patient_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
     birth_date: Mapped[date] = mapped_column(Date)
     origin: Mapped[str] = mapped_column(String(16))  # spinal, cerebral
     weight_kg: Mapped[float | None] = mapped_column(Float)
@@ -87,8 +89,12 @@ class Pump(Base):
     empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     eri_at: Mapped[datetime | None] = mapped_column(DateTime)
     eri_reached: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: the volume filled at implant (each refill's own fill is its ``added_ml``): flow calibration
+    #: the volume of the first recorded fill (at implant, or an imported session; each refill's own
+    #: fill is its ``added_ml``): flow calibration
     implant_fill_ml: Mapped[float | None] = mapped_column(Float)
+    #: "telemetry": a pump ITB talks to; "vendor": programmed on the vendor's programmer, ITB
+    #: records its sessions and never sends it a command
+    connection: Mapped[str] = mapped_column(String(16), default="telemetry", server_default="telemetry")
     # The pump's learned flow (real / counted, itb.domain.calibration) from its refills, and the
     # earliest plausible alarm and empty instants it gives from the last reading (booking uses them).
     flow_ratio: Mapped[float | None] = mapped_column(Float)
@@ -142,6 +148,26 @@ class Refill(Base):
     acknowledged: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: the idempotency key it was sent under (its ``refill`` event in the pump's log)
     change_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class PumpSession(Base):
+    """What a vendor's programmer did to a vendor-programmed pump, as the clinic recorded it.
+
+    ``kind``: ``import`` (the state an existing clinic's file brought), later ``refill``,
+    ``program``, ``interrogation``, ``bolus``, ``mri_check``. ``warnings`` (e.g. the vendor's
+    printed alarm date against ITB's forecast) stay on the worklist until a clinician reviews them.
+    """
+
+    __tablename__ = "pump_sessions"
+    __table_args__ = (UniqueConstraint("pump_id", "kind", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    by: Mapped[str] = mapped_column(String(64))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class PumpChange(Base):

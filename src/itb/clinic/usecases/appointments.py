@@ -93,9 +93,12 @@ class AppointmentUseCases(ClinicBase):
             if pump is None:
                 raise InvalidInput([Violation("patient", "has no implanted pump: book the scan as usual")])
             now = self.clock()
-            plan = mri_plan(
-                MODELS[pump.model], estimated_reservoir_ml(pump, now), pump.daily_dose_mcg, field_strength_t
-            )
+            device = MODELS.get(pump.model)
+            if device is None:
+                raise InvalidInput(
+                    [Violation("pump", f"a {pump.model} pump has no MRI checklist here: follow its own manual")]
+                )
+            plan = mri_plan(device, estimated_reservoir_ml(pump, now), pump.daily_dose_mcg, field_strength_t)
             pump_id = pump.id
         steps = "Before: " + " ".join(plan.before) + " After: " + " ".join(plan.after)
         if plan.warnings:

@@ -88,6 +88,20 @@ def check_text(field: str, value: str | None, max_length: int) -> list[Violation
     return []
 
 
+def _no_telemetry(pump: m.Pump) -> None:
+    """A vendor-programmed pump is never sent a command: ITB records what its programmer did."""
+    if pump.connection == "vendor":
+        raise InvalidInput(
+            [
+                Violation(
+                    "pump",
+                    "is programmed on the vendor's programmer: ITB cannot talk to it, it records what the "
+                    "programmer did",
+                )
+            ]
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Planned:
     """A change judged and ready to record: what to send, and what its record will need."""
@@ -155,6 +169,7 @@ class PumpUseCases(ClinicBase):
         with self.sessions() as s:
             pump = self.pump(s, actor, pump_id, expected_version)
             patient = pump.patient
+            _no_telemetry(pump)
             if pump.status != "implanted":
                 raise InvalidInput([Violation("pump", "is not implanted")])
             if pump.regressed_at is not None:
@@ -473,7 +488,7 @@ class PumpUseCases(ClinicBase):
         """Read the pump and store what it says (settling anything left pending from its log)."""
         require(actor, "admin", "clinician", "nurse")
         with self.sessions() as s:
-            self.pump(s, actor, pump_id)
+            _no_telemetry(self.pump(s, actor, pump_id))
         if not self.gateway.exists(pump_id):
             raise InvalidInput([Violation("pump", "has no virtual pump to talk to")])
         with self._holding(pump_id):

@@ -1,0 +1,217 @@
+"""Importing an existing clinic (``shared/spec/clinic-import.md``): all rows or none.
+
+Every row is judged first (:func:`itb.contracts.clinic_import.parse_clinic_csv`), then against
+the record (a known patient whose names or birth date differ, a serial registered to another
+patient, a patient with another pump implanted). Any error: nothing is stored and every error is
+reported. Otherwise, in one transaction: the patients (matched by ``patient_ref``), their pumps
+as **vendor-programmed** pumps (the clinic records what their programmer did and never sends them
+a command), the programming session at ``session_at`` with its warnings, the booked refill and
+the audit entries. A row already recorded (same patient, pump and session) is ``unchanged``.
+A dry run judges everything the same way and stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from itb.adapters.db import models as m
+from itb.clinic.usecases.base import Actor, NotFound, require, row_json
+from itb.clinic.usecases.refills import RefillUseCases
+from itb.contracts.clinic_import import ImportRow, RowError, parse_clinic_csv
+from itb.contracts.forecast import program_json
+
+
+class ImportInvalid(Exception):
+    """The file (or the record) breaks the contract: every error, nothing stored."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(map(str, errors)))
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    created: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("patients", "pumps", "sessions", "appointments"), 0)
+    )
+    unchanged: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "unchanged": self.unchanged,
+            "rows": self.rows,
+            "errors": [],
+        }
+
+
+class _Rollback(Exception):
+    """Ends a dry run's transaction without storing anything."""
+
+
+def _when(at: datetime | None) -> str | None:
+    return None if at is None else at.replace(microsecond=0).isoformat()
+
+
+class ImportUseCases(RefillUseCases):
+    def import_clinic(self, actor: Actor, text: str, *, dry_run: bool = False) -> ImportReport:
+        """Import the CSV ``text``; raises :class:`ImportInvalid` with every error, storing nothing."""
+        require(actor, "admin", "clinician")
+        rows, errors = parse_clinic_csv(text, self.clock().date(), self.config.limits)
+        if errors:
+            raise ImportInvalid(errors)
+        report = ImportReport(dry_run)
+        try:
+            with self.transaction() as s:
+                found = [error for row in rows if (error := self._store_row(s, actor, row, report))]
+                if found:
+                    raise ImportInvalid([e for errs in found for e in errs])
+                if dry_run:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        return report
+
+    def review_session(self, actor: Actor, session_id: int) -> m.PumpSession:
+        """A clinician has looked at a recorded session's warnings: they leave the worklist."""
+        require(actor, "admin", "clinician")
+        with self.transaction() as s:
+            session = s.get(m.PumpSession, session_id)
+            if session is None:
+                raise NotFound(f"pump session {session_id}: not found")
+            self.pump(s, actor, session.pump_id)
+            before = row_json(session)
+            session.reviewed_by = actor.username
+            self._audit(s, actor, "review_session", "pump", session.pump_id, before=before, after=row_json(session))
+            return session
+
+    def _store_row(self, s: Session, actor: Actor, row: ImportRow, report: ImportReport) -> list[RowError]:
+        v = row.values
+        name = f"{v['given_name']} {v['family_name']}"
+        patient = s.execute(select(m.Patient).where(m.Patient.patient_ref == v["patient_ref"])).scalar_one_or_none()
+        errs = self._conflicts(s, row, patient, name)
+        if errs:
+            return errs
+        pump = s.execute(select(m.Pump).where(m.Pump.serial == v["pump_serial"])).scalar_one_or_none()
+        session = None
+        if pump is not None:
+            session = s.execute(
+                select(m.PumpSession).where(
+                    m.PumpSession.pump_id == pump.id,
+                    m.PumpSession.kind == "import",
+                    m.PumpSession.at == v["session_at"],
+                )
+            ).scalar_one_or_none()
+        if session is not None:
+            report.unchanged += 1
+            self._report_row(report, row, patient, pump, "unchanged", None)
+            return []
+        if patient is None:
+            patient = m.Patient(
+                name=name, patient_ref=v["patient_ref"], birth_date=v["birth_date"], origin=v["origin"],
+                phase="maintenance", created_at=self.clock(),
+            )  # fmt: skip
+            self._add_audited(s, actor, "import_patient", "patient", patient)
+            report.created["patients"] += 1
+        if pump is None:
+            pump = self._import_pump(s, actor, patient, row)
+            report.created["pumps"] += 1
+        session = m.PumpSession(
+            pump_id=pump.id, at=v["session_at"], kind="import", data=_session_data(row), warnings=row.warnings,
+            by=actor.username,
+        )  # fmt: skip
+        self._add_audited(s, actor, "import_session", "pump", session, entity_id=pump.id)
+        report.created["sessions"] += 1
+        booked = self._import_booking(s, actor, pump, v["next_refill_on"])
+        report.created["appointments"] += 1
+        self._report_row(report, row, patient, pump, "valid" if report.dry_run else "created", booked.at.date())
+        return []
+
+    def _conflicts(self, s: Session, row: ImportRow, patient: m.Patient | None, name: str) -> list[RowError]:
+        """What the record forbids: never a silent overwrite of a patient, never a pump twice."""
+        v, n = row.values, row.row
+        errs = []
+        ref = v["patient_ref"]
+        if patient is not None and patient.name != name:
+            errs.append(
+                RowError(n, "family_name", f"patient {ref!r} is recorded as {patient.name!r}: never overwritten")
+            )
+        if patient is not None and patient.birth_date != v["birth_date"]:
+            born = patient.birth_date.isoformat()
+            errs.append(RowError(n, "birth_date", f"patient {ref!r} is recorded as born {born}: never overwritten"))
+        pump = s.execute(select(m.Pump).where(m.Pump.serial == v["pump_serial"])).scalar_one_or_none()
+        if pump is not None and (patient is None or pump.patient_id != patient.id):
+            errs.append(RowError(n, "pump_serial", f"{v['pump_serial']!r} is registered to another patient"))
+        if patient is not None:
+            for other in patient.pumps:
+                if other.status == "implanted" and other.serial != v["pump_serial"]:
+                    errs.append(
+                        RowError(n, "pump_serial", f"the patient has pump {other.serial!r} implanted: retire it first")
+                    )
+        return errs
+
+    def _import_pump(self, s: Session, actor: Actor, patient: m.Patient, row: ImportRow) -> m.Pump:
+        v, f = row.values, row.forecast
+        model = row.product.model
+        tubing = model.internal_tubing_ml if model else 0.0
+        per_cm = model.catheter_ml_per_cm if model else 0.0
+        length = v["catheter_length_cm"] or (model.typical_catheter_length_cm if model else 0.0)
+        pump = m.Pump(
+            patient_id=patient.id, model=model.name if model else row.product.code, serial=v["pump_serial"],
+            connection="vendor",
+            reservoir_capacity_ml=v["reservoir_capacity_ml"], low_reservoir_alarm_ml=v["low_reservoir_alarm_ml"],
+            implanted_at=datetime.combine(v["implanted_on"], datetime.min.time()), catheter_length_cm=length,
+            catheter_volume_ml=tubing + length * per_cm, reading_at=v["session_at"],
+            reading_reservoir_ml=v["reservoir_ml"],
+            implant_fill_ml=v["reservoir_ml"], concentration_mcg_per_ml=v["concentration_mcg_per_ml"],
+            program=program_json(row.program), daily_dose_mcg=row.program.daily_dose_mcg,
+            last_refill_at=v["session_at"], low_reservoir_alarm_at=f.low_reservoir_alarm_at, empty_at=f.empty_at,
+            titrating=False,
+        )  # fmt: skip
+        self._add_audited(s, actor, "import_pump", "pump", pump)
+        s.add(m.ProgramVersion(pump_id=pump.id, version=1, program=pump.program, daily_dose_mcg=pump.daily_dose_mcg,
+                               at=v["session_at"], by=actor.username))  # fmt: skip
+        self._calibrate(s, pump)
+        return pump
+
+    def _import_booking(self, s: Session, actor: Actor, pump: m.Pump, day: date | None) -> m.Appointment:
+        if day is None:
+            return self._book_next_refill(s, pump, actor)
+        return self._add_booking(s, actor, pump, "refill", day, "booked before the import (next_refill_on)")
+
+    def _report_row(
+        self, report: ImportReport, row: ImportRow, patient: m.Patient | None, pump: m.Pump | None, status: str,
+        next_refill: date | None,
+    ) -> None:  # fmt: skip
+        v, f = row.values, row.forecast
+        dry = report.dry_run
+        report.rows.append(
+            {
+                "row": row.row, "patient_ref": v["patient_ref"], "pump_serial": v["pump_serial"],
+                "patient_id": None if dry or patient is None else patient.id,
+                "pump_id": None if dry or pump is None else pump.id, "status": status,
+                "daily_dose_mcg": f.daily_dose_mcg, "daily_volume_ml": f.daily_volume_ml,
+                "low_reservoir_alarm_at": _when(f.low_reservoir_alarm_at), "empty_at": _when(f.empty_at),
+                "next_refill_on": None if next_refill is None else next_refill.isoformat(), "warnings": row.warnings,
+            }
+        )  # fmt: skip
+
+
+def _session_data(row: ImportRow) -> dict[str, Any]:
+    """The session as the file gave it (dates as text), for the record."""
+    return {
+        k: (x.isoformat() if isinstance(x, date | datetime) else x)
+        for k, x in row.values.items()
+        if k not in ("program",)
+    } | {"program": program_json(row.program)}
+
+
+__all__ = ["ImportInvalid", "ImportReport", "ImportUseCases"]

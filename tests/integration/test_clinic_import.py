@@ -1,0 +1,151 @@
+"""Importing an existing clinic through the API (``shared/spec/clinic-import.md``), on SQLite and
+PostgreSQL: all rows or none, every error with its row and column, idempotent, a dry run stores
+nothing, the pumps are vendor-programmed (never sent a command) and on the worklist with the
+forecast the report gave.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from itb.adapters.db import models as m
+from itb.clinic.worklist import worklist
+from itb.domain.worklist import Reason
+
+FILE = (Path(__file__).parents[1] / "data" / "clinic-import" / "three-pumps.csv").read_text(encoding="utf-8")
+CSV = {"content-type": "text/csv"}
+
+
+def post(client, text: str = FILE, role: str = "clinician", **params):  # type: ignore[no-untyped-def]
+    return client(role).post("/api/import", content=text.encode("utf-8"), headers=CSV, params=params)
+
+
+def test_import_stores_vendor_pumps_with_the_forecast_the_report_gives(client, db):
+    """The contract's "What the import does": patients, vendor-programmed pumps, the session, the
+    booked refill, the audit entries; the pump's record reports the same alarm and empty instants."""
+    answer = post(client)
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["created"] == {"patients": 3, "pumps": 3, "sessions": 3, "appointments": 3}
+    assert report["unchanged"] == 0 and report["errors"] == [] and report["dry_run"] is False
+    rows = {r["pump_serial"]: r for r in report["rows"]}
+    for serial, row in rows.items():
+        pump = client("clinician").get(f"/api/pumps/{row['pump_id']}").json()
+        assert pump["connection"] == "vendor" and pump["serial"] == serial
+        assert pump["low_reservoir_alarm_at"] == row["low_reservoir_alarm_at"]
+        assert pump["empty_at"] == row["empty_at"]
+    assert rows["CF-1001"]["daily_dose_mcg"] == 1000 and rows["CF-1001"]["daily_volume_ml"] == 0.5
+    assert rows["PRO-778"]["next_refill_on"] == "2026-12-20"  # next_refill_on as given
+    # without next_refill_on: the clinic's own booking rule (7 days before the earliest plausible alarm)
+    booked = date.fromisoformat(rows["NGP123456H"]["next_refill_on"])
+    assert booked <= (datetime.fromisoformat(rows["NGP123456H"]["low_reservoir_alarm_at"]).date())
+    actions = [e.action for e in db.audit()]
+    assert actions.count("import_patient") == 3 and actions.count("import_pump") == 3
+
+
+def test_importing_the_same_file_again_stores_nothing_new(client, db):
+    assert post(client).status_code == 200
+    before, audited = db.snapshot(), db.audit_count()
+    again = post(client).json()
+    assert again["unchanged"] == 3 and again["created"] == dict.fromkeys(again["created"], 0)
+    assert {r["status"] for r in again["rows"]} == {"unchanged"}
+    assert db.snapshot() == before and db.audit_count() == audited
+
+
+def test_a_dry_run_judges_everything_and_stores_nothing(client, db):
+    before, audited = db.snapshot(), db.audit_count()
+    report = post(client, dry_run="true").json()
+    assert report["dry_run"] is True and {r["status"] for r in report["rows"]} == {"valid"}
+    assert all(r["patient_id"] is None and r["pump_id"] is None for r in report["rows"])
+    assert db.snapshot() == before and db.audit_count() == audited
+
+
+def test_an_invalid_file_stores_nothing_and_lists_every_error(client, db):
+    bad = FILE.replace("2015-04-02", "2015-02-30").replace("prometra-ii", "prometra-x")
+    before = db.snapshot()
+    answer = post(client, bad)
+    assert answer.status_code == 422
+    errors = {(e["row"], e["column"]) for e in answer.json()["errors"]}
+    assert errors == {(2, "birth_date"), (3, "pump_model")}
+    assert db.snapshot() == before
+
+
+def test_a_known_patient_with_other_details_is_an_error_never_overwritten(client, db):
+    assert post(client).status_code == 200
+    renamed = FILE.replace("Okafor,Ada", "Okafor,Adaeze").replace("NGP123456H", "NGP000001H")
+    answer = post(client, renamed)
+    assert answer.status_code == 422
+    row2 = {e["column"]: e["message"] for e in answer.json()["errors"] if e["row"] == 2}
+    assert "never overwritten" in row2["family_name"]
+    assert "implanted: retire it first" in row2["pump_serial"]  # and another pump for the same patient
+    assert db.count(m.Pump) == 3
+
+
+def test_a_vendor_alarm_off_by_more_than_a_day_stays_on_the_worklist_until_reviewed(client, clinic, db, clock):
+    late = FILE.replace("2027-01-05", "2027-01-20")
+    report = post(client, late).json()
+    row = next(r for r in report["rows"] if r["pump_serial"] == "NGP123456H")
+    assert row["warnings"] and "check the program and the volume entered" in row["warnings"][0]
+
+    def reasons() -> set[Reason]:
+        with db.sessions() as s:
+            items = worklist(s, clock.now, clinic.config.booking)
+        return next((set(i.reasons) for i in items if i.pump_id == row["pump_id"]), set())
+
+    assert Reason.SESSION_CHECK in reasons()
+    (session,) = client("clinician").get(f"/api/pumps/{row['pump_id']}/sessions").json()
+    assert session["kind"] == "import" and session["warnings"] == row["warnings"]
+    assert client("nurse").post(f"/api/pump-sessions/{session['id']}/review").status_code == 403
+    assert client("clinician").post(f"/api/pump-sessions/{session['id']}/review").status_code == 200
+    assert Reason.SESSION_CHECK not in reasons()
+
+
+def test_a_vendor_programmed_pump_is_never_sent_a_command(client):
+    report = post(client).json()
+    pump_id = report["rows"][0]["pump_id"]
+    version = client("nurse").get(f"/api/pumps/{pump_id}").json()["version"]
+    for path, body in (
+        (f"/api/pumps/{pump_id}/interrogations", None),
+        (
+            f"/api/pumps/{pump_id}/refills",
+            {"withdrawn_ml": 2, "added_ml": 20, "concentration_mcg_per_ml": 500, "version": version},
+        ),
+    ):
+        answer = client("nurse").post(path, json=body) if body else client("nurse").post(path)
+        assert answer.status_code == 422, answer.text
+        assert "vendor's programmer" in answer.text
+
+
+def test_only_admins_and_clinicians_import(client, db):
+    before = db.snapshot()
+    assert post(client, role="nurse").status_code == 403
+    assert post(client, role="caregiver").status_code == 403
+    assert db.snapshot() == before
+
+
+def test_a_multipart_upload_is_read_like_a_csv_body(client):
+    files = {"file": ("clinic.csv", FILE.encode("utf-8"), "text/csv")}
+    answer = client("clinician").post("/api/import", files=files, params={"dry_run": "true"})
+    assert answer.status_code == 200 and len(answer.json()["rows"]) == 3
+
+
+def test_the_imported_patients_charts_and_the_worklist_page_open(client, app, passwords):
+    """An imported pump (a constant-flow one too: no battery, no MRI motor) has a chart like any
+    other; the chart offers no telemetry buttons for a vendor-programmed pump."""
+    from test_pages_security import browser
+
+    report = post(client).json()
+    staff = browser(app, "clinician", passwords)
+    for row in report["rows"]:
+        page = staff.get(f"/patients/{row['patient_id']}")
+        assert page.status_code == 200, (row["pump_serial"], page.text[-500:])
+        assert row["pump_serial"] in page.text and ">Interrogate<" not in page.text
+    assert staff.get("/worklist").status_code == 200
+
+
+def test_an_mri_for_a_constant_flow_pump_is_a_clear_422_not_a_500(client):
+    report = post(client).json()
+    row = next(r for r in report["rows"] if r["pump_serial"] == "CF-1001")
+    answer = client("clinician").post(f"/api/patients/{row['patient_id']}/mri", json={"at": "2026-12-02T14:00:00"})
+    assert answer.status_code == 422 and "constant-flow pump has no MRI checklist" in answer.text
