@@ -29,18 +29,19 @@ from itb.clinic.usecases.base import (
 from itb.clinic.usecases.boluses import BolusUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
-from itb.clinic.usecases.imports import ImportInvalid, ImportReport, ImportUseCases
+from itb.clinic.usecases.imports import ImportInvalid, ImportReport
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
 from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
 from itb.clinic.usecases.record_checks import RecordCheckUseCases
 from itb.clinic.usecases.refills import RefillUseCases
+from itb.clinic.usecases.sessions import SESSION_KINDS, SessionUseCases
 
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 
 
 class Clinic(
-    ImportUseCases,
+    SessionUseCases,
     ImplantUseCases,
     RefillUseCases,
     BolusUseCases,
@@ -62,6 +63,7 @@ __all__ = [
     "MRI_SCAN_MINUTES",
     "PHASES",
     "ROLES",
+    "SESSION_KINDS",
     "SYSTEM",
     "Actor",
     "Clinic",

@@ -122,6 +122,28 @@ class BolusIn(Strict):
     acknowledged: list[str] = Field(default_factory=list)
 
 
+class SessionIn(Strict):
+    """What the vendor's programmer did (``shared/spec`` units: mL, mcg/mL, mcg/day)."""
+
+    at: datetime
+    kind: Literal["refill", "program", "interrogation", "bolus", "mri_check"]
+    reservoir_ml: float | None = Field(default=None, ge=0, description="the reservoir volume as set on the device")
+    withdrawn_ml: float | None = Field(default=None, ge=0)
+    vendor_expected_ml: float | None = Field(
+        default=None, ge=0, description="the vendor programmer's expected residual"
+    )
+    added_ml: float | None = Field(default=None, gt=0)
+    concentration_mcg_per_ml: float | None = Field(default=None, gt=0, le=2000)
+    product: str | None = Field(default=None, max_length=64)
+    lot: str | None = Field(default=None, max_length=64)
+    program: dict | None = Field(default=None, description="as in forecast.md")
+    dose_mcg: float | None = Field(default=None, gt=0, description="a bolus given on the vendor's programmer")
+    low_reservoir_alarm_ml: float | None = Field(default=None, ge=0)
+    vendor_alarm_at: datetime | None = None
+    version: int
+    acknowledged: list[str] = Field(default_factory=list)
+
+
 class AppointmentIn(Strict):
     patient_id: int
     kind: Literal["screening", "titration", "refill", "mri", "mri_check", "replacement"]
@@ -536,6 +558,25 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         except UnicodeDecodeError:
             raise InvalidInput([Violation("file", "must be UTF-8 text")]) from None
         return clinic.import_clinic(me, text, dry_run=dry_run).json()
+
+    @app.post("/api/pumps/{pump_id}/sessions", status_code=201, tags=["pumps"])
+    def record_session(pump_id: int, body: SessionIn, me: Me) -> dict:
+        """Record what the vendor's programmer did to a vendor-programmed pump. Never refused for
+        a limit: what the device was given is recorded, each limit it breaks (unless acknowledged)
+        a warning on the session and the worklist until a clinician reviews it."""
+        fields = body.model_dump(exclude={"at", "kind", "version"})
+        if body.program is not None:
+            fields["program"] = _program(body.program)
+        session, assessment, pump = clinic.record_session(
+            me, pump_id, kind=body.kind, at=body.at, expected_version=body.version, **fields
+        )
+        return {
+            "session": row_json(session),
+            "findings": [
+                {"code": f.code, "severity": f.severity.value, "message": f.message} for f in assessment.findings
+            ],
+            "pump": views.pump_data(pump, clinic.clock(), clinic.config.flow),
+        }
 
     @app.get("/api/pumps/{pump_id}/sessions", tags=["pumps"])
     def pump_sessions(pump_id: int, me: Me) -> list[dict]:

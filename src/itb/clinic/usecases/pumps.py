@@ -350,7 +350,7 @@ class PumpUseCases(ClinicBase):
                 self._audit(s, actor, action or "interrogate", "pump", pump.id, before=before, after=after)
             if backwards is None:  # a pump reading after an MRI's end is the post-scan check
                 self._calibrate(s, pump)
-                self._post_scan_checks_done(s, pump, reading, actor)
+                self._post_scan_checks_done(s, pump, reading.now, actor)
             return {c.key: c for c in changes}
 
     def _calibrate(self, s: Session, pump: m.Pump) -> None:
@@ -363,21 +363,19 @@ class PumpUseCases(ClinicBase):
         pump.plausible_alarm_at = learned.forecast.low_reservoir_alarm_at
         pump.plausible_empty_at = learned.forecast.empty_at
 
-    def _post_scan_checks_done(self, s: Session, pump: m.Pump, reading: PumpReading, actor: Actor) -> None:
+    def _post_scan_checks_done(self, s: Session, pump: m.Pump, at: datetime, actor: Actor) -> None:
         """An interrogation after an MRI's end is its post-scan check: the booked check is done."""
         for check in s.execute(
             select(m.Appointment).where(
                 m.Appointment.pump_id == pump.id,
                 m.Appointment.kind == "mri_check",
                 m.Appointment.status == "booked",
-                m.Appointment.at <= reading.now,
+                m.Appointment.at <= at,
             )
         ).scalars():
             before = row_json(check)
             check.status = "done"
-            check.notes = (
-                f"{check.notes or ''} Done: the pump was interrogated at {reading.now:%Y-%m-%d %H:%M}.".strip()
-            )
+            check.notes = f"{check.notes or ''} Done: the pump was interrogated at {at:%Y-%m-%d %H:%M}.".strip()
             self._audit(s, actor, "appointment_done", "appointment", check.id, before=before, after=row_json(check))
 
     def _settle_one(self, change: m.PumpChange, reading: PumpReading, result: ChangeResult | None) -> bool:

@@ -1,0 +1,113 @@
+"""Sessions of a vendor-programmed pump (``POST /api/pumps/{id}/sessions``), on both databases.
+
+The record follows reality: what the vendor's programmer gave the device is always recorded,
+never refused; every limit it breaks is judged as for a pump ITB talks to and, unless
+acknowledged (a hard limit always), kept as a warning on the worklist until a clinician reviews
+it. The forecast, the learned flow and the next refill follow from the recorded state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from test_clinic_import import post as import_file
+
+from itb.adapters.db import models as m
+from itb.clinic.worklist import worklist
+from itb.domain.worklist import Reason
+
+
+@pytest.fixture
+def vendor_pump(client, clock):  # type: ignore[no-untyped-def]
+    """The imported SynchroMed II: 20 mL of 500 mcg/mL at 200 mcg/day from 2026-11-20 09:00."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    report = import_file(client).json()
+    return next(r for r in report["rows"] if r["pump_serial"] == "NGP123456H")
+
+
+def session(client, pump_id: int, role: str = "nurse", **body):  # type: ignore[no-untyped-def]
+    version = client(role).get(f"/api/pumps/{pump_id}").json()["version"]
+    return client(role).post(f"/api/pumps/{pump_id}/sessions", json={"version": version, **body})
+
+
+def reasons(clinic, db, clock, pump_id: int) -> set[Reason]:  # type: ignore[no-untyped-def]
+    with db.sessions() as s:
+        items = worklist(s, clock.now, clinic.config.booking)
+    return next((set(i.reasons) for i in items if i.pump_id == pump_id), set())
+
+
+def test_a_refill_session_records_the_refill_books_the_next_and_learns_the_flow(client, vendor_pump, db, clock):
+    """ITB's own expected residual (its count from the last session) beside the vendor's; the
+    refill row feeds the flow calibration; the next refill is booked from the new forecast."""
+    pump_id = vendor_pump["pump_id"]
+    clock.advance(days=10)
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    answer = session(
+        client, pump_id, kind="refill", at=at, withdrawn_ml=11.5, vendor_expected_ml=11.6, added_ml=20,
+        concentration_mcg_per_ml=500, lot="L-9",
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    data = body["session"]["data"]
+    days = (datetime.fromisoformat(at) - datetime(2026, 11, 20, 9, 0)) / timedelta(days=1)  # since the import
+    assert data["itb_expected_ml"] == pytest.approx(20 - 0.4 * days, abs=1e-6)  # 0.4 mL a day
+    assert data["vendor_expected_ml"] == 11.6 and body["session"]["warnings"] == []
+    pump = body["pump"]
+    assert pump["reading_reservoir_ml"] == 20 and pump["flow"]["refills"] == 1
+    (refill,) = db.all(m.Refill)
+    assert refill.withdrawn_ml == 11.5 and refill.lot == "L-9"
+    booked = [a for a in db.all(m.Appointment) if a.status == "booked" and a.kind == "refill" and a.pump_id == pump_id]
+    assert len(booked) == 1 and booked[0].at < datetime.fromisoformat(pump["flow"]["earliest_alarm_at"])
+
+
+def test_a_program_set_beyond_the_limits_is_recorded_and_flagged_never_refused(client, clinic, db, clock, vendor_pump):
+    """The record follows reality: +50 % in one step (above the label's step) is what the device
+    got, so it is recorded, the forecast follows it, and the hard limit is a warning on the
+    worklist until a clinician reviews it, even when acknowledged."""
+    pump_id = vendor_pump["pump_id"]
+    at = (clock.now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    program = {"steps": [{"start": "00:00", "rate_mcg_per_day": 300}]}
+    answer = session(client, pump_id, role="clinician", kind="program", at=at, program=program,
+                     acknowledged=["increase_step_max"])  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["pump"]["daily_dose_mcg"] == 300 and body["pump"]["program_version"] == 2
+    assert any(w.startswith("increase_step_max:") for w in body["session"]["warnings"])
+    assert Reason.SESSION_CHECK in reasons(clinic, db, clock, pump_id)
+    review = client("clinician").post(f"/api/pump-sessions/{body['session']['id']}/review")
+    assert review.status_code == 200
+    assert Reason.SESSION_CHECK not in reasons(clinic, db, clock, pump_id)
+
+
+def test_an_interrogation_session_with_a_vendor_alarm_a_week_off_is_a_warning(client, vendor_pump, clock):
+    pump_id = vendor_pump["pump_id"]
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    answer = session(
+        client, pump_id, kind="interrogation", at=at, reservoir_ml=15.0, vendor_alarm_at="2027-03-01T00:00:00"
+    )
+    assert answer.status_code == 201
+    (warning,) = answer.json()["session"]["warnings"]
+    assert warning.startswith("vendor_alarm:") and "check the program and the volume entered" in warning
+    assert answer.json()["pump"]["reading_reservoir_ml"] == 15.0
+
+
+def test_bad_sessions_name_the_field_and_store_nothing(client, vendor_pump, db, clock):
+    pump_id = vendor_pump["pump_id"]
+    before = db.snapshot()
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    future = (clock.now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    for body, field in (
+        ({"kind": "refill", "at": at, "added_ml": 20, "concentration_mcg_per_ml": 500}, "withdrawn_ml"),
+        ({"kind": "interrogation", "at": future, "reservoir_ml": 10}, "at"),
+        ({"kind": "interrogation", "at": at, "reservoir_ml": 25}, "reservoir_ml"),
+        ({"kind": "program", "at": at}, "program"),
+    ):
+        answer = session(client, pump_id, **body)
+        assert answer.status_code == 422 and field in answer.text, (body, answer.text)
+    assert db.snapshot() == before
+
+
+def test_a_pump_itb_talks_to_takes_no_session(client, pump):
+    answer = session(client, pump.id, kind="interrogation", at="2026-11-23T08:00:00", reservoir_ml=10)
+    assert answer.status_code == 409
