@@ -149,3 +149,17 @@ def test_an_mri_for_a_constant_flow_pump_is_a_clear_422_not_a_500(client):
     row = next(r for r in report["rows"] if r["pump_serial"] == "CF-1001")
     answer = client("clinician").post(f"/api/patients/{row['patient_id']}/mri", json={"at": "2026-12-02T14:00:00"})
     assert answer.status_code == 422 and "constant-flow pump has no MRI checklist" in answer.text
+
+
+def test_a_family_of_an_imported_patient_opens_its_page(client, clinic, users, app, passwords):
+    """The family page of a vendor-programmed (here constant-flow) pump, as for any pump."""
+    from test_pages_security import browser
+
+    report = post(client).json()
+    row = next(r for r in report["rows"] if r["pump_serial"] == "CF-1001")
+    clinic.link_caregiver(users["admin"], row["patient_id"], users["caregiver"].user_id)
+    family = browser(app, "caregiver", passwords)
+    page = family.get("/family")
+    assert page.status_code == 200, page.text[-400:]
+    chart = family.get(f"/patients/{row['patient_id']}")
+    assert chart.status_code == 200 and "vendor's programmer" in chart.text

@@ -20,10 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
+from itb.clinic.derived import earliest_alarm_at
 from itb.clinic.usecases.base import Actor, NotFound, require, row_json
 from itb.clinic.usecases.refills import RefillUseCases
 from itb.contracts.clinic_import import ImportRow, RowError, parse_clinic_csv
 from itb.contracts.forecast import program_json
+from itb.domain.scheduling import refill_booking_date
 
 
 class ImportInvalid(Exception):
@@ -179,13 +181,19 @@ class ImportUseCases(RefillUseCases):
         self._add_audited(s, actor, "import_pump", "pump", pump)
         s.add(m.ProgramVersion(pump_id=pump.id, version=1, program=pump.program, daily_dose_mcg=pump.daily_dose_mcg,
                                at=v["session_at"], by=actor.username))  # fmt: skip
-        self._calibrate(s, pump)
+        self._calibrate(s, pump, refills=[])  # a new record: no refill yet
         return pump
 
     def _import_booking(self, s: Session, actor: Actor, pump: m.Pump, day: date | None) -> m.Appointment:
-        if day is None:
-            return self._book_next_refill(s, pump, actor)
-        return self._add_booking(s, actor, pump, "refill", day, "booked before the import (next_refill_on)")
+        """``next_refill_on`` as given, else the clinic's rule from the earliest plausible alarm (a new
+        pump has no booking to replace)."""
+        if day is not None:
+            return self._add_booking(s, actor, pump, "refill", day, "booked before the import (next_refill_on)")
+        now = self.clock()
+        alarm = earliest_alarm_at(pump)
+        booking = self.config.booking
+        day = refill_booking_date(now.date(), pump.reading_at.date(), alarm, self.config.calendar, booking)
+        return self._add_booking(s, actor, pump, "refill", day, "booked by the clinic's rule at the import")
 
     def _report_row(
         self, report: ImportReport, row: ImportRow, patient: m.Patient | None, pump: m.Pump | None, status: str,

@@ -353,10 +353,12 @@ class PumpUseCases(ClinicBase):
                 self._post_scan_checks_done(s, pump, reading.now, actor)
             return {c.key: c for c in changes}
 
-    def _calibrate(self, s: Session, pump: m.Pump) -> None:
-        """The pump's learned flow from its refills, and the earliest plausible dates it gives."""
-        s.flush()
-        refills = [tuple(r) for r in s.execute(refill_rows(pump.id)).all()]
+    def _calibrate(self, s: Session, pump: m.Pump, refills: list[tuple] | None = None) -> None:
+        """The pump's learned flow from its refills (read unless given: a new pump has none), and
+        the earliest plausible dates it gives."""
+        if refills is None:
+            s.flush()
+            refills = [tuple(r) for r in s.execute(refill_rows(pump.id)).all()]
         learned = learned_flow(pump, refills, self.config.flow)
         estimate = learned.estimate
         pump.flow_ratio, pump.flow_ratio_sd, pump.flow_refills = estimate.ratio, estimate.sd, estimate.observations
