@@ -42,6 +42,7 @@ def test_import_stores_vendor_pumps_with_the_forecast_the_report_gives(client, d
     assert booked <= (datetime.fromisoformat(rows["NGP123456H"]["low_reservoir_alarm_at"]).date())
     actions = [e.action for e in db.audit()]
     assert actions.count("import_patient") == 3 and actions.count("import_pump") == 3
+    assert client("admin").get("/api/audit").json()["chain_intact"] is True
 
 
 def test_importing_the_same_file_again_stores_nothing_new(client, db):

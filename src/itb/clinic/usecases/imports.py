@@ -73,7 +73,12 @@ class ImportUseCases(RefillUseCases):
         report = ImportReport(dry_run)
         try:
             with self.transaction() as s:
-                found = [error for row in rows if (error := self._store_row(s, actor, row, report))]
+                found = []
+                for row in rows:
+                    if error := self._store_row(s, actor, row, report):
+                        found.append(error)
+                    s.flush()
+                    s.expunge_all()  # a row's records are written: keep the session's work per row, not per file
                 if found:
                     raise ImportInvalid([e for errs in found for e in errs])
                 if dry_run:
