@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+from test_pump_rules import BASE  # the scenario the pump rules are tested on
 
 from itb.contracts.forecast import program_json
 from itb.domain import alarms as A
@@ -36,14 +37,6 @@ from itb.pump.simulator import Outcome, new_pump
 from itb.web import family
 
 DAY = 86400.0
-BASE: dict[str, Any] = {
-    "start": "2026-01-05T08:00:00",
-    "until": "2026-03-01T00:00:00",
-    "pump": {"model": "peristaltic", "reservoir_capacity_ml": 20, "low_reservoir_alarm_ml": 2.0},
-    "reservoir_ml": 20.0,
-    "concentration_mcg_per_ml": 500,
-    "program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 500}]},
-}
 
 
 def pump(model: str = "peristaltic") -> ImplantedPump:

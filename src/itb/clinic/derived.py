@@ -28,6 +28,7 @@ from itb.domain.errors import InvalidInput
 from itb.domain.forecast import Forecast, ReservoirState
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on, estimate_reservoir_ml
+from itb.domain.worklist import earliest
 
 
 def program_of(pump: m.Pump) -> DosingProgram:
@@ -100,12 +101,8 @@ def learned_flow(
 def earliest_alarm_at(pump: m.Pump) -> datetime | None:
     """The low-reservoir alarm the clinic plans from: the earliest plausible one (the learned flow),
     or the pump's own date when that is earlier or the other is not known."""
-    return _earliest(pump.low_reservoir_alarm_at, pump.plausible_alarm_at)
+    return earliest(pump.low_reservoir_alarm_at, pump.plausible_alarm_at)
 
 
 def earliest_empty_at(pump: m.Pump) -> datetime | None:
-    return _earliest(pump.empty_at, pump.plausible_empty_at)
-
-
-def _earliest(*instants: datetime | None) -> datetime | None:
-    return min((t for t in instants if t is not None), default=None)
+    return earliest(pump.empty_at, pump.plausible_empty_at)

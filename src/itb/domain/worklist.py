@@ -62,17 +62,16 @@ class PumpSituation:
     @property
     def earliest_alarm_at(self) -> datetime | None:
         """The alarm the clinic plans from: the earliest plausible one, else the pump's own."""
-        return _earliest(self.low_reservoir_alarm_at, self.plausible_alarm_at)
+        return earliest(self.low_reservoir_alarm_at, self.plausible_alarm_at)
 
     @property
     def earliest_empty_at(self) -> datetime | None:
-        return _earliest(self.empty_at, self.plausible_empty_at)
+        return earliest(self.empty_at, self.plausible_empty_at)
 
 
-def _earliest(own: datetime | None, plausible: datetime | None) -> datetime | None:
-    if own is None or plausible is None:
-        return own if plausible is None else plausible
-    return min(own, plausible)
+def earliest(*instants: datetime | None) -> datetime | None:
+    """The earliest of the known instants (None when none is known)."""
+    return min((t for t in instants if t is not None), default=None)
 
 
 class Reason(StrEnum):

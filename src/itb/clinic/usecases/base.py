@@ -123,6 +123,22 @@ class ClinicBase:
         finally:
             session.close()
 
+    def _mark_reviewed(self, actor: Actor, kind: type, record_id: int, label: str, action: str, audited_as: str) -> Any:
+        """A clinician has reviewed a record of one pump (``kind``: a refill, a recorded session):
+        ``reviewed_by`` is set and audited under ``audited_as`` (``"pump"``: the pump's id; else the
+        record's own). Returns the record."""
+        require(actor, "admin", "clinician")
+        with self.transaction() as s:
+            record = s.get(kind, record_id)
+            if record is None:
+                raise NotFound(f"{label} {record_id}: not found")
+            self.pump(s, actor, record.pump_id)
+            before = row_json(record)
+            record.reviewed_by = actor.username
+            entity_id = record.pump_id if audited_as == "pump" else record.id
+            self._audit(s, actor, action, audited_as, entity_id, before=before, after=row_json(record))
+            return record
+
     def _add_audited(
         self, s: Session, actor: Actor, action: str, entity: str, record: Any, entity_id: int | None = None
     ) -> None:

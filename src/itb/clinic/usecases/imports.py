@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
 from itb.clinic.derived import earliest_alarm_at
-from itb.clinic.usecases.base import Actor, NotFound, require, row_json
+from itb.clinic.usecases.base import Actor, require
 from itb.clinic.usecases.refills import RefillUseCases
 from itb.contracts.clinic_import import ImportRow, RowError, parse_clinic_csv
 from itb.contracts.forecast import program_json
@@ -89,16 +89,10 @@ class ImportUseCases(RefillUseCases):
 
     def review_session(self, actor: Actor, session_id: int) -> m.PumpSession:
         """A clinician has looked at a recorded session's warnings: they leave the worklist."""
-        require(actor, "admin", "clinician")
-        with self.transaction() as s:
-            session = s.get(m.PumpSession, session_id)
-            if session is None:
-                raise NotFound(f"pump session {session_id}: not found")
-            self.pump(s, actor, session.pump_id)
-            before = row_json(session)
-            session.reviewed_by = actor.username
-            self._audit(s, actor, "review_session", "pump", session.pump_id, before=before, after=row_json(session))
-            return session
+        session: m.PumpSession = self._mark_reviewed(
+            actor, m.PumpSession, session_id, "pump session", "review_session", "pump"
+        )
+        return session
 
     def _store_row(self, s: Session, actor: Actor, row: ImportRow, report: ImportReport) -> list[RowError]:
         v = row.values

@@ -11,7 +11,7 @@ from itb.adapters.db import models as m
 from itb.clinic.derived import earliest_alarm_at, learned_flow, refill_rows
 from itb.clinic.ports import ChangeStatus, PumpChange
 from itb.clinic.usecases.appointments import AppointmentUseCases
-from itb.clinic.usecases.base import Actor, NotFound, NotSent, PumpChangeFailed, require, row_json
+from itb.clinic.usecases.base import Actor, NotSent, PumpChangeFailed, require, row_json
 from itb.clinic.usecases.pumps import Planned, PumpUseCases, check_text
 from itb.domain.calibration import FlowEstimate
 from itb.domain.errors import InvalidInput, Violation
@@ -204,13 +204,5 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         return self._add_booking(s, actor, pump, "refill", day, note)
 
     def review_discrepancy(self, actor: Actor, refill_id: int) -> m.Refill:
-        require(actor, "admin", "clinician")
-        with self.transaction() as s:
-            refill = s.get(m.Refill, refill_id)
-            if refill is None:
-                raise NotFound(f"refill {refill_id}: not found")
-            self.pump(s, actor, refill.pump_id)
-            before = row_json(refill)
-            refill.reviewed_by = actor.username
-            self._audit(s, actor, "review_discrepancy", "refill", refill.id, before=before, after=row_json(refill))
-            return refill
+        refill: m.Refill = self._mark_reviewed(actor, m.Refill, refill_id, "refill", "review_discrepancy", "refill")
+        return refill

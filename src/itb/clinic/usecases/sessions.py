@@ -10,7 +10,7 @@ learned flow and the next refill follow from it, as for any pump.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from itb.adapters.db import models as m
 from itb.clinic.derived import last_reading_state, program_of
 from itb.clinic.usecases.base import Actor, Conflict, require, row_json
 from itb.clinic.usecases.imports import ImportUseCases
+from itb.contracts.clinic_import import ALARM_AGREEMENT, ALARM_WARNING
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation, bound_violation
 from itb.domain.forecast import ReservoirState, forecast_reservoir
@@ -28,8 +29,6 @@ from itb.domain.reading import age_years_on, estimate_reservoir_ml
 from itb.domain.refill import assess_refill
 
 SESSION_KINDS = ("refill", "program", "interrogation", "bolus", "mri_check")
-#: the vendor's printed alarm this far from ITB's forecast is a warning (shared/spec/clinic-import.md)
-ALARM_AGREEMENT = timedelta(days=1)
 
 
 def _need(fields: dict[str, Any], names: tuple[str, ...], kind: str) -> list[Violation]:
@@ -158,7 +157,7 @@ class SessionUseCases(ImportUseCases):
         shown = ours.isoformat(" ", "minutes") if ours else "never"
         return [
             f"vendor_alarm: the vendor's alarm date {vendor_alarm_at.isoformat(' ', 'minutes')} differs from ITB's "
-            f"forecast {shown} by more than a day: check the program and the volume entered"
+            f"forecast {shown} by more than a day: {ALARM_WARNING}"
         ]
 
 
