@@ -111,3 +111,66 @@ def test_bad_sessions_name_the_field_and_store_nothing(client, vendor_pump, db, 
 def test_a_pump_itb_talks_to_takes_no_session(client, pump):
     answer = session(client, pump.id, kind="interrogation", at="2026-11-23T08:00:00", reservoir_ml=10)
     assert answer.status_code == 409
+
+
+def test_a_reviewed_session_stores_nothing_and_answers_as_the_record_would(client, vendor_pump, db, clock):
+    """Plan in ITB, then program the device, then confirm: the review (``dry_run``) judges the
+    same limits and computes the same forecast and booking as recording it, and stores nothing."""
+    pump_id = vendor_pump["pump_id"]
+    clock.advance(days=10)
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    body = {"kind": "refill", "at": at, "withdrawn_ml": 8.0, "added_ml": 20, "concentration_mcg_per_ml": 500}
+    counts = {kind: len(db.all(kind)) for kind in (m.PumpSession, m.Refill, m.Appointment, m.AuditEntry)}
+    version = client("nurse").get(f"/api/pumps/{pump_id}").json()["version"]
+    review = client("nurse").post(f"/api/pumps/{pump_id}/sessions?dry_run=true", json={"version": version, **body})
+    assert review.status_code == 200, review.text
+    reviewed = review.json()
+    assert reviewed["dry_run"] is True and reviewed["session"]["id"] is None
+    assert any(f["code"] == "refill_discrepancy" for f in reviewed["findings"])  # 8 mL withdrawn of ~16 expected
+    assert {kind: len(db.all(kind)) for kind in counts} == counts
+    assert client("nurse").get(f"/api/pumps/{pump_id}").json()["version"] == version
+    recorded = client("nurse").post(f"/api/pumps/{pump_id}/sessions", json={"version": version, **body})
+    assert recorded.status_code == 201, recorded.text
+    done = recorded.json()
+    assert done["findings"] == reviewed["findings"] and done["booked_refill"] == reviewed["booked_refill"]
+    assert done["pump"]["low_reservoir_alarm_at"] == reviewed["pump"]["low_reservoir_alarm_at"]
+    assert done["session"]["warnings"] == reviewed["session"]["warnings"]
+
+
+def test_a_second_increase_within_a_day_is_judged_from_the_recorded_history(client, vendor_pump, clock):
+    """The label's one increase per 24 h holds for a vendor pump too: the sessions are its history."""
+    pump_id = vendor_pump["pump_id"]
+    first = (clock.now - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    second = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    step = {"steps": [{"start": "00:00", "rate_mcg_per_day": 210}]}
+    again = {"steps": [{"start": "00:00", "rate_mcg_per_day": 220}]}
+    one = session(client, pump_id, role="clinician", kind="program", at=first, program=step)
+    assert one.status_code == 201 and one.json()["session"]["warnings"] == []
+    two = session(client, pump_id, role="clinician", kind="program", at=second, program=again)
+    assert two.status_code == 201, two.text
+    assert any(w.startswith("max_one_increase_per_24h:") for w in two.json()["session"]["warnings"])
+
+
+def constant_flow_pump(client):  # type: ignore[no-untyped-def]
+    """The imported constant-flow pump: 35 mL of 2000 mcg/mL at 0.5 mL/day from 2026-11-01 10:00."""
+    report = import_file(client).json()
+    return next(r for r in report["rows"] if r["pump_serial"] == "CF-1001")
+
+
+def test_a_constant_flow_pumps_dose_changes_only_through_its_concentration(client, clock):
+    """0.5 mL/day of 2000 mcg/mL is 1000 mcg/day; refilled with 1500 mcg/mL it gives 750 mcg/day
+    at the same flow, recorded as a program version and judged as a dose change. A program or a
+    bolus session is an error naming the kind: such a pump has none."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    pump_id = constant_flow_pump(client)["pump_id"]
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    program = {"steps": [{"start": "00:00", "rate_mcg_per_day": 900}]}
+    refused = session(client, pump_id, role="clinician", kind="program", at=at, program=program)
+    assert refused.status_code == 422 and "constant-flow" in refused.text and "kind" in refused.text
+    answer = session(client, pump_id, kind="refill", at=at, withdrawn_ml=20.0, added_ml=35,
+                     concentration_mcg_per_ml=1500)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    pump = answer.json()["pump"]
+    assert pump["daily_dose_mcg"] == pytest.approx(750) and pump["program_version"] == 2
+    empty = datetime.fromisoformat(pump["empty_at"])
+    assert (empty - datetime.fromisoformat(at)) / timedelta(days=1) == pytest.approx(35 / 0.5, abs=1e-3)

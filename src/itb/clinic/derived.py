@@ -23,6 +23,7 @@ from itb.domain.calibration import (
     plausible_forecast,
     refill_history,
 )
+from itb.domain.catalogue import PumpKind, product
 from itb.domain.devices import MODELS, PERISTALTIC
 from itb.domain.errors import InvalidInput
 from itb.domain.forecast import Forecast, ReservoirState
@@ -38,6 +39,12 @@ def program_of(pump: m.Pump) -> DosingProgram:
     if errs:
         raise InvalidInput(errs)
     return program
+
+
+def is_constant_flow(pump: m.Pump) -> bool:
+    """A fixed-flow pump (no electronics): its program is its flow times the concentration."""
+    found = product(pump.model)
+    return found is not None and found.kind is PumpKind.CONSTANT_FLOW
 
 
 def last_reading_state(pump: m.Pump) -> ReservoirState:

@@ -560,22 +560,32 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
         return clinic.import_clinic(me, text, dry_run=dry_run).json()
 
     @app.post("/api/pumps/{pump_id}/sessions", status_code=201, tags=["pumps"])
-    def record_session(pump_id: int, body: SessionIn, me: Me) -> dict:
+    def record_session(pump_id: int, body: SessionIn, me: Me, response: Response, dry_run: bool = False) -> dict:
         """Record what the vendor's programmer did to a vendor-programmed pump. Never refused for
         a limit: what the device was given is recorded, each limit it breaks (unless acknowledged)
-        a warning on the session and the worklist until a clinician reviews it."""
+        a warning on the session and the worklist until a clinician reviews it.
+
+        ``dry_run=true`` is the review before the device is programmed: the same answer (200),
+        nothing stored. Then program the device and send the same body ("programmed as
+        reviewed"), or the values actually set."""
         fields = body.model_dump(exclude={"at", "kind", "version"})
         if body.program is not None:
             fields["program"] = _program(body.program)
-        session, assessment, pump = clinic.record_session(
-            me, pump_id, kind=body.kind, at=body.at, expected_version=body.version, **fields
+        outcome = clinic.record_session(
+            me, pump_id, kind=body.kind, at=body.at, expected_version=body.version, dry_run=dry_run, **fields
         )
+        if dry_run:
+            response.status_code = 200
+        booked = outcome.booked
         return {
-            "session": row_json(session),
+            "dry_run": dry_run,
+            "session": {**row_json(outcome.session), **({"id": None} if dry_run else {})},
             "findings": [
-                {"code": f.code, "severity": f.severity.value, "message": f.message} for f in assessment.findings
+                {"code": f.code, "severity": f.severity.value, "message": f.message}
+                for f in outcome.assessment.findings
             ],
-            "pump": views.pump_data(pump, clinic.clock(), clinic.config.flow),
+            "pump": views.pump_data(outcome.pump, clinic.clock(), clinic.config.flow),
+            "booked_refill": None if booked is None else {"on": booked.at.date().isoformat(), "notes": booked.notes},
         }
 
     @app.get("/api/pumps/{pump_id}/sessions", tags=["pumps"])

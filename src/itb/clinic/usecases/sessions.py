@@ -10,13 +10,16 @@ learned flow and the next refill follow from it, as for any pump.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
-from itb.clinic.derived import last_reading_state, program_of
+from itb.clinic.derived import is_constant_flow, last_reading_state, program_of
 from itb.clinic.usecases.base import Actor, Conflict, require, row_json
 from itb.clinic.usecases.imports import ImportUseCases
 from itb.contracts.clinic_import import ALARM_AGREEMENT, ALARM_WARNING
@@ -29,16 +32,27 @@ from itb.domain.reading import age_years_on, estimate_reservoir_ml
 from itb.domain.refill import assess_refill
 
 SESSION_KINDS = ("refill", "program", "interrogation", "bolus", "mri_check")
+#: a constant-flow pump has no electronics (domain.md, The pump)
+CONSTANT_FLOW_NO_PROGRAM = (
+    "a constant-flow pump has no program and gives no bolus: its dose changes only through the concentration "
+    "(record a refill with the new concentration)"
+)
 
 
 def _need(fields: dict[str, Any], names: tuple[str, ...], kind: str) -> list[Violation]:
     return [Violation(n, f"is required for a {kind} session") for n in names if fields.get(n) is None]
 
 
-def session_errors(kind: str, fields: dict[str, Any], capacity: float) -> list[Violation]:
+def session_errors(
+    kind: str, fields: dict[str, Any], capacity: float, *, constant_flow: bool = False
+) -> list[Violation]:
     """What a session must carry, by kind, and the bounds of each volume."""
     if kind not in SESSION_KINDS:
         return [Violation("kind", f"must be one of {', '.join(SESSION_KINDS)}")]
+    if constant_flow and kind in ("program", "bolus"):
+        return [Violation("kind", CONSTANT_FLOW_NO_PROGRAM)]
+    if constant_flow and fields.get("program") is not None:
+        return [Violation("program", CONSTANT_FLOW_NO_PROGRAM)]
     needs = {
         "refill": ("withdrawn_ml", "added_ml", "concentration_mcg_per_ml"),
         "program": ("program",),
@@ -53,36 +67,74 @@ def session_errors(kind: str, fields: dict[str, Any], capacity: float) -> list[V
     return errs
 
 
+@dataclass(slots=True)
+class SessionOutcome:
+    """A recorded (or, with ``dry_run``, only reviewed) session: what it found and what follows."""
+
+    session: m.PumpSession
+    assessment: Assessment
+    pump: m.Pump
+    #: the refill booked after a refill session (None for the other kinds)
+    booked: m.Appointment | None
+    dry_run: bool
+
+
+class _Reviewed(Exception):
+    """Ends a dry run's transaction: the session was judged, nothing is stored."""
+
+
 class SessionUseCases(ImportUseCases):
     def record_session(
-        self, actor: Actor, pump_id: int, *, kind: str, at: datetime, expected_version: int, **fields: Any
-    ) -> tuple[m.PumpSession, Assessment, m.Pump]:
-        """Record one session of a vendor-programmed pump (see the module docstring)."""
+        self, actor: Actor, pump_id: int, *, kind: str, at: datetime, expected_version: int, dry_run: bool = False,
+        **fields: Any,
+    ) -> SessionOutcome:  # fmt: skip
+        """Record one session of a vendor-programmed pump (see the module docstring).
+
+        ``dry_run``: the review before the nurse programs the vendor device. Everything is judged
+        and computed as for the record (the limits, ITB's expected residual, the new forecast, the
+        refill that would be booked) and nothing is stored."""
         require(actor, "admin", "clinician", "nurse")
         acknowledged = tuple(fields.pop("acknowledged", ()) or ())
-        with self.transaction() as s:
-            pump = self.pump(s, actor, pump_id, expected_version)
-            if pump.connection != "vendor":
-                raise Conflict(f"pump {pump_id}: ITB talks to this pump; record its changes by sending them")
-            errs = session_errors(kind, fields, pump.reservoir_capacity_ml)
-            if at > self.clock() or at < pump.reading_at:
-                errs.append(Violation("at", f"must be from the last session ({pump.reading_at:%Y-%m-%d %H:%M}) to now"))
-            if errs:
-                raise InvalidInput(errs)
-            before = row_json(pump)
-            assessment, data = self._apply_session(s, actor, pump, kind, at, fields)
-            # a hard limit is always a warning; a soft one unless the clinician acknowledged it
-            broken = (*assessment.refusals, *assessment.unacknowledged(acknowledged))
-            warnings = [f"{f.code}: {f.message}" for f in broken]
-            warnings += self._vendor_alarm(pump, fields.get("vendor_alarm_at"))
-            session = m.PumpSession(
-                pump_id=pump.id, at=at, kind=kind, data={**data, "acknowledged": list(acknowledged)},
-                warnings=warnings, by=actor.username,
-            )  # fmt: skip
-            s.add(session)
-            s.flush()
-            self._audit(s, actor, f"session_{kind}", "pump", pump.id, before=before, after=row_json(pump))
-            return session, assessment, pump
+        outcome = None
+        try:
+            with self.transaction() as s:
+                outcome = self._record(s, actor, pump_id, kind, at, expected_version, acknowledged, fields, dry_run)
+                if dry_run:
+                    s.flush()
+                    s.expunge_all()  # the reviewed objects keep their state; the transaction is undone
+                    raise _Reviewed
+        except _Reviewed:
+            pass
+        assert outcome is not None
+        return outcome
+
+    def _record(
+        self, s: Session, actor: Actor, pump_id: int, kind: str, at: datetime, expected_version: int,
+        acknowledged: tuple[str, ...], fields: dict[str, Any], dry_run: bool,
+    ) -> SessionOutcome:  # fmt: skip
+        pump = self.pump(s, actor, pump_id, expected_version)
+        if pump.connection != "vendor":
+            raise Conflict(f"pump {pump_id}: ITB talks to this pump; record its changes by sending them")
+        errs = session_errors(kind, fields, pump.reservoir_capacity_ml, constant_flow=is_constant_flow(pump))
+        if at > self.clock() or at < pump.reading_at:
+            errs.append(Violation("at", f"must be from the last session ({pump.reading_at:%Y-%m-%d %H:%M}) to now"))
+        if errs:
+            raise InvalidInput(errs)
+        before = row_json(pump)
+        assessment, data = self._apply_session(s, actor, pump, kind, at, fields)
+        # a hard limit is always a warning; a soft one unless the clinician acknowledged it
+        broken = (*assessment.refusals, *assessment.unacknowledged(acknowledged))
+        warnings = [f"{f.code}: {f.message}" for f in broken]
+        warnings += self._vendor_alarm(pump, fields.get("vendor_alarm_at"))
+        session = m.PumpSession(
+            pump_id=pump.id, at=at, kind=kind, data={**data, "acknowledged": list(acknowledged)},
+            warnings=warnings, by=actor.username,
+        )  # fmt: skip
+        s.add(session)
+        booked = self._book_next_refill(s, pump, actor) if kind == "refill" else None
+        s.flush()
+        self._audit(s, actor, f"session_{kind}", "pump", pump.id, before=before, after=row_json(pump))
+        return SessionOutcome(session, assessment, pump, booked, dry_run)
 
     def _apply_session(
         self, s: Session, actor: Actor, pump: m.Pump, kind: str, at: datetime, f: dict[str, Any]
@@ -99,26 +151,19 @@ class SessionUseCases(ImportUseCases):
                 capacity_ml=pump.reservoir_capacity_ml, settings=self.config.refill,
             )  # fmt: skip
             conc, reservoir = f["concentration_mcg_per_ml"], f["added_ml"]
-            refill = m.Refill(
-                pump_id=pump.id, at=at, expected_ml=expected, withdrawn_ml=f["withdrawn_ml"],
-                discrepancy_ml=f["withdrawn_ml"] - expected, added_ml=f["added_ml"], concentration_mcg_per_ml=conc,
-                lot=f.get("lot"), product=f.get("product"), by=actor.username,
-                flagged=any(x.code == "refill_discrepancy" for x in assessment.findings), acknowledged=[],
-            )  # fmt: skip
-            s.add(refill)
-            pump.last_refill_at = at
+            self._add_refill(s, actor, pump, at, expected, f, assessment)
+            if is_constant_flow(pump) and conc != pump.concentration_mcg_per_ml:
+                # a fixed flow: the new drug is the dose change, judged as one
+                new = DosingProgram.simple_continuous(program.daily_volume_ml(pump.concentration_mcg_per_ml) * conc)
+                assessment = assessment.merged(self._program_change(s, actor, pump, program, new, conc, at))
+                program = new
         elif kind == "program":
             new: DosingProgram = f["program"]
-            assessment = assess_program_change(
-                program, new, conc, self._context(pump, at), DoseHistory(), at, self.config.limits
-            )
-            s.add(m.ProgramVersion(pump_id=pump.id, version=pump.program_version + 1, program=program_json(new),
-                                   daily_dose_mcg=new.daily_dose_mcg, at=at, by=actor.username))  # fmt: skip
-            pump.program_version += 1
-            pump.last_program_change_at = at
+            assessment = self._program_change(s, actor, pump, program, new, conc, at)
             program = new
         elif kind == "bolus":
-            assessment = assess_bolus(f["dose_mcg"], self._context(pump, at), DoseHistory(), at, self.config.limits)
+            history = self._history(s, pump, at)
+            assessment = assess_bolus(f["dose_mcg"], self._context(pump, at), history, at, self.config.limits)
             if reservoir is None:
                 reservoir = max(expected - f["dose_mcg"] / conc, 0.0)
         elif kind == "mri_check":
@@ -126,9 +171,55 @@ class SessionUseCases(ImportUseCases):
         if f.get("low_reservoir_alarm_ml") is not None:
             pump.low_reservoir_alarm_ml = f["low_reservoir_alarm_ml"]
         self._new_state(s, pump, at, expected if reservoir is None else reservoir, conc, program)
-        if kind == "refill":
-            self._book_next_refill(s, pump, actor)
         return assessment, data
+
+    def _add_refill(
+        self, s: Session, actor: Actor, pump: m.Pump, at: datetime, expected: float, f: dict[str, Any],
+        assessment: Assessment,
+    ) -> None:  # fmt: skip
+        s.add(
+            m.Refill(
+                pump_id=pump.id, at=at, expected_ml=expected, withdrawn_ml=f["withdrawn_ml"],
+                discrepancy_ml=f["withdrawn_ml"] - expected, added_ml=f["added_ml"],
+                concentration_mcg_per_ml=f["concentration_mcg_per_ml"], lot=f.get("lot"), product=f.get("product"),
+                by=actor.username, flagged=any(x.code == "refill_discrepancy" for x in assessment.findings),
+                acknowledged=[],
+            )
+        )  # fmt: skip
+        pump.last_refill_at = at
+
+    def _program_change(
+        self, s: Session, actor: Actor, pump: m.Pump, old: DosingProgram, new: DosingProgram, conc: float, at: datetime
+    ) -> Assessment:
+        """A new program version, judged as any program change, against the pump's recorded history."""
+        history = self._history(s, pump, at)
+        assessment = assess_program_change(old, new, conc, self._context(pump, at), history, at, self.config.limits)
+        s.add(m.ProgramVersion(pump_id=pump.id, version=pump.program_version + 1, program=program_json(new),
+                               daily_dose_mcg=new.daily_dose_mcg, at=at, by=actor.username))  # fmt: skip
+        pump.program_version += 1
+        pump.last_program_change_at = at
+        return assessment
+
+    def _history(self, s: Session, pump: m.Pump, at: datetime) -> DoseHistory:
+        """The pump's recorded dosing before ``at``: its last increase, a stop, the boluses of the day."""
+        versions = s.execute(
+            select(m.ProgramVersion.at, m.ProgramVersion.daily_dose_mcg)
+            .where(m.ProgramVersion.pump_id == pump.id)
+            .order_by(m.ProgramVersion.version)
+        ).all()
+        increases = [b.at for a, b in pairwise(versions) if b.daily_dose_mcg > a.daily_dose_mcg]
+        stopped = len(versions) > 1 and versions[-1].daily_dose_mcg == 0
+        boluses = s.execute(
+            select(m.PumpSession.at, m.PumpSession.data)
+            .where(m.PumpSession.pump_id == pump.id, m.PumpSession.kind == "bolus")
+            .where(m.PumpSession.at > at - timedelta(days=1))
+        ).all()
+        return DoseHistory(
+            last_increase_at=increases[-1] if increases else None,
+            boluses=tuple((b.at, float(b.data["dose_mcg"])) for b in boluses),
+            stopped_at=versions[-1].at if stopped else None,
+            dose_before_stop_mcg=versions[-2].daily_dose_mcg if stopped else None,
+        )
 
     def _context(self, pump: m.Pump, at: datetime) -> PatientContext:
         patient = pump.patient
@@ -174,4 +265,4 @@ def _plain(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["SESSION_KINDS", "SessionUseCases", "session_errors"]
+__all__ = ["CONSTANT_FLOW_NO_PROGRAM", "SESSION_KINDS", "SessionOutcome", "SessionUseCases", "session_errors"]
