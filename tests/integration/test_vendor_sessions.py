@@ -174,3 +174,70 @@ def test_a_constant_flow_pumps_dose_changes_only_through_its_concentration(clien
     assert pump["daily_dose_mcg"] == pytest.approx(750) and pump["program_version"] == 2
     empty = datetime.fromisoformat(pump["empty_at"])
     assert (empty - datetime.fromisoformat(at)) / timedelta(days=1) == pytest.approx(35 / 0.5, abs=1e-3)
+
+
+def register(client, **pump):  # type: ignore[no-untyped-def]
+    patient = client("clinician").post(
+        "/api/patients", json={"name": "Ines Duarte", "birth_date": "1984-02-11", "origin": "spinal"}
+    )
+    assert patient.status_code in (200, 201), patient.text
+    return client("clinician").post(f"/api/patients/{patient.json()['id']}/pumps", json=pump)
+
+
+VENDOR_PUMP = {
+    "connection": "vendor", "model": "synchromed-ii", "serial": "NGP-API-1", "reservoir_capacity_ml": 40,
+    "implanted_at": "2022-05-03T00:00:00", "session_at": "2026-11-25T10:30:00", "reservoir_ml": 38,
+    "concentration_mcg_per_ml": 1000, "program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 500}]},
+}  # fmt: skip
+
+
+def test_a_vendor_pump_registered_through_the_api_is_forecast_from_its_last_session(client, clock, db):
+    """``"connection": "vendor"``: the pump as its last session left it, by the import's rules; the
+    exact forecast runs from ``session_at`` (38 mL at 0.5 mL/day, alarm at 2 mL after 72 days)."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    answer = register(client, **VENDOR_PUMP)
+    assert answer.status_code == 201, answer.text
+    pump = answer.json()
+    assert pump["connection"] == "vendor" and pump["reading_at"].startswith("2026-11-25T10:30")
+    alarm = datetime.fromisoformat(pump["low_reservoir_alarm_at"])
+    assert alarm - datetime(2026, 11, 25, 10, 30) == timedelta(days=72)
+    (registered,) = [x for x in db.all(m.PumpSession) if x.pump_id == pump["id"]]
+    assert registered.kind == "registration" and registered.warnings == []
+    assert any(a.kind == "refill" and a.pump_id == pump["id"] for a in db.all(m.Appointment))
+    refused = client("clinician").post(f"/api/pumps/{pump['id']}/interrogations")
+    assert refused.status_code in (409, 422) and "vendor" in refused.text
+
+
+def test_a_vendor_pump_program_beyond_the_limits_is_registered_with_a_warning(client, clock):
+    """The record follows reality: the device already runs it, so it is recorded, flagged."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    program = {"steps": [{"start": "00:00", "rate_mcg_per_day": 1200}]}  # above the spinal usual 300-800
+    answer = register(client, **{**VENDOR_PUMP, "program": program})
+    assert answer.status_code == 201, answer.text
+    sessions = client("clinician").get(f"/api/pumps/{answer.json()['id']}/sessions").json()
+    assert any(w.startswith("maintenance_range:") for w in sessions[0]["warnings"])
+
+
+def test_a_bad_vendor_registration_names_each_field_and_stores_nothing(client, clock, db):
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    bad = {**VENDOR_PUMP, "reservoir_capacity_ml": 30, "reservoir_ml": 45, "session_at": "2026-11-25T10:30:15"}
+    answer = register(client, **bad)
+    assert answer.status_code == 422
+    assert "session_at" in answer.text and "minute" in answer.text
+    answer = register(client, **{**VENDOR_PUMP, "reservoir_capacity_ml": 30, "program": None, "serial": "X-2"})
+    fields = {e["loc"][0] for e in answer.json()["detail"]}
+    assert answer.status_code == 422 and {"reservoir_capacity_ml", "program"} <= fields, answer.text
+    telemetry = register(client, **{**VENDOR_PUMP, "connection": "telemetry", "serial": "X-3"})
+    assert telemetry.status_code == 422 and "session_at" in telemetry.text
+    assert not [p for p in db.all(m.Pump) if p.serial.startswith(("NGP-API", "X-"))]
+
+
+def test_a_constant_flow_pump_registered_through_the_api_runs_at_its_flow(client, clock):
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    pump = {**VENDOR_PUMP, "model": "constant-flow", "serial": "CF-API", "reservoir_capacity_ml": 35,
+            "reservoir_ml": 35, "program": None, "flow_ml_per_day": 1.0, "concentration_mcg_per_ml": 500}  # fmt: skip
+    answer = register(client, **pump)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["daily_dose_mcg"] == pytest.approx(500)
+    assert datetime.fromisoformat(body["empty_at"]) - datetime(2026, 11, 25, 10, 30) == timedelta(days=35)

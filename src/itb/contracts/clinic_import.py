@@ -19,8 +19,18 @@ from typing import Any
 from itb.domain.catalogue import CATALOGUE, DeviceProduct, product
 from itb.domain.errors import InvalidInput
 from itb.domain.forecast import Forecast, ReservoirState, forecast_reservoir
-from itb.domain.limits import DEFAULT_LIMITS, LimitSettings, Severity, assess_concentration
+from itb.domain.limits import (
+    DEFAULT_LIMITS,
+    DoseHistory,
+    LimitSettings,
+    Origin,
+    PatientContext,
+    Severity,
+    assess_concentration,
+    assess_program_change,
+)
 from itb.domain.program import DosingProgram, Step, check_program
+from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantity
 
 REQUIRED = (
@@ -80,9 +90,16 @@ class ImportRow:
 class _Row:
     """One row's cells and the errors found in them."""
 
-    def __init__(self, number: int, cells: dict[str, str], errors: list[RowError]) -> None:
+    def __init__(
+        self, number: int, cells: dict[str, str], errors: list[RowError], program: DosingProgram | None = None,
+        acknowledged: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.number, self.cells, self.errors = number, cells, errors
         self.values: dict[str, Any] = {}
+        #: a program already parsed (the API's program object), used instead of the ``program`` cell
+        self.program = program
+        #: the soft limits a clinician confirmed (the API); a file confirms none
+        self.acknowledged = acknowledged
 
     def fail(self, column: str, message: str) -> None:
         self.errors.append(RowError(self.number, column, message))
@@ -222,6 +239,7 @@ def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
     state = ReservoirState(session, capacity, volume, conc, alarm)
     forecast = forecast_reservoir(state, program)
     row = ImportRow(r.number, v, device, program, forecast)
+    row.warnings += program_warnings(program, conc, origin, birth, session, limits, r.acknowledged)
     vendor = v["vendor_alarm_at"]
     computed = forecast.low_reservoir_alarm_at
     if vendor is not None and (computed is None or abs(vendor - computed) > ALARM_AGREEMENT):
@@ -233,16 +251,41 @@ def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
     return row
 
 
+def program_warnings(
+    program: DosingProgram, conc: float, origin: str, birth: date, at: datetime, limits: LimitSettings,
+    acknowledged: tuple[str, ...] = (),
+) -> list[str]:  # fmt: skip
+    """The limits of any program that the device already runs breaks (the hard maximum, the usual
+    maintenance range, the concentration library, the label's age): recorded as warnings for a
+    clinician's review, never refused, since the pump runs it whatever the record says. A soft
+    limit the clinician ``acknowledged`` is not a warning; a hard one always is."""
+    patient = PatientContext(Origin(origin), age_years_on(birth, at.date()), maintenance=True)
+    assessment = assess_program_change(None, program, conc, patient, DoseHistory(), at, limits)
+    return [f"{f.code}: {f.message}" for f in (*assessment.refusals, *assessment.unacknowledged(acknowledged))]
+
+
+def judge_pump_cells(
+    cells: dict[str, str], today: date, limits: LimitSettings = DEFAULT_LIMITS, program: DosingProgram | None = None,
+    acknowledged: tuple[str, ...] = (),
+) -> tuple[ImportRow | None, list[RowError]]:  # fmt: skip
+    """One pump as the import's columns give it (every rule of the file's row), with ``program``
+    already parsed when it is not a cell: the row, or its errors (numbered row 0)."""
+    errors: list[RowError] = []
+    row = _check_row(_Row(0, cells, errors, program, acknowledged), today, limits)
+    return (row, []) if not errors else (None, errors)
+
+
 def _program(r: _Row, device: DeviceProduct | None, conc: float | None) -> DosingProgram | None:
     """A programmable pump's program, or a constant-flow pump's flow as the dose it gives."""
-    has_program, has_flow = bool(r.cells.get("program")), bool(r.cells.get("flow_ml_per_day"))
+    has_program = bool(r.cells.get("program")) or r.program is not None
+    has_flow = bool(r.cells.get("flow_ml_per_day"))
     if device is None:
         return None
     if device.programmable:
         if has_flow:
             r.fail("flow_ml_per_day", "must be empty for a programmable pump (its program sets the flow)")
         allowed = "a daily dose in mcg/day, or steps HH:MM=RATE;... from 00:00"
-        program = r.read("program", parse_program_cell, allowed, required=True)
+        program = r.program or r.read("program", parse_program_cell, allowed, required=True)
         r.values["program"] = program
         return program
     if has_program:
@@ -293,4 +336,14 @@ def parse_clinic_csv(
     return (rows, []) if not errors else ([], errors)
 
 
-__all__ = ["COLUMNS", "OPTIONAL", "REQUIRED", "ImportRow", "RowError", "parse_clinic_csv", "parse_program_cell"]
+__all__ = [
+    "COLUMNS",
+    "OPTIONAL",
+    "REQUIRED",
+    "ImportRow",
+    "RowError",
+    "judge_pump_cells",
+    "parse_clinic_csv",
+    "parse_program_cell",
+    "program_warnings",
+]

@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from itb.clinic import views
 from itb.clinic.services import (
@@ -39,6 +39,8 @@ from itb.clinic.services import (
     row_json,
 )
 from itb.contracts.forecast import parse_program
+from itb.domain.catalogue import CATALOGUE
+from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.management import management_json
 from itb.domain.mri import MAX_FIELD_STRENGTH_T
@@ -79,16 +81,36 @@ class PatientIn(Strict):
 
 
 class PumpIn(Strict):
-    model: Literal["peristaltic", "valve-gated"]
+    """A new pump. ``connection``: ``telemetry`` (default), a pump ITB talks to; or ``vendor``,
+    programmed on the vendor's programmer, registered as it stood after its last session
+    (``session_at``), with the import's rules (``shared/spec/clinic-import.md``)."""
+
+    connection: Literal["telemetry", "vendor"] = "telemetry"
+    model: str = Field(
+        description="telemetry: peristaltic or valve-gated; vendor: a device catalogue code "
+        "(synchromed-ii, prometra-ii, constant-flow) or peristaltic / valve-gated"
+    )
     serial: str = Field(min_length=1, max_length=64)
     reservoir_capacity_ml: float = Field(gt=0)
-    catheter_length_cm: float = Field(gt=0, le=200)
-    reservoir_ml: float = Field(ge=0)
+    catheter_length_cm: float | None = Field(default=None, gt=0, le=200, description="required for telemetry")
+    reservoir_ml: float = Field(ge=0, description="vendor: the volume the programmer was given at session_at")
     concentration_mcg_per_ml: float = Field(gt=0, le=2000)
-    program: dict[str, Any]
+    program: dict[str, Any] | None = Field(default=None, description="as in forecast.md; none for constant-flow")
     implanted_at: datetime | None = None
-    low_reservoir_alarm_ml: float = Field(default=2.0, ge=0)
+    low_reservoir_alarm_ml: float | None = Field(default=None, ge=0, description="default 2 (constant-flow: 0)")
+    session_at: datetime | None = Field(default=None, description="vendor: the last session, on the minute")
+    flow_ml_per_day: float | None = Field(default=None, gt=0, description="vendor constant-flow: the nominal flow")
+    vendor_alarm_at: datetime | None = Field(default=None, description="vendor: the alarm date it printed")
+    next_refill_on: date | None = Field(default=None, description="vendor: a refill already booked")
     acknowledged: list[str] = Field(default_factory=list, description="codes of the soft limits confirmed")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        known = (*MODELS, *CATALOGUE)
+        if model not in known:
+            raise ValueError(f"must be one of {', '.join(known)}")
+        return model
 
 
 class ProgramIn(Strict):
@@ -240,6 +262,67 @@ def _program(obj: dict) -> DosingProgram:
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token")
 
 
+#: the API's names of the import's columns (``shared/spec/clinic-import.md``)
+_VENDOR_FIELDS = {"pump_model": "model", "pump_serial": "serial", "implanted_on": "implanted_at"}
+_VENDOR_ONLY = ("session_at", "flow_ml_per_day", "vendor_alarm_at", "next_refill_on")
+
+
+def telemetry_fields(body: PumpIn) -> dict[str, Any]:
+    """A pump ITB talks to: the implant's fields (the vendor's ones are an error)."""
+    errs = [Violation(name, "is only for a vendor-programmed pump") for name in _VENDOR_ONLY if getattr(body, name)]
+    if body.model not in ("peristaltic", "valve-gated"):
+        errs.append(Violation("model", "must be peristaltic or valve-gated for a pump ITB talks to"))
+    for name in ("catheter_length_cm", "program"):
+        if getattr(body, name) is None:
+            errs.append(Violation(name, "is required"))
+    if errs:
+        raise InvalidInput(errs)
+    fields = body.model_dump(exclude={"connection", *_VENDOR_ONLY})
+    fields["program"] = _program(fields["program"])
+    fields["acknowledged"] = tuple(fields["acknowledged"])
+    if fields["low_reservoir_alarm_ml"] is None:
+        del fields["low_reservoir_alarm_ml"]
+    return fields
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def register_vendor(clinic: Clinic, me: Actor, patient_id: int, body: PumpIn) -> Any:
+    """A vendor-programmed pump through the import's own rules; its errors named as the API names them."""
+    errs = []
+    for name in ("session_at", "vendor_alarm_at"):
+        at = getattr(body, name)
+        if at is not None and (at.second or at.microsecond):
+            errs.append(Violation(name, "must be on the minute (as the vendor's programmer shows it)"))
+    if body.session_at is None:
+        errs.append(Violation("session_at", "is required for a vendor-programmed pump"))
+    if errs:
+        raise InvalidInput(errs)
+    model = {"peristaltic": "synchromed-ii", "valve-gated": "prometra-ii"}.get(body.model, body.model)
+    implanted = body.implanted_at.date() if body.implanted_at else None
+    cells = {
+        "pump_model": model, "pump_serial": body.serial, "reservoir_capacity_ml": _cell(body.reservoir_capacity_ml),
+        "implanted_on": _cell(implanted), "catheter_length_cm": _cell(body.catheter_length_cm),
+        "session_at": _cell(body.session_at), "reservoir_ml": _cell(body.reservoir_ml),
+        "concentration_mcg_per_ml": _cell(body.concentration_mcg_per_ml),
+        "low_reservoir_alarm_ml": _cell(body.low_reservoir_alarm_ml), "flow_ml_per_day": _cell(body.flow_ml_per_day),
+        "vendor_alarm_at": _cell(body.vendor_alarm_at), "next_refill_on": _cell(body.next_refill_on),
+    }  # fmt: skip
+    program = None if body.program is None else _program(body.program)
+    try:
+        return clinic.register_vendor_pump(me, patient_id, cells, program, tuple(body.acknowledged))
+    except ImportInvalid as exc:
+        raise InvalidInput([Violation(_VENDOR_FIELDS.get(e.column, e.column), e.message) for e in exc.errors]) from None
+
+
 def current_actor(request: Request, token: Annotated[str, Depends(oauth2)]) -> Actor:
     try:
         claims = jwt.decode(token, request.app.state.secret, algorithms=["HS256"])
@@ -359,10 +442,11 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
 
     @app.post("/api/patients/{patient_id}/pumps", status_code=201, tags=["pumps"])
     def implant(patient_id: int, body: PumpIn, me: Me) -> dict:
-        fields = body.model_dump()
-        fields["program"] = _program(fields["program"])
-        fields["acknowledged"] = tuple(fields["acknowledged"])
-        return views.pump_data(clinic.implant_pump(me, patient_id, **fields), clinic.clock(), clinic.config.flow)
+        if body.connection == "vendor":
+            pump = register_vendor(clinic, me, patient_id, body)
+        else:
+            pump = clinic.implant_pump(me, patient_id, **telemetry_fields(body))
+        return views.pump_data(pump, clinic.clock(), clinic.config.flow)
 
     @app.post("/api/patients/{patient_id}/phase", tags=["patients"])
     def set_phase(patient_id: int, body: PhaseIn, me: Me) -> dict:

@@ -23,8 +23,9 @@ from itb.adapters.db import models as m
 from itb.clinic.derived import earliest_alarm_at
 from itb.clinic.usecases.base import Actor, require
 from itb.clinic.usecases.refills import RefillUseCases
-from itb.contracts.clinic_import import ImportRow, RowError, parse_clinic_csv
+from itb.contracts.clinic_import import ImportRow, RowError, judge_pump_cells, parse_clinic_csv
 from itb.contracts.forecast import program_json
+from itb.domain.program import DosingProgram
 from itb.domain.scheduling import refill_booking_date
 
 
@@ -86,6 +87,37 @@ class ImportUseCases(RefillUseCases):
         except _Rollback:
             pass
         return report
+
+    def register_vendor_pump(
+        self, actor: Actor, patient_id: int, cells: dict[str, str], program: DosingProgram | None,
+        acknowledged: tuple[str, ...] = (),
+    ) -> m.Pump:  # fmt: skip
+        """A pump programmed on the vendor's programmer, as it stood after its last session: the
+        import's columns and rules for one pump of a patient already recorded (``cells``: the
+        pump's columns as text, ``program`` already parsed). Errors name the column (raises
+        :class:`ImportInvalid`); limits its program breaks are warnings, never refusals."""
+        require(actor, "admin", "clinician")
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            given, _, family = patient.name.rpartition(" ")
+            cells = {
+                **cells, "patient_ref": patient.patient_ref or f"P{patient.id}", "family_name": family,
+                "given_name": given or family, "birth_date": patient.birth_date.isoformat(), "origin": patient.origin,
+            }  # fmt: skip
+            row, errors = judge_pump_cells(cells, self.clock().date(), self.config.limits, program, acknowledged)
+            if row is None:
+                raise ImportInvalid(errors)
+            errors = self._conflicts(s, row, patient, patient.name)
+            if errors:
+                raise ImportInvalid(errors)
+            pump = self._import_pump(s, actor, patient, row)
+            session = m.PumpSession(
+                pump_id=pump.id, at=row.values["session_at"], kind="registration", data=_session_data(row),
+                warnings=row.warnings, by=actor.username,
+            )  # fmt: skip
+            self._add_audited(s, actor, "register_session", "pump", session, entity_id=pump.id)
+            self._import_booking(s, actor, pump, row.values["next_refill_on"])
+            return pump
 
     def review_session(self, actor: Actor, session_id: int) -> m.PumpSession:
         """A clinician has looked at a recorded session's warnings: they leave the worklist."""

@@ -154,22 +154,21 @@ class SessionUseCases(ImportUseCases):
             self._add_refill(s, actor, pump, at, expected, f, assessment)
             if is_constant_flow(pump) and conc != pump.concentration_mcg_per_ml:
                 # a fixed flow: the new drug is the dose change, judged as one
-                new = DosingProgram.simple_continuous(program.daily_volume_ml(pump.concentration_mcg_per_ml) * conc)
-                assessment = assessment.merged(self._program_change(s, actor, pump, program, new, conc, at))
-                program = new
+                fixed = DosingProgram.simple_continuous(program.daily_volume_ml(pump.concentration_mcg_per_ml) * conc)
+                assessment = assessment.merged(self._program_change(s, actor, pump, program, fixed, conc, at))
+                program = fixed
         elif kind == "program":
-            new: DosingProgram = f["program"]
-            assessment = self._program_change(s, actor, pump, program, new, conc, at)
-            program = new
+            assessment = self._program_change(s, actor, pump, program, f["program"], conc, at)
+            program = f["program"]
         elif kind == "bolus":
             history = self._history(s, pump, at)
             assessment = assess_bolus(f["dose_mcg"], self._context(pump, at), history, at, self.config.limits)
             if reservoir is None:
                 reservoir = max(expected - f["dose_mcg"] / conc, 0.0)
-        elif kind == "mri_check":
-            self._post_scan_checks_done(s, pump, at, actor)
         if f.get("low_reservoir_alarm_ml") is not None:
             pump.low_reservoir_alarm_ml = f["low_reservoir_alarm_ml"]
+        # every session reads the pump on the vendor's programmer: after a scan, it is the check
+        self._post_scan_checks_done(s, pump, at, actor)
         self._new_state(s, pump, at, expected if reservoir is None else reservoir, conc, program)
         return assessment, data
 
