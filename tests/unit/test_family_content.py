@@ -22,6 +22,7 @@ def all_texts() -> list[str]:
     texts += [str(s) for s in TOO_LITTLE_SIGNS + TOO_MUCH_SIGNS]
     texts += [t for f in FAQ for t in (f.question, f.answer)]
     texts += [label for _, label in SYMPTOM_CHOICES]
+    texts += [t for g in family.constant_flow_guidance() for t in (g.title, g.text)]
     return texts
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from itb.domain.alarms import ALARMS, Priority
+from itb.domain.catalogue import PumpKind, kind_of
+from itb.domain.constant_flow import FLOW_CONDITIONS
 
 DISCLAIMER = (
     "This website is for learning only. It is not a medical device. "
@@ -345,6 +347,44 @@ FAQ: list[FaqItem] = [
 ]
 
 FAQ_TOPICS: list[str] = list(dict.fromkeys(f.topic for f in FAQ))
+
+
+# ----------------------------------------------------------------------------- constant-flow pumps
+@dataclass(frozen=True, slots=True)
+class GuidanceSection:
+    """A heading and its plain words, for families whose pump is of one kind."""
+
+    title: str
+    text: str
+    source: str  # "domain", or the documents named in itb.domain.constant_flow
+    condition: str = ""  # the itb.domain.constant_flow condition it explains ("" for the overview)
+
+
+# domain: gas-driven, no battery, no electronics; the dose changes only through the concentration.
+_CONSTANT_FLOW_OVERVIEW = GuidanceSection(
+    "Your child's pump gives medicine at one steady speed",
+    "This kind of pump has no battery and no computer. It cannot beep, so it cannot warn you when it is low. "
+    "Keep every refill visit. The clinic sets how much medicine your child gets by the strength of the "
+    "medicine it puts in at a refill. Heat and air pressure can make the pump go faster or slower, so "
+    "read the tips below.",
+    "domain",
+)
+
+CONSTANT_FLOW_GUIDANCE: list[GuidanceSection] = [_CONSTANT_FLOW_OVERVIEW] + [
+    GuidanceSection(c.title, c.family, c.source, c.name) for c in FLOW_CONDITIONS
+]
+
+
+def constant_flow_guidance() -> list[GuidanceSection]:
+    """What a family with a constant-flow pump should know: fever, heat, altitude, flying, diving."""
+    return list(CONSTANT_FLOW_GUIDANCE)
+
+
+def pump_guidance(model: str | None) -> list[GuidanceSection]:
+    """The extra sections for a family's pump, by what the pump record's ``model`` holds (a catalogue
+    code such as ``codman-3000``, or a generic model's name such as ``peristaltic``): the constant-flow
+    guidance for a constant-flow pump, nothing for a programmable or unknown one."""
+    return constant_flow_guidance() if kind_of(model) is PumpKind.CONSTANT_FLOW else []
 
 
 # ----------------------------------------------------------------------------- symptom report form
