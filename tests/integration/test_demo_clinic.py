@@ -2,8 +2,10 @@
 
 One fill on SQLite in a temporary folder (with a fixed "today") is shared by the tests: it must
 succeed, hold every phase and the special cases the worklist must show (an overdue
-refill, an unreviewed discrepancy, a pump near its ERI), give working logins, keep the audit
-chain intact, leave every stored forecast current, and refuse to fill a second time.
+refill, an unreviewed discrepancy, a pump near its ERI, a vendor-programmed pump's session to
+check), hold the vendor-programmed pumps brought in through the import with their recorded
+sessions, give working logins, keep the audit chain intact, leave every stored forecast current,
+and refuse to fill a second time.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from sqlalchemy import select
 
 from itb.adapters.db import models as m
 from itb.clinic.audit import verify_chain
+from itb.clinic.derived import last_reading_state, program_of
 from itb.clinic.services import SYSTEM, Actor
 from itb.clinic.users import authenticate
 from itb.clinic.worklist import worklist
+from itb.domain.forecast import forecast_reservoir
 from itb.domain.worklist import Reason
 from itb.shell.clinic_setup import open_clinic
 from itb.simulation.demo_clinic import DemoNotEmpty, fill_demo_clinic
@@ -46,16 +50,17 @@ def test_the_fill_has_every_phase(demo) -> None:  # type: ignore[no-untyped-def]
     with clinic.sessions() as s:
         patients = s.scalars(select(m.Patient)).all()
         pumps = s.scalars(select(m.Pump)).all()
-    assert len(patients) == 40
-    assert Counter(p.phase for p in patients) == {"screening": 4, "titrating": 6, "maintenance": 30}
-    assert len(pumps) == 36 and all(p.status == "implanted" for p in pumps)
-    assert len({p.name for p in patients}) == 40
+    assert len(patients) == 43  # 40, and 3 with vendor-programmed pumps
+    assert Counter(p.phase for p in patients) == {"screening": 4, "titrating": 6, "maintenance": 33}
+    assert len(pumps) == 39 and all(p.status == "implanted" for p in pumps)
+    assert Counter(p.connection for p in pumps)["vendor"] == 3
+    assert len({p.name for p in patients}) == 43
     ages = [(TODAY.date() - p.birth_date).days / 365.25 for p in patients]
     assert min(ages) < 12 < max(ages)  # children and adults
     assert all(p.gmfcs is not None for p, age in zip(patients, ages) if age < 12)
     assert {p.origin for p in patients} == {"spinal", "cerebral"}
     assert any(p.high_risk for p in patients)
-    assert {p.model for p in pumps} == {"peristaltic", "valve-gated"}
+    assert {p.model for p in pumps} == {"peristaltic", "valve-gated", "constant-flow"}
 
 
 def test_histories_come_from_the_use_cases(demo) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +150,84 @@ def test_the_worklist_shows_the_special_cases(demo) -> None:  # type: ignore[no-
     assert sum(Reason.MISSED in item.reasons for item in items.values()) == 0
 
 
+def test_vendor_programmed_pumps_come_in_through_the_import_with_their_sessions(demo) -> None:  # type: ignore[no-untyped-def]
+    """A SynchroMed II, a Prometra II and a constant-flow pump, imported from the CSV the demo
+    writes; then each visit on the vendor's programmer recorded as a session: refills (one with a
+    small discrepancy, under the threshold), a program change, the constant-flow pump's refill with
+    a weaker drug (its dose halves: its flow is fixed), and an interrogation whose vendor alarm date
+    disagrees with ITB's forecast, on the worklist as a session to check, and only that."""
+    clinic, _logins = demo
+    with clinic.sessions() as s:
+        pumps = {p.model: p for p in s.scalars(select(m.Pump).where(m.Pump.connection == "vendor"))}
+        sessions = {
+            model: s.scalars(
+                select(m.PumpSession).where(m.PumpSession.pump_id == p.id).order_by(m.PumpSession.at)
+            ).all()
+            for model, p in pumps.items()
+        }
+        refills = {
+            model: s.scalars(select(m.Refill).where(m.Refill.pump_id == p.id).order_by(m.Refill.at)).all()
+            for model, p in pumps.items()
+        }
+        versions = {
+            model: s.scalars(
+                select(m.ProgramVersion).where(m.ProgramVersion.pump_id == p.id).order_by(m.ProgramVersion.version)
+            ).all()
+            for model, p in pumps.items()
+        }
+        booked = {
+            model: s.scalars(
+                select(m.Appointment).where(
+                    m.Appointment.pump_id == p.id, m.Appointment.kind == "refill", m.Appointment.status == "booked"
+                )
+            ).all()
+            for model, p in pumps.items()
+        }
+        patients = {model: s.get(m.Patient, p.patient_id) for model, p in pumps.items()}
+    assert set(pumps) == {"peristaltic", "valve-gated", "constant-flow"}  # synchromed-ii, prometra-ii, constant-flow
+    assert all(p.patient_ref and p.phase == "maintenance" for p in patients.values())
+    for model, history in sessions.items():
+        assert history[0].kind == "import" and history[0].data["pump_serial"] == pumps[model].serial
+        assert history[0].at < TODAY - timedelta(days=200) and all(x.at < TODAY for x in history)
+        assert Counter(x.kind for x in history)["refill"] == len(refills[model]) >= 3
+        assert all(r.by in ("nurse", "clinician") and r.expected_ml > 0 for r in refills[model])
+        # the next refill is booked, after today and before the earliest plausible alarm
+        (next_refill,) = booked[model]
+        alarm = min(t for t in (pumps[model].low_reservoir_alarm_at, pumps[model].plausible_alarm_at) if t)
+        assert TODAY < next_refill.at < alarm
+    # the SynchroMed II: a small discrepancy (under the 2 mL threshold, not flagged) and a program change
+    small = [r for r in refills["peristaltic"] if abs(r.discrepancy_ml) >= 0.5]
+    assert len(small) == 1 and 0.5 <= small[0].discrepancy_ml < 2 and not small[0].flagged
+    assert not any(r.flagged for rs in refills.values() for r in rs)
+    (change,) = [x for x in sessions["peristaltic"] if x.kind == "program"]
+    assert change.warnings == []
+    assert [v.daily_dose_mcg for v in versions["peristaltic"]] == [
+        pytest.approx(503.75),
+        pytest.approx(pumps["peristaltic"].daily_dose_mcg),
+    ]
+    assert pumps["peristaltic"].daily_dose_mcg > 503.75 * 1.1
+    # the constant-flow pump: 0.6 mL a day whatever the drug; the refill with 500 mcg/mL halved the dose
+    flow = pumps["constant-flow"]
+    assert sessions["constant-flow"][0].data["flow_ml_per_day"] == 0.6
+    assert [r.concentration_mcg_per_ml for r in refills["constant-flow"]][:2] == [1000, 500]
+    assert flow.concentration_mcg_per_ml == 500 and flow.daily_dose_mcg == pytest.approx(0.6 * 500)
+    assert [v.daily_dose_mcg for v in versions["constant-flow"]] == [pytest.approx(600), pytest.approx(300)]
+    weaker = next(
+        x for x in sessions["constant-flow"] if x.kind == "refill" and x.data["concentration_mcg_per_ml"] == 500
+    )
+    assert weaker.warnings == [] and "reduction_step_max" in weaker.data["acknowledged"]  # reviewed, acknowledged
+    # the Prometra II: its last session, an interrogation, copied a vendor alarm date 6 days off ITB's
+    last = sessions["valve-gated"][-1]
+    assert last.kind == "interrogation" and len(last.warnings) == 1 and last.warnings[0].startswith("vendor_alarm:")
+    assert all(x.warnings == [] for model in sessions for x in sessions[model] if x is not last)
+
+    items = items_by_pump(clinic)
+    item = items[pumps["valve-gated"].id]
+    assert item.reasons == (Reason.SESSION_CHECK,)
+    assert "check the program and the volume entered" in item.details[0]
+    assert pumps["peristaltic"].id not in items and pumps["constant-flow"].id not in items
+
+
 def test_the_audit_chain_verifies(demo) -> None:  # type: ignore[no-untyped-def]
     clinic, _logins = demo
     with clinic.sessions() as s:
@@ -157,10 +240,17 @@ def test_stored_forecasts_are_current(demo) -> None:  # type: ignore[no-untyped-
     clinic, _logins = demo
     with clinic.sessions() as s:
         stored = {p.id: (p.low_reservoir_alarm_at, p.empty_at, p.eri_at) for p in s.scalars(select(m.Pump))}
+        vendor = {p.id: p for p in s.scalars(select(m.Pump).where(m.Pump.connection == "vendor"))}
+    for pump in vendor.values():  # ITB cannot read them: the forecast is the exact one of the last session
+        forecast = forecast_reservoir(last_reading_state(pump), program_of(pump))
+        assert (pump.low_reservoir_alarm_at, pump.empty_at) == (forecast.low_reservoir_alarm_at, forecast.empty_at)
+        assert pump.low_reservoir_alarm_at is not None and pump.low_reservoir_alarm_at > TODAY
     clock = clinic.clock
     clinic.clock = lambda: TODAY
     try:
         for pump_id, (alarm, empty, eri) in stored.items():
+            if pump_id in vendor:
+                continue
             fresh = clinic.interrogate(SYSTEM, pump_id)
             assert abs(fresh.low_reservoir_alarm_at - alarm) <= timedelta(minutes=1)
             assert abs(fresh.empty_at - empty) <= timedelta(minutes=1)

@@ -20,14 +20,23 @@ What the demo holds (for ``patients=40``):
 - one patient who did not come to a booked refill (overdue, the alarm is days away);
 - one refill with an unreviewed volume discrepancy (3 mL more than expected), and one earlier
   discrepancy that a clinician reviewed;
-- a few missed appointments (rebooked), one MRI-check appointment.
+- a few missed appointments (rebooked), one MRI-check appointment;
+- three vendor-programmed pumps (a SynchroMed II, a Prometra II and a constant-flow pump), brought
+  in through the clinic import (a CSV file the demo writes, as a clinic adopting ITB would) about
+  eight months ago, then a history of the sessions the vendor's programmer did, as the nurse
+  records them: refills (one with a small discrepancy, under the threshold), a program change
+  reviewed before it was set, the constant-flow pump's refill with a weaker drug (its only way
+  to change the dose), and one interrogation whose vendor alarm date disagrees with ITB's
+  forecast, so that pump is on the worklist for a session check.
 
 The logins are simple and printed: it is a demo, never a clinic's real database.
 """
 
 from __future__ import annotations
 
+import csv
 import heapq
+import io
 import random
 import uuid
 from collections.abc import Iterator
@@ -38,7 +47,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from itb.adapters.db import models as m
-from itb.clinic.derived import earliest_alarm_at
+from itb.clinic.derived import earliest_alarm_at, estimated_reservoir_ml, program_of
 from itb.clinic.services import SYSTEM, Actor, Clinic, NotSent
 from itb.clinic.users import create_user
 from itb.domain.devices import MODELS
@@ -110,6 +119,23 @@ class _Patient:
     capacity_ml: float = 40.0
     catheter_cm: float = 50.0
     model: str = "peristaltic"
+    # a vendor-programmed pump: its import code, its fill, and (constant-flow) its fixed flow
+    product: str = ""
+    flow_ml_per_day: float | None = None
+
+
+#: The vendor-programmed pumps: (import code, capacity mL, concentration mcg/mL, program or flow,
+#: origin, age). The constant-flow pump's dose is its flow times the concentration.
+VENDOR_PUMPS: tuple[tuple[str, float, float, DosingProgram | float, str, int], ...] = (
+    ("synchromed-ii", 40.0, 1000.0, DosingProgram(steps=(Step(0, 560), Step(420, 470), Step(1320, 560))), "spinal", 47),
+    ("prometra-ii", 20.0, 1000.0, DosingProgram.simple_continuous(240), "cerebral", 34),
+    ("constant-flow", 35.0, 1000.0, 0.6, "cerebral", 58),
+)  # fmt: skip
+#: the clinic took these pumps over (the import) this many days before today
+VENDOR_ADOPTED_DAYS = 250
+#: the vendor's alarm date the nurse copied at the Prometra pump's last interrogation: ITB's
+#: forecast says otherwise by this many days (the volume was mistyped into the vendor programmer)
+VENDOR_ALARM_OFF_DAYS = 6
 
 
 class _Demo:
@@ -124,6 +150,7 @@ class _Demo:
         self.names: set[str] = set()
         # serials differ between fills: pumps' state files of two demo databases in one folder never clash
         self.batch = uuid.uuid4().hex[:6].upper()
+        self.vendor_rng = random.Random(0)  # the vendor-programmed patients' own (see vendor_cast)
 
     # ------------------------------------------------------------------ time
     def clock(self) -> datetime:
@@ -663,6 +690,121 @@ class _Demo:
             yield self.now + timedelta(hours=5)
             self.clinic.review_discrepancy(self.clinician, refill.id)
 
+    # ------------------------------------------------------------------ vendor-programmed pumps
+    def vendor_cast(self, rng: random.Random) -> list[_Patient]:
+        """The vendor-programmed patients (their own random numbers: the other stories stay as they were)."""
+        cast = []
+        for k, (code, capacity, _conc, _program, origin, age) in enumerate(VENDOR_PUMPS, 1):
+            p = _Patient(100 + k, "maintenance", role=f"vendor-{code}", product=code, capacity_ml=capacity)
+            born = self.today.date() - timedelta(days=round(age * 365.25) + rng.randint(0, 200))
+            p.fields = {"origin": origin, "birth_date": born}
+            cast.append(p)
+        self.vendor_rng = rng
+        return cast
+
+    def vendor_csv(self, cast: list[_Patient], adopted: datetime) -> str:
+        """The clinic's import file: each pump as it stood after its last session on the vendor's programmer."""
+        rng = self.vendor_rng
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            (
+                "patient_ref", "family_name", "given_name", "birth_date", "origin", "pump_model", "pump_serial",
+                "reservoir_capacity_ml", "implanted_on", "catheter_length_cm", "session_at", "reservoir_ml",
+                "concentration_mcg_per_ml", "program", "flow_ml_per_day",
+            )
+        )  # fmt: skip
+        for p, (code, capacity, conc, program, _origin, _age) in zip(cast, VENDOR_PUMPS):
+            while True:
+                given, family = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                if f"{given} {family}" not in self.names:
+                    break
+            self.names.add(f"{given} {family}")
+            session = self.at(self.open_before(adopted.date() - timedelta(days=rng.randint(5, 30))), 10, 30)
+            implanted = self.open_before(session.date() - timedelta(days=rng.randint(400, 1500)))
+            if isinstance(program, DosingProgram):
+                steps = ";".join(f"{s // 60:02d}:{s % 60:02d}={rate:g}" for s, rate in program.steps)
+                cells = (steps if len(program.steps) > 1 else f"{program.daily_dose_mcg:g}", "")
+            else:
+                p.flow_ml_per_day = program
+                cells = ("", f"{program:g}")
+            writer.writerow(
+                (
+                    f"MRN-{p.index:05d}", family, given, p.fields["birth_date"].isoformat(), p.fields["origin"], code,
+                    f"{code[:3].upper()}-DEMO-{self.batch}-{p.index:03d}", f"{capacity:g}", implanted.isoformat(),
+                    round(rng.uniform(40, 60)), session.strftime("%Y-%m-%dT%H:%M"), f"{capacity:g}", f"{conc:g}",
+                    *cells,
+                )
+            )  # fmt: skip
+        return out.getvalue()
+
+    def vendor_import_story(self, cast: list[_Patient]) -> Iterator[datetime]:
+        """The clinic adopts ITB: its vendor-programmed pumps come in through the import."""
+        adopted = self.at(self.open_before(self.today.date() - timedelta(days=VENDOR_ADOPTED_DAYS)), 9)
+        text = self.vendor_csv(cast, adopted)
+        yield adopted
+        report = self.clinic.import_clinic(self.clinician, text)
+        for p, row in zip(cast, report.rows):
+            p.id, p.pump_id = row["patient_id"], row["pump_id"]
+
+    def session(self, p: _Patient, kind: str, actor: Actor | None = None, **fields: Any) -> Any:
+        """A session of the vendor's programmer, recorded now; the soft limits it meets were reviewed
+        first (a dry run) and are acknowledged, as the clinician would."""
+        actor = actor or self.nurse
+        pump = self.pump(p)
+        review = self.clinic.record_session(
+            actor, pump.id, kind=kind, at=self.now, expected_version=pump.version, dry_run=True, **fields
+        )
+        codes = tuple(f.code for f in review.assessment.confirmations)
+        return self.clinic.record_session(
+            actor, pump.id, kind=kind, at=self.now, expected_version=pump.version, acknowledged=codes, **fields
+        )
+
+    def vendor_refill(self, p: _Patient, appointment: m.Appointment, concentration: float, extra_ml: float) -> None:
+        """The nurse withdraws what is left (ITB's count, give or take; plus ``extra_ml``) and fills the reservoir."""
+        rng = self.vendor_rng
+        self.clinic.set_appointment_status(self.nurse, appointment.id, "done")
+        expected = estimated_reservoir_ml(self.pump(p), self.now)
+        withdrawn = round(max(0.0, expected + (extra_ml or rng.uniform(-0.3, 0.3))), 1)
+        actor = self.clinician if concentration != self.pump(p).concentration_mcg_per_ml else self.nurse
+        self.session(
+            p, "refill", actor, withdrawn_ml=withdrawn, vendor_expected_ml=round(expected, 1), added_ml=p.capacity_ml,
+            concentration_mcg_per_ml=concentration, lot=f"BAC{int(concentration)}-{rng.randint(10000, 99999)}",
+        )  # fmt: skip
+        p.refills += 1
+
+    def vendor_story(self, p: _Patient) -> Iterator[datetime]:
+        """A vendor-programmed pump's sessions from the import to today, each at its booked refill."""
+        rng = self.vendor_rng
+        yield self.at(self.open_before(self.today.date() - timedelta(days=VENDOR_ADOPTED_DAYS)), 9, 30)
+        while True:
+            appointment = self.booked(p, "refill")
+            if appointment is None or appointment.at >= self.today:
+                break
+            yield appointment.at
+            conc = self.pump(p).concentration_mcg_per_ml
+            if p.product == "constant-flow" and p.refills == 1:
+                conc = 500.0  # the spasticity settled: its dose halves with a weaker drug (its flow is fixed)
+            extra = 0.8 if p.product == "synchromed-ii" and p.refills == 0 else 0.0  # under the 2 mL threshold
+            self.vendor_refill(p, appointment, conc, extra)
+            if p.product == "synchromed-ii" and p.refills == 1:
+                yield self.at(self.open_after(self.now.date() + timedelta(days=rng.randint(18, 25))), 11)
+                pump = self.pump(p)
+                new = DosingProgram(tuple(Step(s, round(rate * 1.12, 1)) for s, rate in program_of(pump).steps))
+                self.session(p, "program", self.clinician, program=new)
+                self.book_refill_from_forecast(p, "moved earlier after a dose increase on the vendor's programmer")
+        if p.product == "prometra-ii":  # the last visit: an interrogation; the vendor's alarm date was copied
+            yield max(
+                self.now + timedelta(hours=2), self.at(self.open_before(self.today.date() - timedelta(days=3)), 11)
+            )
+            pump = self.pump(p)
+            assert pump.low_reservoir_alarm_at is not None
+            self.clinic.record_session(
+                self.nurse, pump.id, kind="interrogation", at=self.now, expected_version=pump.version,
+                reservoir_ml=round(estimated_reservoir_ml(pump, self.now), 1),
+                vendor_alarm_at=pump.low_reservoir_alarm_at + timedelta(days=VENDOR_ALARM_OFF_DAYS),
+            )  # fmt: skip
+
     def serial(self, p: _Patient) -> str:
         prefix = "PS" if p.model == "peristaltic" else "VG"
         return f"{prefix}-DEMO-{self.batch}-{p.index:03d}"
@@ -720,10 +862,15 @@ def fill_demo_clinic(
         "titrating": demo.titration_story,
         "maintenance": demo.maintenance_story,
     }
+    vendor = demo.vendor_cast(random.Random(seed * 7919 + 1))
     original_clock = clinic.clock
     clinic.clock = demo.clock
     try:
-        demo.run([stories[p.phase](p) for p in cast])
+        demo.run(
+            [stories[p.phase](p) for p in cast]
+            + [demo.vendor_import_story(vendor)]
+            + [demo.vendor_story(p) for p in vendor]
+        )
     finally:
         clinic.clock = original_clock
     return [(username, f"demo-{username}-1", role) for username, role in DEMO_USERS]
