@@ -38,6 +38,7 @@ ENDPOINTS = {
     ("POST", "/api/pumps/{pump_id}/sessions"),
     ("POST", "/api/pump-sessions/{session_id}/review"),
     ("POST", "/api/import"),
+    ("GET", "/api/export"),
     ("POST", "/api/pumps/{pump_id}/retire"),
     ("GET", "/api/pumps/{pump_id}/events"),
     ("POST", "/api/pumps/{pump_id}/resolve-regression"),

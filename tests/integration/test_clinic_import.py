@@ -11,6 +11,7 @@ from pathlib import Path
 
 from itb.adapters.db import models as m
 from itb.clinic.worklist import worklist
+from itb.contracts.clinic_import import parse_clinic_csv
 from itb.domain.worklist import Reason
 
 FILE = (Path(__file__).parents[1] / "data" / "clinic-import" / "three-pumps.csv").read_text(encoding="utf-8")
@@ -164,3 +165,75 @@ def test_a_family_of_an_imported_patient_opens_its_page(client, clinic, users, a
     assert page.status_code == 200, page.text[-400:]
     chart = family.get(f"/patients/{row['patient_id']}")
     assert chart.status_code == 200 and "vendor's programmer" in chart.text
+
+
+# -- the reverse: the export (itb export, GET /api/export) ------------------------------------
+
+
+def export(client, role: str = "clinician"):  # type: ignore[no-untyped-def]
+    return client(role).get("/api/export")
+
+
+def test_an_export_imports_again_unchanged_with_every_pump_as_it_stands(client, clock, db, pump):
+    """The current state of every pump (a vendor pump after a recorded refill, a pump ITB talks to)
+    in the import's columns: imported into the same clinic, every row is ``unchanged``."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    rows = {r["pump_serial"]: r for r in post(client).json()["rows"]}
+    vendor = rows["NGP123456H"]["pump_id"]
+    version = client("nurse").get(f"/api/pumps/{vendor}").json()["version"]
+    refill = {"kind": "refill", "at": "2026-12-01T08:30:00", "withdrawn_ml": 15.5, "added_ml": 20,
+              "concentration_mcg_per_ml": 500, "version": version}  # fmt: skip
+    assert client("nurse").post(f"/api/pumps/{vendor}/sessions", json=refill).status_code == 201
+    answer = export(client)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    text = answer.text
+    parsed, errors = parse_clinic_csv(text, clock.now.date())
+    assert errors == [] and len(parsed) == 4  # the three imported and the one ITB talks to
+    before, audited = db.snapshot(), db.audit_count()
+    again = post(client, text).json()
+    assert again.get("unchanged") == 4, again
+    assert db.snapshot() == before and db.audit_count() == audited
+
+
+def test_an_export_gives_another_clinic_the_same_forecast_to_the_second(client, clock, pump):
+    """Each row's own forecast (as another clinic importing it computes it) is the record's."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    post(client)
+    parsed, errors = parse_clinic_csv(export(client).text, clock.now.date())
+    assert errors == []
+    for row in parsed:
+        pump_id = next(
+            p["id"] for pat in client("clinician").get("/api/patients").json()
+            for p in client("clinician").get(f"/api/patients/{pat['id']}").json()["pumps"]
+            if p["serial"] == row.values["pump_serial"]
+        )  # fmt: skip
+        stored = client("clinician").get(f"/api/pumps/{pump_id}").json()
+        for name in ("low_reservoir_alarm_at", "empty_at"):
+            mine = getattr(row.forecast, name)
+            assert abs(mine - datetime.fromisoformat(stored[name])).total_seconds() < 1, (row.values, name)
+
+
+def test_a_later_session_of_a_vendor_pump_updates_it_an_earlier_one_is_an_error(client, clock, db):
+    """A clinic importing again while it moves over: a later state of a vendor pump is its next
+    session (the forecast follows it); an earlier one than the record holds is never applied."""
+    clock.set(datetime(2026, 12, 1, 9, 0))
+    post(client)
+    later = FILE.replace("2026-11-20T09:00,20,500,200", "2026-11-30T10:00,18,500,250")
+    report = post(client, later).json()
+    assert report["created"]["sessions"] == 1 and report["unchanged"] == 2, report
+    pump_id = next(r["pump_id"] for r in report["rows"] if r["pump_serial"] == "NGP123456H")
+    record = client("clinician").get(f"/api/pumps/{pump_id}").json()
+    assert record["daily_dose_mcg"] == 250 and record["reading_reservoir_ml"] == 18
+    assert record["program_version"] == 2
+    earlier = FILE.replace("2026-11-20T09:00,20,500,200", "2026-11-25T10:00,19,500,200")
+    before = db.snapshot()
+    bad = post(client, earlier)
+    assert bad.status_code == 422
+    (error,) = bad.json()["errors"]
+    assert error["row"] == 2 and error["column"] == "session_at" and "later session" in error["message"]
+    assert db.snapshot() == before
+
+
+def test_an_export_is_for_the_clinic_staff_who_import(client):
+    assert export(client, "nurse").status_code == 403
+    assert export(client, "admin").status_code == 200

@@ -27,6 +27,7 @@ from itb.clinic.usecases.base import (
     row_json,
 )
 from itb.clinic.usecases.boluses import BolusUseCases
+from itb.clinic.usecases.exports import ExportReport, ExportUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
 from itb.clinic.usecases.imports import ImportInvalid, ImportReport
@@ -35,13 +36,13 @@ from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
 from itb.clinic.usecases.record_checks import RecordCheckUseCases
 from itb.clinic.usecases.refills import RefillUseCases
-from itb.clinic.usecases.sessions import SESSION_KINDS, SessionUseCases
+from itb.clinic.usecases.sessions import SESSION_KINDS
 
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 
 
 class Clinic(
-    SessionUseCases,
+    ExportUseCases,
     ImplantUseCases,
     RefillUseCases,
     BolusUseCases,
@@ -69,6 +70,7 @@ __all__ = [
     "Clinic",
     "ClinicConfig",
     "Conflict",
+    "ExportReport",
     "Forbidden",
     "ImportInvalid",
     "ImportReport",

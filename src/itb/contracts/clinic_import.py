@@ -178,6 +178,31 @@ def parse_program_cell(raw: str) -> DosingProgram:
     return program
 
 
+def program_cell(program: DosingProgram) -> str:
+    """The ``program`` cell that :func:`parse_program_cell` reads back to the same steps (rates
+    exactly, in mcg/day). Only steps: daily and one-time boluses have no place in the cell."""
+    if program.is_simple_continuous:
+        return number_cell(program.steps[0].rate_mcg_per_day)
+    return ";".join(
+        f"{s.start_minute // 60:02d}:{s.start_minute % 60:02d}={number_cell(s.rate_mcg_per_day)}" for s in program.steps
+    )
+
+
+def number_cell(value: float) -> str:
+    """A number as a cell that reads back exactly (``600``, ``0.4166666666666667``)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def write_clinic_csv(rows: list[dict[str, str]]) -> str:
+    """The file of the contract: the header (every column, in the contract's order), one row per pump."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
     v = r.values
     v["patient_ref"] = r.text("patient_ref", 64)
@@ -343,7 +368,10 @@ __all__ = [
     "ImportRow",
     "RowError",
     "judge_pump_cells",
+    "number_cell",
     "parse_clinic_csv",
     "parse_program_cell",
+    "program_cell",
     "program_warnings",
+    "write_clinic_csv",
 ]

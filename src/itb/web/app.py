@@ -643,6 +643,21 @@ def create_app(clinic: Clinic, secret: str) -> FastAPI:
             raise InvalidInput([Violation("file", "must be UTF-8 text")]) from None
         return clinic.import_clinic(me, text, dry_run=dry_run).json()
 
+    @app.get(
+        "/api/export",
+        tags=["import"],
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "the import's columns, one row per pump"}},
+    )
+    def export_clinic(me: Me) -> Response:
+        """Every implanted pump's current state in the import's columns (``shared/spec/clinic-import.md``),
+        importable again. What a row cannot carry (a program's boluses) is named in ``X-ITB-Export-Warnings``."""
+        report = clinic.export_clinic(me)
+        headers = {"Content-Disposition": 'attachment; filename="itb-clinic-export.csv"'}
+        if report.warnings:
+            headers["X-ITB-Export-Warnings"] = " | ".join(report.warnings)
+        return Response(report.text, media_type="text/csv; charset=utf-8", headers=headers)
+
     @app.post("/api/pumps/{pump_id}/sessions", status_code=201, tags=["pumps"])
     def record_session(pump_id: int, body: SessionIn, me: Me, response: Response, dry_run: bool = False) -> dict:
         """Record what the vendor's programmer did to a vendor-programmed pump. Never refused for

@@ -12,6 +12,8 @@ A dry run judges everything the same way and stores nothing.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -20,12 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
-from itb.clinic.derived import earliest_alarm_at
-from itb.clinic.usecases.base import Actor, require
+from itb.clinic.derived import earliest_alarm_at, last_reading_state, program_of
+from itb.clinic.usecases.base import Actor, require, row_json
 from itb.clinic.usecases.refills import RefillUseCases
-from itb.contracts.clinic_import import ImportRow, RowError, judge_pump_cells, parse_clinic_csv
+from itb.contracts.clinic_import import ImportRow, RowError, judge_pump_cells, parse_clinic_csv, program_cell
 from itb.contracts.forecast import program_json
+from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.program import DosingProgram
+from itb.domain.reading import estimate_reservoir_ml
 from itb.domain.scheduling import refill_booking_date
 
 
@@ -54,6 +58,11 @@ class ImportReport:
             "rows": self.rows,
             "errors": [],
         }
+
+
+def patient_ref(patient: m.Patient) -> str:
+    """The clinic's reference; a patient registered in ITB without one is ``P<id>``."""
+    return patient.patient_ref or f"P{patient.id}"
 
 
 class _Rollback(Exception):
@@ -101,13 +110,13 @@ class ImportUseCases(RefillUseCases):
             patient = self.patient(s, actor, patient_id)
             given, _, family = patient.name.rpartition(" ")
             cells = {
-                **cells, "patient_ref": patient.patient_ref or f"P{patient.id}", "family_name": family,
+                **cells, "patient_ref": patient_ref(patient), "family_name": family,
                 "given_name": given or family, "birth_date": patient.birth_date.isoformat(), "origin": patient.origin,
             }  # fmt: skip
             row, errors = judge_pump_cells(cells, self.clock().date(), self.config.limits, program, acknowledged)
             if row is None:
                 raise ImportInvalid(errors)
-            errors = self._conflicts(s, row, patient, patient.name)
+            errors = self._conflicts(s, row, patient)
             if errors:
                 raise ImportInvalid(errors)
             pump = self._import_pump(s, actor, patient, row)
@@ -128,35 +137,33 @@ class ImportUseCases(RefillUseCases):
 
     def _store_row(self, s: Session, actor: Actor, row: ImportRow, report: ImportReport) -> list[RowError]:
         v = row.values
-        name = f"{v['given_name']} {v['family_name']}"
-        patient = s.execute(select(m.Patient).where(m.Patient.patient_ref == v["patient_ref"])).scalar_one_or_none()
-        errs = self._conflicts(s, row, patient, name)
+        patient = self._patient_of(s, v["patient_ref"])
+        errs = self._conflicts(s, row, patient)
         if errs:
             return errs
         pump = s.execute(select(m.Pump).where(m.Pump.serial == v["pump_serial"])).scalar_one_or_none()
-        session = None
-        if pump is not None:
-            session = s.execute(
-                select(m.PumpSession).where(
-                    m.PumpSession.pump_id == pump.id,
-                    m.PumpSession.kind == "import",
-                    m.PumpSession.at == v["session_at"],
-                )
-            ).scalar_one_or_none()
-        if session is not None:
+        if pump is not None and self._recorded(s, pump, row):
             report.unchanged += 1
             self._report_row(report, row, patient, pump, "unchanged", None)
             return []
+        if pump is not None and (pump.connection != "vendor" or v["session_at"] <= pump.reading_at):
+            since = pump.reading_at.isoformat(" ", "minutes")
+            why = "ITB talks to this pump: its record comes from the pump" if pump.connection != "vendor" else (
+                f"the record holds a later session ({since}): record sessions on the pump, never overwritten"
+            )  # fmt: skip
+            return [RowError(row.row, "session_at", f"differs from the record of {v['pump_serial']!r}: {why}")]
         if patient is None:
             patient = m.Patient(
-                name=name, patient_ref=v["patient_ref"], birth_date=v["birth_date"], origin=v["origin"],
-                phase="maintenance", created_at=self.clock(),
+                name=f"{v['given_name']} {v['family_name']}", patient_ref=v["patient_ref"], birth_date=v["birth_date"],
+                origin=v["origin"], phase="maintenance", created_at=self.clock(),
             )  # fmt: skip
             self._add_audited(s, actor, "import_patient", "patient", patient)
             report.created["patients"] += 1
         if pump is None:
             pump = self._import_pump(s, actor, patient, row)
             report.created["pumps"] += 1
+        else:
+            self._import_session_state(s, actor, pump, row)
         session = m.PumpSession(
             pump_id=pump.id, at=v["session_at"], kind="import", data=_session_data(row), warnings=row.warnings,
             by=actor.username,
@@ -168,12 +175,76 @@ class ImportUseCases(RefillUseCases):
         self._report_row(report, row, patient, pump, "valid" if report.dry_run else "created", booked.at.date())
         return []
 
-    def _conflicts(self, s: Session, row: ImportRow, patient: m.Patient | None, name: str) -> list[RowError]:
+    def _patient_of(self, s: Session, ref: str) -> m.Patient | None:
+        """The patient of that clinic reference; ``P<id>`` is a patient ITB registered without one."""
+        patient = s.execute(select(m.Patient).where(m.Patient.patient_ref == ref)).scalar_one_or_none()
+        if patient is None and (own := re.fullmatch(r"P(\d{1,18})", ref)):
+            patient = s.get(m.Patient, int(own[1]))
+            return patient if patient is not None and patient.patient_ref is None else None
+        return patient
+
+    def _recorded(self, s: Session, pump: m.Pump, row: ImportRow) -> bool:
+        """The row is what the record already says: its import session, or the same state at its
+        ``session_at`` (an export of this clinic, imported again)."""
+        v = row.values
+        imported = s.execute(
+            select(m.PumpSession.id).where(
+                m.PumpSession.pump_id == pump.id, m.PumpSession.kind == "import", m.PumpSession.at == v["session_at"]
+            )
+        ).first()
+        if imported is not None:
+            return True
+        if v["session_at"] < pump.reading_at:
+            return False
+        program = program_of(pump)
+        at_row = estimate_reservoir_ml(last_reading_state(pump), program, v["session_at"])
+        return (
+            math.isclose(at_row, v["reservoir_ml"], abs_tol=1e-6)
+            and math.isclose(pump.concentration_mcg_per_ml, v["concentration_mcg_per_ml"])
+            and math.isclose(pump.low_reservoir_alarm_ml, v["low_reservoir_alarm_ml"])
+            and program_cell(program) == program_cell(row.program)
+        )
+
+    def _import_session_state(self, s: Session, actor: Actor, pump: m.Pump, row: ImportRow) -> None:
+        """A later session of a vendor pump already recorded: its state, as a recorded session's."""
+        v = row.values
+        if program_cell(row.program) != program_cell(program_of(pump)):
+            self._new_program_version(s, actor, pump, row.program, v["session_at"])
+        pump.low_reservoir_alarm_ml = v["low_reservoir_alarm_ml"]
+        before = row_json(pump)
+        self._new_state(s, pump, v["session_at"], v["reservoir_ml"], v["concentration_mcg_per_ml"], row.program)
+        self._audit(s, actor, "import_state", "pump", pump.id, before=before, after=row_json(pump))
+
+    def _new_program_version(
+        self, s: Session, actor: Actor, pump: m.Pump, program: DosingProgram, at: datetime
+    ) -> None:
+        """The program a vendor pump was set to, as the record's next version."""
+        pump.program_version += 1
+        s.add(m.ProgramVersion(pump_id=pump.id, version=pump.program_version, program=program_json(program),
+                               daily_dose_mcg=program.daily_dose_mcg, at=at, by=actor.username))  # fmt: skip
+        pump.last_program_change_at = at
+
+    def _new_state(
+        self, s: Session, pump: m.Pump, at: datetime, reservoir: float, conc: float, program: DosingProgram
+    ) -> None:
+        """The pump's last reading is now this session's state; its forecast and learned flow follow."""
+        state = ReservoirState(
+            at, pump.reservoir_capacity_ml, reservoir, conc, pump.low_reservoir_alarm_ml, pump.empty_ml
+        )
+        forecast = forecast_reservoir(state, program)
+        pump.reading_at, pump.reading_reservoir_ml, pump.concentration_mcg_per_ml = at, reservoir, conc
+        pump.program, pump.daily_dose_mcg = program_json(program), program.daily_dose_mcg
+        pump.low_reservoir_alarm_at, pump.empty_at = forecast.low_reservoir_alarm_at, forecast.empty_at
+        pump.last_interrogation_at = at
+        self._calibrate(s, pump)
+
+    def _conflicts(self, s: Session, row: ImportRow, patient: m.Patient | None) -> list[RowError]:
         """What the record forbids: never a silent overwrite of a patient, never a pump twice."""
         v, n = row.values, row.row
         errs = []
         ref = v["patient_ref"]
-        if patient is not None and patient.name != name:
+        given, family = v["given_name"], v["family_name"]
+        if patient is not None and patient.name not in (f"{given} {family}", family if given == family else None):
             errs.append(
                 RowError(n, "family_name", f"patient {ref!r} is recorded as {patient.name!r}: never overwritten")
             )
@@ -253,4 +324,4 @@ def _session_data(row: ImportRow) -> dict[str, Any]:
     } | {"program": program_json(row.program)}
 
 
-__all__ = ["ImportInvalid", "ImportReport", "ImportUseCases"]
+__all__ = ["ImportInvalid", "ImportReport", "ImportUseCases", "patient_ref"]

@@ -25,7 +25,6 @@ from itb.clinic.usecases.imports import ImportUseCases
 from itb.contracts.clinic_import import ALARM_AGREEMENT, ALARM_WARNING
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation, bound_violation
-from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.limits import Assessment, DoseHistory, Origin, PatientContext, assess_bolus, assess_program_change
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on, estimate_reservoir_ml
@@ -116,8 +115,10 @@ class SessionUseCases(ImportUseCases):
         if pump.connection != "vendor":
             raise Conflict(f"pump {pump_id}: ITB talks to this pump; record its changes by sending them")
         errs = session_errors(kind, fields, pump.reservoir_capacity_ml, constant_flow=is_constant_flow(pump))
-        if at > self.clock() or at < pump.reading_at:
-            errs.append(Violation("at", f"must be from the last session ({pump.reading_at:%Y-%m-%d %H:%M}) to now"))
+        if at > self.clock() or at <= pump.reading_at:  # one session per instant: never recorded twice
+            errs.append(
+                Violation("at", f"must be after the last session ({pump.reading_at:%Y-%m-%d %H:%M}) and not after now")
+            )
         if errs:
             raise InvalidInput(errs)
         before = row_json(pump)
@@ -193,10 +194,7 @@ class SessionUseCases(ImportUseCases):
         """A new program version, judged as any program change, against the pump's recorded history."""
         history = self._history(s, pump, at)
         assessment = assess_program_change(old, new, conc, self._context(pump, at), history, at, self.config.limits)
-        s.add(m.ProgramVersion(pump_id=pump.id, version=pump.program_version + 1, program=program_json(new),
-                               daily_dose_mcg=new.daily_dose_mcg, at=at, by=actor.username))  # fmt: skip
-        pump.program_version += 1
-        pump.last_program_change_at = at
+        self._new_program_version(s, actor, pump, new, at)
         return assessment
 
     def _history(self, s: Session, pump: m.Pump, at: datetime) -> DoseHistory:
@@ -226,19 +224,6 @@ class SessionUseCases(ImportUseCases):
             Origin(patient.origin), age_years_on(patient.birth_date, at.date()), pump.implanted_at,
             maintenance=patient.phase == "maintenance", high_risk=patient.high_risk,
         )  # fmt: skip
-
-    def _new_state(
-        self, s: Session, pump: m.Pump, at: datetime, reservoir: float, conc: float, program: DosingProgram
-    ) -> None:
-        state = ReservoirState(
-            at, pump.reservoir_capacity_ml, reservoir, conc, pump.low_reservoir_alarm_ml, pump.empty_ml
-        )
-        forecast = forecast_reservoir(state, program)
-        pump.reading_at, pump.reading_reservoir_ml, pump.concentration_mcg_per_ml = at, reservoir, conc
-        pump.program, pump.daily_dose_mcg = program_json(program), program.daily_dose_mcg
-        pump.low_reservoir_alarm_at, pump.empty_at = forecast.low_reservoir_alarm_at, forecast.empty_at
-        pump.last_interrogation_at = at
-        self._calibrate(s, pump)
 
     def _vendor_alarm(self, pump: m.Pump, vendor_alarm_at: datetime | None) -> list[str]:
         ours = pump.low_reservoir_alarm_at

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
 
+from itb.cli.common import DISCLAIMER, DbOption, fail
+from itb.cli.records import export_command, import_command, session_command
 from itb.shell.files import InputError, read_json, read_source
-
-DISCLAIMER = "For education, planning and research. Not a certified medical device."
 
 app = typer.Typer(
     name="itb",
@@ -25,12 +25,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
 )
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit status 2."""
-    sys.stderr.write(f"itb: error: {' '.join(message.split())}\n")
-    raise SystemExit(2)
 
 
 @app.command()
@@ -477,11 +471,6 @@ def programmer_bolus(
 
 
 # ----------------------------------------------------------------------------- the clinic
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="SQLite file (default: $ITB_DATABASE_URL, else the data directory).")
-]
-
-
 @app.command()
 def serve(
     db: DbOption = None,
@@ -573,48 +562,9 @@ def users_create(
     print(f"user {username} ({role}) created")
 
 
-@app.command("import")
-def import_command(
-    file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md).")],
-    db: DbOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge every row; store nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Import an existing clinic: its vendor-programmed pumps as they stood after their last session.
-
-    All rows or none: every error on stderr as 'row N, column C: ...' (exit 2), nothing stored.
-    """
-    from itb.clinic.services import SYSTEM, ImportInvalid
-    from itb.domain.errors import InvalidInput
-    from itb.shell.clinic_setup import open_clinic
-
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{file}: cannot read it as UTF-8 text ({exc.__class__.__name__})")
-    clinic, _engine = open_clinic(db)
-    try:
-        report = clinic.import_clinic(SYSTEM, text, dry_run=dry_run)
-    except ImportInvalid as exc:
-        for error in exc.errors:
-            print(error, file=sys.stderr)
-        raise SystemExit(2) from None
-    except InvalidInput as exc:
-        fail(exc.one_line())
-    if as_json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(report.json()) + b"\n")
-        return
-    what = "valid (dry run, nothing stored)" if dry_run else "imported"
-    created = ", ".join(f"{n} {k}" for k, n in report.created.items())
-    print(f"{len(report.rows)} rows {what}: {created}; unchanged {report.unchanged}")
-    for row in report.rows:
-        warned = f"; warning: {'; '.join(row['warnings'])}" if row["warnings"] else ""
-        print(
-            f"row {row['row']}: {row['patient_ref']} {row['pump_serial']} {row['status']}, alarm "
-            f"{row['low_reservoir_alarm_at'] or 'never'}, refill booked {row['next_refill_on'] or '-'}{warned}"
-        )
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.command("session")(session_command)
 
 
 @app.command("worklist")
@@ -653,7 +603,7 @@ def _item(i) -> dict:  # type: ignore[no-untyped-def]
 
 
 def default_scenario() -> Path:
-    return Path(__file__).parent / "scenarios" / "child-first-year.json"
+    return Path(__file__).parents[1] / "scenarios" / "child-first-year.json"
 
 
 def _setup_error() -> type[Exception]:

@@ -1,0 +1,218 @@
+"""The record's own commands: import an existing clinic, export it, record a vendor pump's session.
+
+Each reads its input, calls the clinic, and writes a line per result; an error in the input is
+one line on stderr naming the field (row and column for a file) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from itb.cli.common import DbOption, fail
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md).")],
+    db: DbOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge every row; store nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import an existing clinic: its vendor-programmed pumps as they stood after their last session.
+
+    All rows or none: every error on stderr as 'row N, column C: ...' (exit 2), nothing stored.
+    """
+    from itb.clinic.services import SYSTEM, ImportInvalid
+    from itb.domain.errors import InvalidInput
+    from itb.shell.clinic_setup import open_clinic
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read it as UTF-8 text ({exc.__class__.__name__})")
+    clinic, _engine = open_clinic(db)
+    try:
+        report = clinic.import_clinic(SYSTEM, text, dry_run=dry_run)
+    except ImportInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+    except InvalidInput as exc:
+        fail(exc.one_line())
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(report.json()) + b"\n")
+        return
+    what = "valid (dry run, nothing stored)" if dry_run else "imported"
+    created = ", ".join(f"{n} {k}" for k, n in report.created.items())
+    print(f"{len(report.rows)} rows {what}: {created}; unchanged {report.unchanged}")
+    for row in report.rows:
+        warned = f"; warning: {'; '.join(row['warnings'])}" if row["warnings"] else ""
+        print(
+            f"row {row['row']}: {row['patient_ref']} {row['pump_serial']} {row['status']}, alarm "
+            f"{row['low_reservoir_alarm_at'] or 'never'}, refill booked {row['next_refill_on'] or '-'}{warned}"
+        )
+
+
+def export_command(
+    file: Annotated[str, typer.Argument(help="Where to write the CSV ('-': standard output).")],
+    db: DbOption = None,
+) -> None:
+    """Export every implanted pump's current state in the import's columns (importable again).
+
+    What a row cannot carry (a program's boluses) is named on stderr, never dropped silently.
+    """
+    from itb.clinic.services import SYSTEM
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    report = clinic.export_clinic(SYSTEM)
+    if file == "-":
+        sys.stdout.write(report.text)
+    else:
+        try:
+            Path(file).write_text(report.text, encoding="utf-8", newline="")
+        except OSError as exc:
+            fail(f"{file}: cannot write it ({exc.__class__.__name__})")
+        print(f"{report.pumps} pumps exported to {file}")
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+Quantity = Annotated[str | None, typer.Option(help="A number in the unit shown, or a number with its unit.")]
+
+
+def session_command(
+    pump_id: Annotated[int, typer.Argument(help="The vendor-programmed pump's id.")],
+    kind: Annotated[str, typer.Argument(help="refill, program, interrogation, bolus or mri_check.")],
+    at: Annotated[str, typer.Option("--at", help="When, YYYY-MM-DDTHH:MM (default: now).")] = "",
+    reservoir: Annotated[str | None, typer.Option("--reservoir", help="Reservoir as set on the device (mL).")] = None,
+    withdrawn: Annotated[str | None, typer.Option("--withdrawn", help="Refill: withdrawn, measured (mL).")] = None,
+    vendor_expected: Annotated[
+        str | None, typer.Option("--vendor-expected", help="Refill: the vendor programmer's expected residual (mL).")
+    ] = None,
+    added: Annotated[str | None, typer.Option("--added", help="Refill: added (mL).")] = None,
+    concentration: Annotated[str | None, typer.Option("--concentration", help="Refill: mcg/mL.")] = None,
+    product: Annotated[str | None, typer.Option("--product", help="Refill: the drug product.")] = None,
+    lot: Annotated[str | None, typer.Option("--lot", help="Refill: the drug lot.")] = None,
+    program: Annotated[
+        str | None, typer.Option("--program", help="As set: '600' (mcg/day) or '00:00=600;08:00=700'.")
+    ] = None,
+    bolus: Annotated[str | None, typer.Option("--bolus", help="Bolus: its dose (mcg).")] = None,
+    alarm_volume: Annotated[str | None, typer.Option("--alarm-volume", help="Low-reservoir alarm (mL).")] = None,
+    vendor_alarm: Annotated[
+        str | None, typer.Option("--vendor-alarm", help="The alarm date the vendor printed, YYYY-MM-DD[THH:MM].")
+    ] = None,
+    ack: Annotated[list[str] | None, typer.Option("--ack", help="A soft limit's code, confirmed (repeatable).")] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Review only: judge and forecast, store nothing (before programming).")
+    ] = False,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Record what the vendor's programmer did to a vendor-programmed pump.
+
+    First --review (nothing stored), program the device, then the same command without --review
+    ("programmed as reviewed"), or with the values actually set. Never refused for a limit: each
+    broken limit is a warning on the worklist until a clinician reviews it.
+    """
+    from itb.clinic.services import SYSTEM, Conflict, NotFound
+    from itb.domain.errors import InvalidInput
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    try:
+        fields = _session_fields(
+            reservoir_ml=reservoir, withdrawn_ml=withdrawn, vendor_expected_ml=vendor_expected, added_ml=added,
+            concentration_mcg_per_ml=concentration, dose_mcg=bolus, low_reservoir_alarm_ml=alarm_volume,
+            program=program, vendor_alarm_at=vendor_alarm,
+        )  # fmt: skip
+        when = _instant("at", at) if at else datetime.now().replace(microsecond=0)
+        with clinic.sessions() as s:
+            version = clinic.pump(s, SYSTEM, pump_id).version
+        outcome = clinic.record_session(
+            SYSTEM, pump_id, kind=kind, at=when, expected_version=version, dry_run=review,
+            product=product, lot=lot, acknowledged=tuple(ack or ()), **fields,
+        )  # fmt: skip
+    except InvalidInput as exc:
+        fail(exc.one_line())
+    except (Conflict, NotFound) as exc:
+        fail(str(exc))
+    _print_session(outcome, as_json)
+
+
+def _instant(field: str, raw: str) -> datetime:
+    from itb.domain.errors import InvalidInput, Violation
+
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput([Violation(field, f"{raw!r} is not a time YYYY-MM-DDTHH:MM")]) from None
+    return at if len(raw) > 10 else at.replace(hour=0, minute=0)
+
+
+def _session_fields(**raw: str | None) -> dict[str, Any]:
+    """The typed entries in their canonical units (a bare number in the unit the option names)."""
+    from itb.contracts.clinic_import import parse_program_cell
+    from itb.domain.errors import InvalidInput, Violation
+    from itb.domain.units import Dimension, parse_quantity
+
+    dimensions = {"dose_mcg": Dimension.DOSE, "concentration_mcg_per_ml": Dimension.CONCENTRATION}
+    out: dict[str, Any] = {}
+    errors: list[Violation] = []
+    for name, value in raw.items():
+        if value is None:
+            continue
+        try:
+            if name == "program":
+                out[name] = parse_program_cell(value)
+            elif name == "vendor_alarm_at":
+                out[name] = _instant(name, value)
+            else:
+                out[name] = parse_quantity(value, dimensions.get(name, Dimension.VOLUME), name).value
+        except InvalidInput as exc:
+            errors += exc.violations
+        except ValueError:
+            errors.append(Violation(name, f"{value!r} is not a daily dose in mcg/day or steps HH:MM=RATE;..."))
+    if errors:
+        raise InvalidInput(errors)
+    return out
+
+
+def _print_session(outcome: Any, as_json: bool) -> None:
+    pump, session = outcome.pump, outcome.session
+    booked = None if outcome.booked is None else outcome.booked.at.date().isoformat()
+    if as_json:
+        import orjson
+
+        from itb.clinic.usecases.base import row_json
+
+        answer = {
+            "dry_run": outcome.dry_run, "session": row_json(session) | ({"id": None} if outcome.dry_run else {}),
+            "findings": [{"code": f.code, "severity": f.severity.value, "message": f.message}
+                         for f in outcome.assessment.findings],
+            "low_reservoir_alarm_at": pump.low_reservoir_alarm_at, "empty_at": pump.empty_at, "booked_refill": booked,
+        }  # fmt: skip
+        sys.stdout.buffer.write(orjson.dumps(answer, default=str) + b"\n")
+        return
+    what = "reviewed (nothing stored): program the device, then record it" if outcome.dry_run else "recorded"
+    print(f"{session.kind} session of pump {pump.id} at {session.at:%Y-%m-%d %H:%M} {what}")
+    expected = session.data.get("itb_expected_ml")
+    if expected is not None:
+        vendor = session.data.get("vendor_expected_ml")
+        print(f"ITB's expected residual {expected:.2f} mL" + (f" (the vendor's: {vendor:g} mL)" if vendor else ""))
+    for f in outcome.assessment.findings:
+        print(f"{f.severity.value}: {f.code}: {f.message}")
+    for warning in session.warnings:
+        print(f"warning for review: {warning}")
+    alarm = pump.low_reservoir_alarm_at
+    print(f"low-reservoir alarm {alarm:%Y-%m-%d %H:%M}" if alarm else "low-reservoir alarm: never", end="")
+    print(f"; refill booked {booked}" if booked else "")
+
+
+__all__ = ["export_command", "import_command", "session_command"]
