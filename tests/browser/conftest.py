@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,22 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 15_000
+
+
+def axe_script() -> str:
+    """axe-core, as its Python package ships it."""
+    return files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
+
+
+def check_accessible(page: Any, what: str) -> None:
+    """No axe-core violation on the page as it stands."""
+    page.add_script_tag(content=axe_script())
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    found = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+    ]
+    assert not found, f"{what}: axe-core found:\n" + "\n".join(found)
 
 
 def password(username: str) -> str:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from conftest import check_accessible
 
 from itb.web import family
 
@@ -276,7 +277,10 @@ def test_the_family_page_explains_the_alarms_and_takes_a_symptom_report(
 # ---------------------------------------------------------------------------------- every page
 
 
-def test_every_page_loads_without_console_errors(page: Any, login: Any, picks: Any, problems: Any) -> None:
+def test_every_page_loads_without_console_errors_and_passes_axe(
+    page: Any, login: Any, picks: Any, problems: Any
+) -> None:
+    """Each staff page and the family's page: no console error, htmx loaded, no axe-core violation."""
     login(page, "clinician")
     patient = picks.program_refused_patient
     page.goto(f"/patients/{patient}")
@@ -295,8 +299,10 @@ def test_every_page_loads_without_console_errors(page: Any, login: Any, picks: A
         assert answer.status == 200, path
         page.wait_for_load_state("load")
         assert page.evaluate("typeof htmx") == "object", f"{path}: htmx did not load"
+        check_accessible(page, path)
     login(page, "parent1")
     assert page.goto("/family").status == 200
+    check_accessible(page, "/family")
     assert not problems.unexpected()  # also checked after every test
 
 

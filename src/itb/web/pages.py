@@ -31,6 +31,7 @@ from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
 from itb.web.chart import chart_context
+from itb.web.vendor_pages import install_vendor_pages
 
 HERE = Path(__file__).parent
 #: Worklist rows shown at first (the most urgent; "show all" lists the rest).
@@ -591,6 +592,9 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         )
         return RedirectResponse(f"/family?sent={report.id}", 303)
 
+    install_vendor_pages(
+        router, clinic, templates=templates, render=render, session=session, check_csrf=check_csrf, problems=problems
+    )
     app.include_router(router)
 
 
