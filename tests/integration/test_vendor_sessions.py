@@ -241,3 +241,17 @@ def test_a_constant_flow_pump_registered_through_the_api_runs_at_its_flow(client
     body = answer.json()
     assert body["daily_dose_mcg"] == pytest.approx(500)
     assert datetime.fromisoformat(body["empty_at"]) - datetime(2026, 11, 25, 10, 30) == timedelta(days=35)
+
+
+def test_a_vendor_pump_with_no_session_for_its_interval_and_a_margin_is_stale(client, clinic, db, clock, vendor_pump):
+    """ITB cannot read a vendor pump: past its alarm plus ``stale_margin_days`` with no session, a
+    session on the vendor's programmer may be missing from the record; recording one clears it."""
+    pump_id = vendor_pump["pump_id"]
+    alarm = datetime.fromisoformat(client("nurse").get(f"/api/pumps/{pump_id}").json()["flow"]["earliest_alarm_at"])
+    clock.set(alarm + timedelta(days=clinic.config.booking.stale_margin_days - 1))
+    assert Reason.STALE not in reasons(clinic, db, clock, pump_id)
+    clock.advance(days=2)
+    assert Reason.STALE in reasons(clinic, db, clock, pump_id)
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert session(client, pump_id, kind="interrogation", at=at, reservoir_ml=2.0).status_code == 201
+    assert Reason.STALE not in reasons(clinic, db, clock, pump_id)

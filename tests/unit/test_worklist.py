@@ -347,6 +347,7 @@ def test_reason_values_are_stable_snake_case() -> None:
         "discrepancy",
         "flow_drift",
         "session_check",
+        "stale",
     ]
 
 
@@ -509,3 +510,33 @@ def test_flow_drift_is_listed_with_its_sentence() -> None:
     item = one(calm(flow_drift="the pump gives about 9% more than it counts (learned from 3 refills): check it"))
     assert item.reasons == (Reason.FLOW_DRIFT,) and item.urgency == 2
     assert item.details == ("The pump gives about 9% more than it counts (learned from 3 refills): check it.",)
+
+
+# -- STALE (a vendor-programmed pump) ----------------------------------------------------------
+
+
+def test_stale_margin_days() -> None:
+    """The rule, named after its setting: a vendor pump whose last session is older than its refill
+    interval (to its alarm) plus ``stale_margin_days`` is stale; one day less is not."""
+    last = at(-100)
+    alarm = at(-20)  # an interval of 80 days, which has passed
+    limit = 80 + BookingSettings().stale_margin_days  # 94 days after the last session
+    fresh = calm(last_session_at=at(-limit + 1), low_reservoir_alarm_at=at(-limit + 1 + 80), empty_at=at(30))
+    assert one(fresh).reasons == (Reason.ALARM_BEFORE_REFILL,)  # the alarm has passed; not stale yet
+    item = one(calm(last_session_at=last, low_reservoir_alarm_at=alarm, empty_at=at(-10)))
+    assert Reason.STALE in item.reasons
+    words = detail(item, Reason.STALE)
+    assert "80 days" in words and "14 days" in words and "2025-11-22" in words
+    wider = one(calm(last_session_at=last, low_reservoir_alarm_at=alarm, empty_at=at(-10)),
+                BookingSettings(stale_margin_days=30))  # fmt: skip
+    assert Reason.STALE not in wider.reasons
+
+
+def test_stale_is_capped_by_drug_stability_and_never_for_a_pump_itb_reads() -> None:
+    """A pump that never alarms is stale after max_refill_interval_days plus the margin; a pump
+    ITB talks to (no ``last_session_at``) is never stale: ITB reads it itself."""
+    stopped = calm(last_session_at=at(-200), low_reservoir_alarm_at=None, empty_at=None, next_refill_booked=on(5))
+    assert Reason.STALE in one(stopped).reasons  # 200 > 180 + 14
+    recent = calm(last_session_at=at(-190), low_reservoir_alarm_at=None, empty_at=None, next_refill_booked=on(5))
+    assert build_worklist([recent], NOW) == []
+    assert build_worklist([calm(last_session_at=None, low_reservoir_alarm_at=at(60))], NOW) == []

@@ -59,6 +59,8 @@ def situations(
             m.Pump.flow_ratio,
             m.Pump.flow_ratio_sd,
             m.Pump.flow_refills,
+            m.Pump.connection,
+            m.Pump.reading_at,
         )
         .join(m.Patient, m.Patient.id == m.Pump.patient_id)
         .where(m.Pump.status == "implanted")
@@ -147,6 +149,8 @@ def situations(
         flow_ratio,
         flow_ratio_sd,
         flow_refills,
+        connection,
+        reading_at,
     ) in rows:
         refill = next_booked.get((patient_id, "refill"))
         titration = next_booked.get((patient_id, "titration"))
@@ -181,6 +185,7 @@ def situations(
                 if flow_ratio is None
                 else drift(FlowEstimate(flow_ratio, flow_ratio_sd or 0.0, flow_refills or 0), flow),
                 session_warnings=tuple(session_warnings.get(pump_id, ())),
+                last_session_at=reading_at if connection == "vendor" else None,
             )
         )
     return out

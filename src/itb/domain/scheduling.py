@@ -100,6 +100,11 @@ class BookingSettings:
     #: a missed appointment stays on the worklist this many days (clinic setting): follow it up, then
     #: it is history, not a task
     missed_follow_up_days: int = 90
+    #: a vendor-programmed pump whose last recorded session is older than its refill interval (its
+    #: last session to its earliest plausible alarm, at most max_refill_interval_days) plus this many
+    #: days is stale: a session on the vendor's programmer may be missing from the record (clinic
+    #: setting; issue 12: "the refill interval plus a margin")
+    stale_margin_days: float = 14
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []

@@ -58,6 +58,8 @@ class PumpSituation:
     flow_drift: str | None = None
     #: warnings of recorded sessions (a vendor-programmed pump) a clinician has not reviewed
     session_warnings: tuple[str, ...] = ()
+    #: a vendor-programmed pump: its last recorded session (None: a pump ITB talks to, which it reads)
+    last_session_at: datetime | None = None
 
     @property
     def earliest_alarm_at(self) -> datetime | None:
@@ -89,6 +91,7 @@ class Reason(StrEnum):
     DISCREPANCY = "discrepancy"  # refill discrepancies not yet reviewed
     FLOW_DRIFT = "flow_drift"  # the pump's learned flow is beyond the drift setting
     SESSION_CHECK = "session_check"  # a recorded session's warning (e.g. the vendor's alarm date) to review
+    STALE = "stale"  # a vendor pump's last session is older than its refill interval plus a margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,24 @@ def _titration_reason(s: PumpSituation, today: date, settings: BookingSettings) 
     return f"Titration visit due between {earliest.isoformat()} and {latest.isoformat()} ({changed}); {extra}."
 
 
+def _stale_reason(s: PumpSituation, rules: _Rules) -> str | None:
+    """A vendor pump not recorded for longer than its refill interval plus the margin."""
+    if s.last_session_at is None:
+        return None
+    longest = timedelta(days=rules.settings.max_refill_interval_days)
+    alarm = s.earliest_alarm_at
+    interval = longest if alarm is None else min(max(alarm - s.last_session_at, timedelta(0)), longest)
+    margin = timedelta(days=rules.settings.stale_margin_days)
+    if rules.now - s.last_session_at <= interval + margin:
+        return None
+    days = (rules.now - s.last_session_at).total_seconds() / _DAY_SECONDS
+    return (
+        f"No session recorded since {_when(s.last_session_at)} ({days:.0f} days): longer than its refill interval "
+        f"({interval.total_seconds() / _DAY_SECONDS:.0f} days) plus {rules.settings.stale_margin_days:g} days. "
+        "A refill or change on the vendor's programmer may be missing from the record: record its sessions."
+    )
+
+
 def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
     now, settings = rules.now, rules.settings
     reasons: list[Reason] = []
@@ -278,6 +299,10 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
     if s.session_warnings:
         reasons.append(Reason.SESSION_CHECK)
         details.append("A recorded session needs a clinician's review: " + "; ".join(s.session_warnings) + ".")
+    stale = _stale_reason(s, rules)
+    if stale is not None:
+        reasons.append(Reason.STALE)
+        details.append(stale)
     if not reasons:
         return None
 
