@@ -21,6 +21,7 @@ from itb.domain.calibration import (
     learn_flow,
     observation,
     plausible_forecast,
+    pump_prior,
     refill_history,
     usable,
 )
@@ -171,3 +172,16 @@ def test_learning_from_noisy_refills_stays_on_the_safe_side() -> None:
             trials += 1
             covered += estimate.upper(DEFAULT_FLOW, 90) >= true
     assert covered / trials >= 0.95
+
+
+def test_constant_flow_tolerance() -> None:
+    """A constant-flow pump (no generic model) starts centred on its nominal flow and is planned at
+    the edge of ``constant_flow_tolerance``; the generic models keep their own priors."""
+    for code in ("constant-flow", "codman-3000"):
+        prior = pump_prior(code)
+        assert prior.ratio == 1.0
+        assert prior.upper(DEFAULT_FLOW) == pytest.approx(1 + DEFAULT_FLOW.constant_flow_tolerance, abs=1e-9)
+    wider = FlowSettings(constant_flow_tolerance=0.25)
+    assert pump_prior("constant-flow", wider).upper(wider) == pytest.approx(1.25, abs=1e-9)
+    assert pump_prior("peristaltic") == device_prior(PERISTALTIC)
+    assert pump_prior("valve-gated") == device_prior(VALVE_GATED)

@@ -18,13 +18,12 @@ from itb.contracts.forecast import parse_program
 from itb.domain.calibration import (
     FlowEstimate,
     FlowSettings,
-    device_prior,
     learn_flow,
     plausible_forecast,
+    pump_prior,
     refill_history,
 )
-from itb.domain.catalogue import PumpKind, product
-from itb.domain.devices import MODELS, PERISTALTIC
+from itb.domain.catalogue import PumpKind, kind_of
 from itb.domain.errors import InvalidInput
 from itb.domain.forecast import Forecast, ReservoirState
 from itb.domain.program import DosingProgram
@@ -43,8 +42,7 @@ def program_of(pump: m.Pump) -> DosingProgram:
 
 def is_constant_flow(pump: m.Pump) -> bool:
     """A fixed-flow pump (no electronics): its program is its flow times the concentration."""
-    found = product(pump.model)
-    return found is not None and found.kind is PumpKind.CONSTANT_FLOW
+    return kind_of(pump.model) is PumpKind.CONSTANT_FLOW
 
 
 def last_reading_state(pump: m.Pump) -> ReservoirState:
@@ -97,7 +95,7 @@ def learned_flow(
     """The pump's flow learned from its refills ``(at, expected, withdrawn, added)`` oldest first,
     and the forecast from its last reading at the upper bound of that flow."""
     history, fill = refill_history(pump.implant_fill_ml, refills)
-    estimate = learn_flow(device_prior(MODELS.get(pump.model, PERISTALTIC), settings), history, settings)
+    estimate = learn_flow(pump_prior(pump.model, settings), history, settings)
     state, program = last_reading_state(pump), program_of(pump)
     horizon = 0.0 if pump.low_reservoir_alarm_at is None else (pump.low_reservoir_alarm_at - state.at).days
     upper = estimate.upper(settings, max(horizon, 0.0))

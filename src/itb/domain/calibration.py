@@ -27,7 +27,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from statistics import NormalDist
 
-from itb.domain.devices import DAYS_PER_YEAR, DeviceModel
+from itb.domain.catalogue import PumpKind, kind_of
+from itb.domain.devices import DAYS_PER_YEAR, MODELS, PERISTALTIC, DeviceModel
 from itb.domain.errors import InvalidInput, Violation, bound_violation
 from itb.domain.forecast import Forecast, ReservoirState, forecast_reservoir
 from itb.domain.program import DosingProgram
@@ -58,6 +59,10 @@ class FlowSettings:
     #: fill, a leak, a blocked catheter or a measurement slip, and is not learned from (twice the
     #: peristaltic pump's labelled 14.5 %, rounded; its refill is flagged for a discrepancy review)
     outlier_fraction: float = 0.30
+    #: a constant-flow pump's flow tolerance, planned at this edge until its refills teach its own
+    #: flow (unverified: no source read gives a constant-flow product's accuracy; its flow also rises
+    #: with fever, heat and altitude, domain.md; taken as wide as the programmable pumps' labels)
+    constant_flow_tolerance: float = 0.15
 
     def __post_init__(self) -> None:
         problems: list[Violation] = []
@@ -130,6 +135,15 @@ def device_prior(device: DeviceModel, settings: FlowSettings = DEFAULT_FLOW) -> 
     # upper() adds the interval spread on top; take it out here so a new pump's upper bound is the edge
     sd = math.sqrt(max(sd**2 - settings.interval_sd**2, 0.0))
     return FlowEstimate(mean, sd, 0)
+
+
+def pump_prior(model: str, settings: FlowSettings = DEFAULT_FLOW) -> FlowEstimate:
+    """The prior of a pump record's ``model``: a generic model's own; a constant-flow product's
+    nominal flow with ``constant_flow_tolerance``; else the peristaltic pump's (the widest label)."""
+    device = MODELS.get(model)
+    if device is None and kind_of(model) is PumpKind.CONSTANT_FLOW:
+        device = replace(PERISTALTIC, typical_flow_error=0.0, labelled_flow_tolerance=settings.constant_flow_tolerance)
+    return device_prior(device or PERISTALTIC, settings)
 
 
 def usable(obs: FlowObservation, settings: FlowSettings = DEFAULT_FLOW) -> bool:
