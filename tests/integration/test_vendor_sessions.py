@@ -255,3 +255,16 @@ def test_a_vendor_pump_with_no_session_for_its_interval_and_a_margin_is_stale(cl
     at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
     assert session(client, pump_id, kind="interrogation", at=at, reservoir_ml=2.0).status_code == 201
     assert Reason.STALE not in reasons(clinic, db, clock, pump_id)
+
+
+def test_a_refills_drug_passes_the_same_drug_limits_as_any_refill(client, vendor_pump, clock):
+    """The product named must be known (422 naming ``product``); a strength it is not sold in is a
+    soft limit (a dilution to confirm), a warning until acknowledged, as at any refill."""
+    pump_id = vendor_pump["pump_id"]
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    refill = {"kind": "refill", "at": at, "withdrawn_ml": 15.6, "added_ml": 20, "concentration_mcg_per_ml": 1000}
+    unknown = session(client, pump_id, product="Baclofen-X", **refill)
+    assert unknown.status_code == 422 and "product" in unknown.text
+    diluted = session(client, pump_id, product="Lioresal Intrathecal", **refill)
+    assert diluted.status_code == 201, diluted.text
+    assert any(w.startswith("concentration_not_in_product:") for w in diluted.json()["session"]["warnings"])

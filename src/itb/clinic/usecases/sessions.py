@@ -22,10 +22,20 @@ from itb.adapters.db import models as m
 from itb.clinic.derived import is_constant_flow, last_reading_state, program_of
 from itb.clinic.usecases.base import Actor, Conflict, require, row_json
 from itb.clinic.usecases.imports import ImportUseCases
+from itb.clinic.usecases.refills import product_errors
 from itb.contracts.clinic_import import ALARM_AGREEMENT, ALARM_WARNING
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation, bound_violation
-from itb.domain.limits import Assessment, DoseHistory, Origin, PatientContext, assess_bolus, assess_program_change
+from itb.domain.limits import (
+    Assessment,
+    DoseHistory,
+    Origin,
+    PatientContext,
+    assess_bolus,
+    assess_concentration,
+    assess_program_change,
+    product_named,
+)
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on, estimate_reservoir_ml
 from itb.domain.refill import assess_refill
@@ -59,7 +69,7 @@ def session_errors(
         "bolus": ("dose_mcg",),
         "mri_check": (),
     }[kind]
-    errs = _need(fields, needs, kind)
+    errs = _need(fields, needs, kind) + product_errors(fields.get("product"))
     for name in ("reservoir_ml", "withdrawn_ml", "added_ml", "vendor_expected_ml"):
         bad = bound_violation(name, fields.get(name), minimum=0, maximum=capacity)
         errs += [bad] if bad else []
@@ -152,11 +162,14 @@ class SessionUseCases(ImportUseCases):
                 capacity_ml=pump.reservoir_capacity_ml, settings=self.config.refill,
             )  # fmt: skip
             conc, reservoir = f["concentration_mcg_per_ml"], f["added_ml"]
+            chosen = None if f.get("product") is None else product_named(f["product"])
+            assessment = assessment.merged(assess_concentration(conc, self.config.limits, chosen))
             self._add_refill(s, actor, pump, at, expected, f, assessment)
             if is_constant_flow(pump) and conc != pump.concentration_mcg_per_ml:
                 # a fixed flow: the new drug is the dose change, judged as one
                 fixed = DosingProgram.simple_continuous(program.daily_volume_ml(pump.concentration_mcg_per_ml) * conc)
-                assessment = assessment.merged(self._program_change(s, actor, pump, program, fixed, conc, at))
+                change = self._program_change(s, actor, pump, program, fixed, conc, at)
+                assessment = _union(assessment, change)
                 program = fixed
         elif kind == "program":
             assessment = self._program_change(s, actor, pump, program, f["program"], conc, at)
@@ -234,6 +247,12 @@ class SessionUseCases(ImportUseCases):
             f"vendor_alarm: the vendor's alarm date {vendor_alarm_at.isoformat(' ', 'minutes')} differs from ITB's "
             f"forecast {shown} by more than a day: {ALARM_WARNING}"
         ]
+
+
+def _union(first: Assessment, then: Assessment) -> Assessment:
+    """Both assessments' findings, each limit once (the first one's words)."""
+    seen = {f.code for f in first.findings}
+    return Assessment(first.findings + tuple(f for f in then.findings if f.code not in seen))
 
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
