@@ -206,10 +206,18 @@ def _print_session(outcome: Any, as_json: bool) -> None:
     if expected is not None:
         vendor = session.data.get("vendor_expected_ml")
         print(f"ITB's expected residual {expected:.2f} mL" + (f" (the vendor's: {vendor:g} mL)" if vendor else ""))
+    acknowledged = set(session.data.get("acknowledged", ()))
     for f in outcome.assessment.findings:
-        print(f"{f.severity.value}: {f.code}: {f.message}")
+        if f.severity.value == "refuse":
+            print(f"hard limit broken, a warning for a clinician's review: {f.code}: {f.message}")
+        elif f.code in acknowledged:
+            print(f"soft limit, acknowledged: {f.code}: {f.message}")
+        else:
+            print(f"soft limit, a warning for review (--ack {f.code} confirms it): {f.code}: {f.message}")
+    codes = {f.code for f in outcome.assessment.findings}
     for warning in session.warnings:
-        print(f"warning for review: {warning}")
+        if warning.split(":", 1)[0] not in codes:
+            print(f"warning for review: {warning}")
     alarm = pump.low_reservoir_alarm_at
     print(f"low-reservoir alarm {alarm:%Y-%m-%d %H:%M}" if alarm else "low-reservoir alarm: never", end="")
     print(f"; refill booked {booked}" if booked else "")
