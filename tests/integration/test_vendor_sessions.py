@@ -268,3 +268,17 @@ def test_a_refills_drug_passes_the_same_drug_limits_as_any_refill(client, vendor
     diluted = session(client, pump_id, product="Lioresal Intrathecal", **refill)
     assert diluted.status_code == 201, diluted.text
     assert any(w.startswith("concentration_not_in_product:") for w in diluted.json()["session"]["warnings"])
+
+
+def test_the_vendors_eri_reading_puts_the_replacement_on_the_worklist(client, clinic, db, clock, vendor_pump):
+    """The ERI the vendor's programmer shows is the pump's: within the warning window it is
+    ``eri_soon``; on or before the session, ``eri_reached`` (the pump stops about 90 days later)."""
+    pump_id = vendor_pump["pump_id"]
+    at = (clock.now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    eri = (clock.now + timedelta(days=100)).strftime("%Y-%m-%dT00:00:00")
+    assert session(client, pump_id, kind="interrogation", at=at, reservoir_ml=15.0, eri_at=eri).status_code == 201
+    assert client("nurse").get(f"/api/pumps/{pump_id}").json()["eri_at"].startswith(eri[:10])
+    assert Reason.ERI_SOON in reasons(clinic, db, clock, pump_id)
+    later = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert session(client, pump_id, kind="interrogation", at=later, reservoir_ml=15.0, eri_at=at).status_code == 201
+    assert Reason.ERI_REACHED in reasons(clinic, db, clock, pump_id)

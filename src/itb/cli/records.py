@@ -108,6 +108,9 @@ def session_command(
     vendor_alarm: Annotated[
         str | None, typer.Option("--vendor-alarm", help="The alarm date the vendor printed, YYYY-MM-DD[THH:MM].")
     ] = None,
+    eri: Annotated[
+        str | None, typer.Option("--eri", help="The ERI date the vendor's programmer shows, YYYY-MM-DD[THH:MM].")
+    ] = None,
     ack: Annotated[list[str] | None, typer.Option("--ack", help="A soft limit's code, confirmed (repeatable).")] = None,
     review: Annotated[
         bool, typer.Option("--review", help="Review only: judge and forecast, store nothing (before programming).")
@@ -130,7 +133,7 @@ def session_command(
         fields = _session_fields(
             reservoir_ml=reservoir, withdrawn_ml=withdrawn, vendor_expected_ml=vendor_expected, added_ml=added,
             concentration_mcg_per_ml=concentration, dose_mcg=bolus, low_reservoir_alarm_ml=alarm_volume,
-            program=program, vendor_alarm_at=vendor_alarm,
+            program=program, vendor_alarm_at=vendor_alarm, eri_at=eri,
         )  # fmt: skip
         when = _instant("at", at) if at else datetime.now().replace(microsecond=0)
         with clinic.sessions() as s:
@@ -171,7 +174,7 @@ def _session_fields(**raw: str | None) -> dict[str, Any]:
         try:
             if name == "program":
                 out[name] = parse_program_cell(value)
-            elif name == "vendor_alarm_at":
+            elif name in ("vendor_alarm_at", "eri_at"):
                 out[name] = _instant(name, value)
             else:
                 out[name] = parse_quantity(value, dimensions.get(name, Dimension.VOLUME), name).value

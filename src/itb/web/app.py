@@ -162,6 +162,10 @@ class SessionIn(Strict):
     dose_mcg: float | None = Field(default=None, gt=0, description="a bolus given on the vendor's programmer")
     low_reservoir_alarm_ml: float | None = Field(default=None, ge=0)
     vendor_alarm_at: datetime | None = None
+    eri_at: datetime | None = Field(
+        default=None,
+        description="the elective replacement indicator the vendor's programmer shows (reached: on or before at)",
+    )
     version: int
     acknowledged: list[str] = Field(default_factory=list)
 

@@ -181,6 +181,8 @@ class SessionUseCases(ImportUseCases):
                 reservoir = max(expected - f["dose_mcg"] / conc, 0.0)
         if f.get("low_reservoir_alarm_ml") is not None:
             pump.low_reservoir_alarm_ml = f["low_reservoir_alarm_ml"]
+        if f.get("eri_at") is not None:  # the elective replacement indicator, as the vendor's programmer shows it
+            pump.eri_at, pump.eri_reached = f["eri_at"], f["eri_at"] <= at
         # every session reads the pump on the vendor's programmer: after a scan, it is the check
         self._post_scan_checks_done(s, pump, at, actor)
         self._new_state(s, pump, at, expected if reservoir is None else reservoir, conc, program)
