@@ -278,13 +278,21 @@ def test_the_family_page_explains_the_alarms_and_takes_a_symptom_report(
 
 
 def test_every_page_loads_without_console_errors_and_passes_axe(
-    page: Any, login: Any, picks: Any, problems: Any
+    page: Any, login: Any, picks: Any, problems: Any, clinic: Any
 ) -> None:
     """Each staff page and the family's page: no console error, htmx loaded, no axe-core violation."""
+    from sqlalchemy import select
+
+    from itb.adapters.db import models as m
+    from itb.clinic.derived import is_constant_flow
+
     login(page, "clinician")
     patient = picks.program_refused_patient
     page.goto(f"/patients/{patient}")
     pump = pump_of_chart(page)
+    with clinic.sessions() as s:  # the demo's constant-flow patient: its card and a planned dilution
+        pumps = s.scalars(select(m.Pump).where(m.Pump.status == "implanted")).all()
+        fixed = next(p.patient_id for p in pumps if is_constant_flow(p))
     for path in (
         "/worklist",
         "/worklist?urgency=1",
@@ -294,6 +302,9 @@ def test_every_page_loads_without_console_errors_and_passes_axe(
         f"/patients/{patient}/screening",
         f"/pumps/{pump}/refill",
         f"/pumps/{pump}/program",
+        f"/patients/{fixed}",
+        f"/patients/{fixed}?target_dose=450&stock=2000+mcg%2FmL&total_ml=35#dilution",
+        f"/patients/{fixed}?target_dose=lots&stock=2000#dilution",
     ):
         answer = page.goto(path)
         assert answer.status == 200, path

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
+from urllib.parse import urlencode
 
 from itb.clinic import views
-from itb.clinic.derived import earliest_alarm_at, learned_flow, program_of
+from itb.clinic.derived import earliest_alarm_at, is_constant_flow, learned_flow, program_of
 from itb.clinic.services import Actor, Clinic
+from itb.domain import constant_flow as cf
 from itb.domain.calibration import drift
+from itb.domain.catalogue import product
+from itb.domain.errors import InvalidInput, Violation
+from itb.domain.limits import DRUG_PRODUCTS
 from itb.domain.management import management_for
 from itb.domain.reading import age_years_on
+from itb.domain.units import Dimension, parse_quantity
 from itb.web import family
+
+#: The dilution planner's entries (query parameters of the chart): name -> (label, dimension, example).
+PLANNER_FIELDS: dict[str, tuple[str, Dimension, str]] = {
+    "target_dose": ("Target daily dose", Dimension.RATE, "e.g. 450 mcg/day or 0.45 mg/day"),
+    "stock": ("Stock concentration", Dimension.CONCENTRATION, "e.g. 2000 mcg/mL or 2 mg/mL"),
+    "total_ml": ("Total volume to fill", Dimension.VOLUME, "e.g. 35 mL"),
+}
+#: The planner's entry each rule of ``itb.domain.constant_flow`` is about, and what the rule
+#: speaks of (the target concentration comes from the target dose, so its rules are the dose's).
+PLANNER_FIELD_OF: dict[str, tuple[str, str]] = {
+    "target_daily_dose_mcg": ("target_dose", ""),
+    "target_concentration": ("target_dose", "the concentration it needs "),
+    "stock_concentration": ("stock", ""),
+    "total_volume_ml": ("total_ml", ""),
+    "flow": ("flow", ""),
+}
+PLANNER_LABELS = {**{name: label for name, (label, _, _) in PLANNER_FIELDS.items()}, "flow": "The pump's flow"}
+#: The longest entry the planner reads (a quantity with its unit is far shorter).
+PLANNER_MAX_CHARS = 40
 
 
 def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
@@ -52,10 +78,14 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         [(a.at, a.data["t_score"]) for a in assessments if a.kind == "gas"] or None,
     )
     therapy = therapy_plans(clinic, patient, pump, versions, assessments, screenings, reports, now)
+    fixed_flow = pump is not None and is_constant_flow(pump)
     return {
         **therapy,
         "patient": patient,
         "pump": pump,
+        "fixed_flow": fixed_flow,
+        # the constant-flow card and its dilution planner: for the clinic's staff only
+        "constant_flow": constant_flow_card(pump) if fixed_flow and actor.role != "caregiver" else None,
         "program": program,
         "appointments": appointments,
         "assessments": assessments,
@@ -83,6 +113,102 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             next_refill.date() if next_refill else None,
             today=now.date(),
         ),
+    }
+
+
+def constant_flow_card(pump: Any) -> dict[str, Any]:
+    """What the chart says about a constant-flow pump: its fixed flow, the dose it gives at the
+    current concentration, the conditions that change its flow, and the dilution planner."""
+    conc = pump.concentration_mcg_per_ml
+    flow = program_of(pump).daily_volume_ml(conc) if conc > 0 else None
+    found = product(pump.model)
+    return {
+        "product": found.name if found else pump.model,
+        "flow_ml_per_day": flow,
+        "daily_dose_mcg": cf.daily_dose_mcg(conc, flow) if flow is not None else pump.daily_dose_mcg,
+        "concentration_mcg_per_ml": conc,
+        "conditions": cf.flow_conditions(),
+        "fields": PLANNER_FIELDS,
+        "resolution_ml": cf.SYRINGE_RESOLUTION_ML,
+        "stocks": sorted({s for p in DRUG_PRODUCTS for s in p.concentrations_mcg_per_ml}),
+        "plan": lambda params: plan_dilution(pump, flow, params),
+    }
+
+
+def plan_dilution(pump: Any, flow_ml_per_day: float | None, params: Mapping[str, str]) -> dict[str, Any]:
+    """The dilution planner from the chart's query parameters: the entries as typed (the total
+    defaults to the reservoir's capacity), and either the plan or every error by its entry.
+
+    Nothing is recorded: the plan only prefills a refill session, whose review is the dose change.
+    """
+    form = {name: str(params.get(name, "")).strip() for name in PLANNER_FIELDS}
+    out: dict[str, Any] = {"form": form, "result": None, "errors": [], "invalid": {}}
+    if not any(form.values()):  # the chart as first opened: an empty planner
+        out["form"]["total_ml"] = f"{pump.reservoir_capacity_ml:g} mL"
+        return out
+    try:
+        out["result"] = _plan(pump, flow_ml_per_day, form)
+    except InvalidInput as exc:
+        invalid: dict[str, list[str]] = {}
+        for v in exc.violations:
+            name, subject = PLANNER_FIELD_OF.get(v.field, (v.field, ""))
+            label = PLANNER_LABELS.get(name, v.field.replace("_", " "))
+            rule = subject + v.rule
+            invalid.setdefault(name, []).append(rule)
+            out["errors"].append({"code": name, "severity": "refuse", "message": f"{label}: {rule}"})
+        out["invalid"] = {k: "; ".join(rules) for k, rules in invalid.items()}
+    return out
+
+
+def _plan(pump: Any, flow: float | None, form: dict[str, str]) -> dict[str, Any]:
+    if flow is None:
+        raise InvalidInput(
+            [Violation("flow", "is unknown: the pump holds no drug (0 mcg/mL), so its flow is not on record")]
+        )
+    values: dict[str, float] = {}
+    found: list[Violation] = []
+    for name, (_label, dimension, _example) in PLANNER_FIELDS.items():
+        text = form[name] or (f"{pump.reservoir_capacity_ml:g}" if name == "total_ml" else "")
+        if not text:
+            found.append(Violation(name, "is required"))
+            continue
+        if len(text) > PLANNER_MAX_CHARS:
+            found.append(Violation(name, f"must be at most {PLANNER_MAX_CHARS} characters"))
+            continue
+        try:
+            values[name] = parse_quantity(text, dimension, name).value
+        except InvalidInput as exc:
+            found += exc.violations
+    if found:
+        if "stock" in values and "total_ml" in values:  # their own rules too, all at once
+            try:
+                cf.dilution(
+                    values["stock"], values["stock"], values["total_ml"], capacity_ml=pump.reservoir_capacity_ml
+                )
+            except InvalidInput as exc:
+                found += [v for v in exc.violations if v.field in ("stock_concentration", "total_volume_ml")]
+        raise InvalidInput(found)
+    target = cf.concentration_for_dose(values["target_dose"], flow)
+    mix = cf.dilution(
+        target, values["stock"], values["total_ml"], flow_ml_per_day=flow, capacity_ml=pump.reservoir_capacity_ml
+    )
+    actual = mix.actual_concentration_mcg_per_ml
+    query = {"kind": "refill", "concentration_mcg_per_ml": f"{actual:.6g} mcg/mL", "added_ml": f"{mix.total_ml:g} mL"}
+    return {
+        "flow_ml_per_day": flow,
+        "target_dose_mcg": values["target_dose"],
+        "target_concentration": target,
+        "stock_concentration": values["stock"],
+        "stock_ml": mix.stock_ml,
+        "diluent_ml": mix.diluent_ml,
+        "total_ml": mix.total_ml,
+        "actual_concentration": actual,
+        "actual_dose_mcg": mix.actual_daily_dose_mcg,
+        "deviation_fraction": mix.deviation_fraction,
+        "change_fraction": (mix.actual_daily_dose_mcg or 0.0) / pump.daily_dose_mcg - 1
+        if pump.daily_dose_mcg
+        else None,
+        "session_url": f"/pumps/{pump.id}/session?{urlencode({**query, 'planned': '1'})}",
     }
 
 

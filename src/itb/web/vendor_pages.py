@@ -98,6 +98,8 @@ KIND_LABELS = {
     "mri_check": "Check after an MRI",
 }
 assert set(KIND_FIELDS) == set(SESSION_KINDS) == set(KIND_LABELS)
+#: The entries a link may prefill (``?concentration_mcg_per_ml=...``): the chart's dilution planner.
+PREFILLED: dict[str, tuple[str, ...]] = {"refill": ("added_ml", "concentration_mcg_per_ml")}
 #: How the chart names every kind of recorded session (the import's and a registration's too).
 RECORDED_LABELS = {**KIND_LABELS, "import": "Import", "registration": "Registration"}
 
@@ -306,7 +308,12 @@ def install_vendor_pages(
         actor, token = session(request)
         pump = vendor_pump(actor, pump_id)
         kind = kind if kind in kinds_of(pump) else "refill"
-        return show_form(request, actor, token, pump, kind, entry_form(pump, kind))
+        form = entry_form(pump, kind)
+        # a refill planned on the chart (its dilution planner) comes with its drug: only prefilled, reviewed as typed
+        for name in PREFILLED.get(kind, ()):
+            if given := request.query_params.get(name, "").strip()[:100]:
+                form[name] = given
+        return show_form(request, actor, token, pump, kind, form)
 
     @router.post("/pumps/{pump_id}/session", response_class=HTMLResponse)
     async def session_step(request: Request, pump_id: int) -> Response:
