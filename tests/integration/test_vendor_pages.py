@@ -274,3 +274,16 @@ def test_sessions_need_the_csrf_token_a_vendor_pump_and_a_staff_member(app, user
     session = db.all(m.PumpSession)[0]
     page = nurse.get(f"/patients/{vendor_pump.patient_id}").text
     assert nurse.post(f"/pump-sessions/{session.id}/review", data={"csrf": csrf_of(page)}).status_code == 403
+
+
+def test_an_interrogation_records_the_eri_the_programmer_shows(app, users, passwords, db, clock, vendor_pump):
+    nurse = browser(app, "nurse", passwords)
+    at = (clock.now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    answer = review(nurse, vendor_pump, "interrogation", at=at, reservoir_ml="15.4 mL", eri_at="2027-03-01")
+    assert answer.status_code == 200, answer.text
+    saved = nurse.post(f"/pumps/{vendor_pump.id}/session", data=form_with(answer.text, "record")["fields"])
+    assert saved.status_code in (200, 303)
+    (pump,) = db.all(m.Pump, m.Pump.id == vendor_pump.id)
+    assert pump.eri_at == datetime(2027, 3, 1) and pump.eri_reached is False
+    bad = review(nurse, vendor_pump, "interrogation", at=at, reservoir_ml="15 mL", eri_at="March")
+    assert bad.status_code == 422 and "is not a date YYYY-MM-DD" in bad.text

@@ -71,17 +71,18 @@ FIELDS: dict[str, Field] = {
     "reservoir_ml": Field("Reservoir volume as set on the programmer", Dimension.VOLUME, "e.g. 12.4 mL"),
     "low_reservoir_alarm_ml": Field("Low-reservoir alarm volume, if changed", Dimension.VOLUME, "e.g. 2 mL"),
     "vendor_alarm_at": Field("Low-reservoir alarm date the vendor programmer shows", "alarm_date", "YYYY-MM-DD HH:MM"),
+    "eri_at": Field("Replacement indicator (ERI) date, if the programmer shows it", "alarm_date", "YYYY-MM-DD"),
 }
 #: The entries of each kind of session, and which of them it needs (``record_session`` checks it too).
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "refill": (
         "withdrawn_ml", "vendor_expected_ml", "added_ml", "concentration_mcg_per_ml", "product", "lot",
-        "low_reservoir_alarm_ml", "vendor_alarm_at",
+        "low_reservoir_alarm_ml", "vendor_alarm_at", "eri_at",
     ),
-    "program": ("program", "reservoir_ml", "low_reservoir_alarm_ml", "vendor_alarm_at"),
-    "interrogation": ("reservoir_ml", "low_reservoir_alarm_ml", "vendor_alarm_at"),
+    "program": ("program", "reservoir_ml", "low_reservoir_alarm_ml", "vendor_alarm_at", "eri_at"),
+    "interrogation": ("reservoir_ml", "low_reservoir_alarm_ml", "vendor_alarm_at", "eri_at"),
     "bolus": ("dose_mcg", "reservoir_ml", "vendor_alarm_at"),
-    "mri_check": ("reservoir_ml", "vendor_alarm_at"),
+    "mri_check": ("reservoir_ml", "vendor_alarm_at", "eri_at"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "refill": ("withdrawn_ml", "added_ml", "concentration_mcg_per_ml"),
@@ -114,7 +115,7 @@ def _at(text: str) -> datetime:
         raise InvalidInput([Violation("at", "must be a date and time YYYY-MM-DD HH:MM")]) from None
 
 
-def _alarm_date(text: str) -> datetime:
+def _alarm_date(name: str, text: str) -> datetime:
     text = text.strip()
     try:
         if len(text) == 10:
@@ -122,7 +123,7 @@ def _alarm_date(text: str) -> datetime:
         return datetime.fromisoformat(text).replace(second=0, microsecond=0)
     except ValueError:
         raise InvalidInput(
-            [Violation("vendor_alarm_at", f"{text!r} is not a date YYYY-MM-DD or a date and time YYYY-MM-DD HH:MM")]
+            [Violation(name, f"{text!r} is not a date YYYY-MM-DD or a date and time YYYY-MM-DD HH:MM")]
         ) from None
 
 
@@ -158,7 +159,7 @@ def read_session_form(kind: str, form: dict[str, str]) -> tuple[datetime, dict[s
             if spec.kind == "program":
                 values[name] = _program(text)
             elif spec.kind == "alarm_date":
-                values[name] = _alarm_date(text)
+                values[name] = _alarm_date(name, text)
             elif spec.kind in ("product", "text"):
                 if len(text) > 100 or not text.isprintable():
                     raise InvalidInput([Violation(name, "must be 1-100 printable characters")])
