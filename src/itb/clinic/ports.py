@@ -2,10 +2,12 @@
 
 The use cases talk to a pump only through a :class:`PumpGateway`. Reading a pump gives a typed
 :class:`~itb.domain.reading.PumpReading`; a change is a :class:`PumpChange` sent under its own
-idempotency key, and its fate is settled from the pump's log (``settle``), never guessed. Today's
-adapter (``itb.adapters.pumps.telemetry``) speaks the telemetry protocol to a virtual pump; a pump
-the clinic cannot talk to (programmed on the vendor's own programmer) fits the same port: its
-"send" is the nurse's confirmation of what the device was given, its "read" the session recorded.
+idempotency key, and its fate is settled from the pump's log (``settle``), never guessed. The
+adapter (``itb.adapters.pumps.telemetry``) speaks the telemetry protocol to a virtual pump. A pump
+the clinic cannot talk to (``connection == "vendor"``: programmed on the vendor's own programmer)
+never reaches the gateway: what the nurse records of each session on that programmer is its
+reading (``itb.clinic.usecases.sessions``), and every use case that would talk to it refuses it
+by name.
 
 :class:`PumpLocks` gives one writer per pump across every server process (a database lock), held
 while the pump is talked to, so two processes are as safe as one.
@@ -99,9 +101,6 @@ class PumpConnection(Protocol):
 
 class PumpGateway(Protocol):
     """Every pump the clinic knows, by the clinic's own pump id (never by a serial or other typed text)."""
-
-    #: False for a pump the clinic cannot talk to (its changes are made elsewhere and confirmed)
-    reachable: bool
 
     def check(self, setup: VirtualPumpSetup) -> None:
         """Refuse (InvalidInput) a setup the pump cannot start from, writing nothing."""

@@ -104,8 +104,6 @@ class TelemetryConnection:
 class TelemetryPumps:
     """Virtual pumps in the clinic's database, reached by telemetry (the :class:`PumpGateway` port)."""
 
-    reachable = True
-
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
         self.engine = engine
         self.clock = clock
