@@ -1,12 +1,14 @@
 """Import speed: an existing clinic of N pumps into PostgreSQL (``shared/spec/clinic-import.md``).
 
-    python benchmarks/clinic_import.py [--rows N] [--url URL] [--seed S]
+    python benchmarks/clinic_import.py [--rows N [N ...]] [--url URL] [--seed S]
 
-Writes N valid rows (SynchroMed II, Prometra II and constant-flow pumps, simple and flexible
-programs), creates a database of its own on the server of ``--url``, migrates it, and times in
-one run: reading and judging the file alone (the floor: no database), a dry run (the file and
-the record judged, nothing stored), the import itself, and a second import of the same file
-(every row ``unchanged``). Prints rows per second and each as a ratio of the floor.
+For each N (default: 1,000 and 10,000), in one run: writes N valid rows (SynchroMed II,
+Prometra II and constant-flow pumps, simple and flexible programs), creates a database of its
+own on the server of ``--url``, migrates it, and times reading and judging the file alone (the
+floor: no database), a dry run (the file and the record judged, nothing stored), the import
+itself, and a second import of the same file (every row ``unchanged``). Prints rows per second,
+each as a ratio of the floor, and the SQL statements each sent per row (counted by an event
+listener on the engine; an ``executemany`` counts once).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import event
 
 from crash_campaign import temporary_database
 from itb.adapters.db.engine import make_engine, migrate
@@ -63,31 +67,52 @@ def timed(work) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--url", default=DEFAULT_URL)
-    parser.add_argument("--seed", type=int, default=20270104)
-    args = parser.parse_args(argv)
+def measure(rows: int, server_url: str, seed: int) -> None:
+    """One size: its own database, the four timings, printed."""
     today = date.today()
-    text = clinic_file(args.rows, today, args.seed)
-    with temporary_database(args.url) as url, tempfile.TemporaryDirectory() as home:
+    text = clinic_file(rows, today, seed)
+    with temporary_database(server_url) as url, tempfile.TemporaryDirectory() as home:
         engine = make_engine(url)
         migrate(engine)
         clinic = clinic_on(engine, ClinicConfig(data_dir=Path(home)))
-        floor = timed(lambda: parse_clinic_csv(text, today))
-        dry = timed(lambda: clinic.import_clinic(SYSTEM, text, dry_run=True))
-        stored = timed(lambda: clinic.import_clinic(SYSTEM, text))
-        again = timed(lambda: clinic.import_clinic(SYSTEM, text))
+        sent = [0]
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def count(*_: object) -> None:
+            sent[0] += 1
+
+        def counted(work):  # type: ignore[no-untyped-def]
+            before = sent[0]
+            seconds = timed(work)
+            return seconds, sent[0] - before
+
+        parse_clinic_csv("\n".join(text.splitlines()[:50]), today)  # warm: the floor is not the first call
+        floor = counted(lambda: parse_clinic_csv(text, today))
+        dry = counted(lambda: clinic.import_clinic(SYSTEM, text, dry_run=True))
+        stored = counted(lambda: clinic.import_clinic(SYSTEM, text))
+        again = counted(lambda: clinic.import_clinic(SYSTEM, text))
         engine.dispose()
-    print(f"{args.rows} rows into PostgreSQL ({len(text) / 1e6:.1f} MB of CSV)")
-    for name, seconds in (
+    print(f"{rows} rows into PostgreSQL ({len(text) / 1e6:.1f} MB of CSV)")
+    for name, (seconds, statements) in (
         ("read and judge the file (floor)", floor),
         ("dry run", dry),
         ("import", stored),
         ("import again (unchanged)", again),
     ):
-        print(f"{name:>32}: {seconds:7.2f} s, {args.rows / seconds:9.0f} rows/s, {seconds / floor:5.1f}x the floor")
+        print(
+            f"{name:>32}: {seconds:7.2f} s, {rows / seconds:9.0f} rows/s, {seconds / floor[0]:5.1f}x the floor,"
+            f" {statements / rows:6.3f} SQL statements/row"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--seed", type=int, default=20270104)
+    args = parser.parse_args(argv)
+    for rows in args.rows:
+        measure(rows, args.url, args.seed)
     return 0
 
 

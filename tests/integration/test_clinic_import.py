@@ -237,3 +237,70 @@ def test_a_later_session_of_a_vendor_pump_updates_it_an_earlier_one_is_an_error(
 def test_an_export_is_for_the_clinic_staff_who_import(client):
     assert export(client, "nurse").status_code == 403
     assert export(client, "admin").status_code == 200
+
+
+def _pumps_file(count: int, first: int = 0) -> str:
+    header = FILE.splitlines()[0]
+    rows = [
+        f"MRN-B{i:04d},Family{i},Given{i},1980-01-02,spinal,synchromed-ii,NGP-B{i:04d},20,2021-03-01,"
+        f"2026-11-20T09:00,{18 + i % 3},500,{200 + i},,,{'2026-12-20' if i % 2 else ''}"
+        for i in range(first, first + count)
+    ]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_an_import_sends_a_few_sql_statements_for_hundreds_of_rows(clinic, users, db):
+    """The rows of a file are read and written together (on PostgreSQL a few statements for
+    hundreds of rows, not several per row), and the audit chain is the one entry after entry gives."""
+    from sqlalchemy import event
+
+    from itb.clinic.audit import verify_chain
+
+    def statements(text: str):  # type: ignore[no-untyped-def]
+        sent: list[str] = []
+
+        def count(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+            sent.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            report = clinic.import_clinic(users["clinician"], text)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(sent), report
+
+    audited = db.audit_count()
+    few, report = statements(_pumps_file(20))
+    assert report.created["pumps"] == 20
+    many, report = statements(_pumps_file(300, first=20))
+    assert report.created == {"patients": 300, "pumps": 300, "sessions": 300, "appointments": 300}
+    if db.engine.dialect.name == "postgresql":  # each INSERT sends all its rows at once
+        assert many <= few + 5 and many <= 300 * 0.1, (few, many)
+    else:  # SQLite gives the new records' ids one row at a time; no other statement per row
+        assert many <= 300 * 5 + 20, (few, many)
+    again, report = statements(_pumps_file(300, first=20))
+    assert report.unchanged == 300 and again <= 300 * 0.05, again
+    assert db.count(m.Pump) == 320 and db.audit_count() - audited == 320 * 4  # patient, pump, session, booking
+    with db.sessions() as s:
+        assert verify_chain(s) == []
+
+
+def test_one_patient_under_two_references_in_a_file_gets_one_pump(clinic, users):
+    """``P7`` and ``P07`` are one patient registered in ITB without a reference: the second row
+    is refused as a second implanted pump, as if the rows were imported one after the other."""
+    from itb.clinic.usecases.imports import ImportInvalid
+
+    patient = clinic.register_patient(users["clinician"], name="Own Patient", birth_date=date(1980, 1, 2),
+                                      origin="spinal")  # fmt: skip
+    header = FILE.splitlines()[0]
+    rows = [
+        f"{ref},Patient,Own,1980-01-02,spinal,synchromed-ii,{serial},20,2021-03-01,2026-11-20T09:00,20,500,400,,,"
+        for ref, serial in ((f"P{patient.id}", "OWN-1"), (f"P0{patient.id}", "OWN-2"))
+    ]
+    try:
+        clinic.import_clinic(users["clinician"], "\n".join([header, *rows]) + "\n")
+    except ImportInvalid as invalid:
+        assert [(e.row, e.column) for e in invalid.errors] == [(3, "pump_serial")]
+        assert "'OWN-1' implanted: retire it first" in str(invalid)
+    else:
+        raise AssertionError("the second row was not refused")

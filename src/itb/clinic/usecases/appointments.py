@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
 from itb.clinic.derived import estimated_reservoir_ml
-from itb.clinic.usecases.base import Actor, ClinicBase, NotFound, require, row_json
+from itb.clinic.usecases.base import Actor, AuditBatch, ClinicBase, NotFound, require, row_json
 from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
 
@@ -26,8 +26,12 @@ DEFAULT_APPOINTMENT_TIME = time(10, 0)
 
 
 class AppointmentUseCases(ClinicBase):
-    def _add_booking(self, s: Session, actor: Actor, pump: m.Pump, kind: str, day: date, notes: str) -> m.Appointment:
-        """A visit the service books itself (after a refill or a titration step), audited."""
+    def _add_booking(
+        self, s: Session, actor: Actor, pump: m.Pump, kind: str, day: date, notes: str,
+        batch: AuditBatch | None = None,
+    ) -> m.Appointment:  # fmt: skip
+        """A visit the service books itself (after a refill or a titration step), audited (with
+        ``batch``: its entry kept there, see :meth:`ClinicBase._add_audited`)."""
         appointment = m.Appointment(
             patient_id=pump.patient_id,
             pump_id=pump.id,
@@ -37,7 +41,7 @@ class AppointmentUseCases(ClinicBase):
             by=actor.username,
             notes=notes,
         )
-        self._add_audited(s, actor, "book_appointment", "appointment", appointment)
+        self._add_audited(s, actor, "book_appointment", "appointment", appointment, batch=batch)
         return appointment
 
     def book(

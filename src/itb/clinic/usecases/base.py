@@ -91,6 +91,42 @@ def row_json(obj: Any) -> dict:
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
 
 
+@dataclass
+class _Pending:
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | None
+    record: Any = None
+    before: dict | None = None
+    after: dict | None = None
+
+
+class AuditBatch:
+    """Audit entries kept back to be written together (:meth:`ClinicBase._audit_batched`), in the
+    order they were made. A new record's entry is taken (its id, its columns as ``after``) by
+    :meth:`taken` after the flush that stores it, before anything changes it again."""
+
+    def __init__(self) -> None:
+        self._entries: list[_Pending] = []
+
+    def add(
+        self, at: datetime, actor: Actor, action: str, entity: str, entity_id: int | None, *, record: Any = None,
+        before: dict | None = None, after: dict | None = None,
+    ) -> None:  # fmt: skip
+        before, after = audit.jsonable(before), audit.jsonable(after)  # as they are now
+        self._entries.append(_Pending(at, actor.username, action, entity, entity_id, record, before, after))
+
+    def taken(self) -> list[_Pending]:
+        """The entries, each new record's taken now (call it after a flush); taken once."""
+        for e in self._entries:
+            if e.record is not None:
+                e.entity_id = e.record.id if e.entity_id is None else e.entity_id
+                e.after, e.record = audit.jsonable(row_json(e.record)), None
+        return self._entries
+
+
 class ClinicBase:
     def __init__(
         self,
@@ -140,10 +176,15 @@ class ClinicBase:
             return record
 
     def _add_audited(
-        self, s: Session, actor: Actor, action: str, entity: str, record: Any, entity_id: int | None = None
-    ) -> None:
-        """Store a new record and audit it (its id is known after the flush)."""
+        self, s: Session, actor: Actor, action: str, entity: str, record: Any, entity_id: int | None = None,
+        batch: AuditBatch | None = None,
+    ) -> None:  # fmt: skip
+        """Store a new record and audit it (its id is known after the flush). With ``batch``: no
+        flush here; its entry is taken at the batch's next :meth:`AuditBatch.taken` (after a flush)."""
         s.add(record)
+        if batch is not None:
+            batch.add(self.clock(), actor, action, entity, entity_id, record=record)
+            return
         s.flush()
         self._audit(s, actor, action, entity, record.id if entity_id is None else entity_id, after=row_json(record))
 
@@ -167,6 +208,21 @@ class ClinicBase:
             before=before,
             after=after,
         )
+
+    def _audit_batched(self, s: Session, batches: list[AuditBatch]) -> None:
+        """Write the entries of ``batches`` (in that order, each in its own order) at once: the
+        chain and every entry exactly as :meth:`_audit` entry by entry would give (one lock of its
+        head, one insert). Flushes first: the batches' records are taken as they stand then."""
+        s.flush()
+        audit.record_many(
+            s,
+            [
+                {"at": e.at, "actor": e.actor, "action": e.action, "entity": e.entity, "entity_id": e.entity_id,
+                 "before": e.before, "after": e.after}
+                for batch in batches
+                for e in batch.taken()
+            ],
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ reading, with visibility
     def visible_patients(self, s: Session, actor: Actor) -> Select[tuple[m.Patient]]:
