@@ -231,3 +231,52 @@ def test_priming_a_primed_catheter_is_a_bolus_unless_new_catheter(pump: ServedPu
     assert primed.returncode == 2 and "bolus_dose_max" in primed.stdout and "priming_catheter_primed" in primed.stdout
     new = programmer(pump, "bolus", "--priming", "50", "--new-catheter", "--yes")
     assert new.returncode == 0, new.stdout + new.stderr
+
+
+# ------------------------------------------------------------------ --json before or after the command (issue 13)
+def test_json_after_the_command_means_the_same_as_before(pump: ServedPump):
+    before = as_json(programmer(pump, "--json", "interrogate"))
+    after = as_json(programmer(pump, "interrogate", "--json"))
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert set(after) == set(before)
+    assert after["program"] == before["program"] and after["program_version"] == before["program_version"]
+    changed = as_json(programmer(pump, "program", "--rate", "0.11 mg/day", "--yes", "--json"))
+    assert changed["verified"] is True  # type: ignore[index]
+    log_after = as_json(programmer(pump, "log", "--json"))
+    assert log_after == as_json(programmer(pump, "--json", "log"))
+    assert [e["type"] for e in log_after] == ["program_changed"]  # type: ignore[union-attr]
+    assert as_json(programmer(pump, "log", "--since", "0", "--json")) == log_after
+
+
+def test_json_before_programmer_is_accepted_too(pump: ServedPump):
+    result = subprocess.run(
+        [*ITB, "--json", "programmer", "--pump", pump.address, "log"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert as_json(result) == []
+
+
+def test_json_after_refill_and_bolus_prints_only_json(pump: ServedPump):
+    refill = programmer(
+        pump, "refill", "--withdrawn", "13 mL", "--added", "20 mL", "--concentration", "500 mcg/mL", "--yes", "--json"
+    )
+    answer = as_json(refill)
+    assert set(answer) >= {"refill", "bridge", "low_reservoir_alarm_at", "next_refill_at"}  # type: ignore[arg-type]
+    bolus = as_json(programmer(pump, "bolus", "--dose", "25 mcg", "--yes", "--json"))
+    assert bolus["command"].startswith("bolus") and bolus["status"]  # type: ignore[index]
+
+
+def test_every_json_command_takes_json_after_and_before(tmp_path: Path):
+    """The top-level commands too: `itb --json worklist` is `itb worklist --json`."""
+    db = str(tmp_path / "clinic.db")
+    after = subprocess.run([*ITB, "worklist", "--db", db, "--json"], capture_output=True, text=True, timeout=60)
+    before = subprocess.run([*ITB, "--json", "worklist", "--db", db], capture_output=True, text=True, timeout=60)
+    assert as_json(after) == as_json(before) == []
+    for command in ("interrogate", "log", "program", "refill", "bolus"):
+        shown = subprocess.run(
+            [*ITB, "programmer", "--pump", "127.0.0.1:1", command, "--help"], capture_output=True, text=True
+        )
+        assert "--json" in shown.stdout, (command, shown.stdout, shown.stderr)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -181,3 +183,66 @@ def test_subnormal_rate_is_answered_or_refused_not_a_traceback():
     result = itb("simulate", "-", "--json", stdin=json.dumps(obj))
     assert "Traceback" not in result.stderr
     assert result.returncode in (0, 2)
+
+
+# ------------------------------------------------------------------ the timeline in words, the plot (issue 13)
+RAW_KEYS = ("estimated reservoir ml", "reservoir ml:", "withdrawn ml", "mcg per ml", "daily dose mcg", "_ml", "_mcg")
+
+
+def test_timeline_is_sentences_with_units_not_a_key_dump(demo_text):
+    text = demo_text.stdout
+    for raw in RAW_KEYS:
+        assert raw not in text, raw
+    assert "e+0" not in text
+    assert "interrogation: the pump counts 19.79 mL in the reservoir, there really are 19.79 mL" in text
+    assert "program changed: 100 to 115 mcg/day (+15 %), 0.23 mL/day" in text
+    assert "refill: withdrew 9.98 mL, the pump expected 10.13 mL (0.15 mL less than the pump counted); " in text
+    assert "added 20 mL of 500 mcg/mL" in text
+    assert "bridge bolus started: 160 mcg over 18.22 h" in text
+    assert "MRI scan, 45 min [not in the pump's log]" in text
+    assert "LOW RESERVOIR alarm (single tone, every 60 min): the pump counts 2 mL left; book a refill now" in text
+    assert "78373 mcg delivered into the spinal fluid" in text
+    lines = text.splitlines()
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d  interrogation: ", lines[2]), lines[2]
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="shared example not found")
+def test_timeline_names_what_the_pump_cannot_see():
+    result = itb("simulate", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "2026-02-02 12:21  the real reservoir is EMPTY (the pump does not know)" in result.stdout
+    assert "withdrew 9 mL, the pump expected 10 mL (1 mL less than the pump counted)" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", ["svg", "png"])
+def test_plot_writes_a_valid_file(tmp_path, suffix):
+    path = tmp_path / f"run.{suffix}"
+    result = itb("simulate", "--plot", str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"Plot written to {path}." in result.stdout
+    data = path.read_bytes()
+    if suffix == "png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    else:
+        root = ElementTree.fromstring(data)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        text = data.decode()
+        for words in ("Reservoir (mL)", "Daily dose", "low-reservoir alarm 2 mL", "refill", "MRI", "low reservoir"):
+            assert words in text, words
+        assert "Date (YYYY-MM-DD)" in text
+
+
+def test_plot_with_json_keeps_the_json_exactly(tmp_path):
+    path = tmp_path / "run.svg"
+    plain = itb("simulate", "--json")
+    plotted = itb("simulate", "--json", "--plot", str(path))
+    assert plain.returncode == plotted.returncode == 0, plotted.stderr
+    assert plotted.stdout == plain.stdout
+    assert path.exists()
+    assert itb("--json", "simulate").stdout == plain.stdout  # --json before the command too
+
+
+def test_plot_refuses_another_format_before_running(tmp_path):
+    assert_refused(itb("simulate", "--plot", str(tmp_path / "run.pdf")), "--plot")
+    assert not (tmp_path / "run.pdf").exists()
+    assert_refused(itb("simulate", "--plot", str(tmp_path / "no" / "dir" / "run.svg")), "--plot")

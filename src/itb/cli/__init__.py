@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from itb.cli.common import DISCLAIMER, DbOption, fail
-from itb.cli.records import export_command, import_command, session_command
+from itb.cli.records import export_command, import_command, json_before, json_requested, session_command
 from itb.shell.files import InputError, read_json, read_source
 
 app = typer.Typer(
@@ -25,6 +25,15 @@ app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
 )
+
+
+@app.callback()
+def itb_options(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON, for the commands that do (also accepted after the command).")
+    ] = False,
+) -> None:
+    json_before.given = as_json  # `itb --json worklist` is `itb worklist --json` (see json_requested)
 
 
 @app.command()
@@ -53,7 +62,7 @@ def forecast(
     from itb.domain.forecast import forecast_reservoir
 
     result = forecast_reservoir(state, program)
-    if as_json:
+    if json_requested(as_json):
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(contract.result_json(contract.case_id(obj), result)) + b"\n")
@@ -69,14 +78,30 @@ def simulate(
         str | None, typer.Argument(help="Scenario JSON file; '-' reads standard input. Default: the demo.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the contract's JSON object.")] = False,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Also draw the run into FILE.svg or FILE.png: the reservoir as the pump counts it and as it "
+            "really is, the alarm line, dose steps, refills, MRI scans and alarms.",
+        ),
+    ] = None,
 ) -> None:
     """Run one implanted pump through months or years on a virtual clock (shared/spec/simulate.md).
 
-    Without SCENARIO, runs the bundled example: a child's first year with the pump.
+    Without SCENARIO, runs the bundled example: a child's first year with the pump. The timeline
+    is printed in words, every number with its unit (--json: the contract's object instead).
     """
     from itb.domain.errors import InvalidInput
     from itb.pump import scenario_json as contract
 
+    if plot is not None:
+        from itb.simulation.timeline_plot import PlotError, plot_format
+
+        try:
+            plot_format(plot)
+        except PlotError as exc:
+            fail(str(exc))
     obj = read_json(scenario) if scenario else read_json(str(default_scenario()))
     try:
         parsed = contract.parse_scenario(obj)
@@ -85,14 +110,23 @@ def simulate(
     from itb.pump.simulator import run
 
     outcome = run(parsed)
-    if as_json:
+    data = contract.outcome_json(outcome)
+    if plot is not None:
+        from itb.simulation.timeline_plot import write_plot
+
+        try:
+            write_plot(parsed, data, plot)
+        except PlotError as exc:
+            fail(str(exc))
+    if json_requested(as_json):
         import orjson
 
-        sys.stdout.buffer.write(orjson.dumps(contract.outcome_json(outcome)) + b"\n")
+        sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
     else:
-        from itb.shell.report import print_timeline
+        from itb.simulation.timeline import timeline_lines
 
-        print_timeline(parsed, outcome, DISCLAIMER)
+        header, *rest = timeline_lines(parsed, data)
+        print("\n".join([header, DISCLAIMER, *rest] + ([f"Plot written to {plot}."] if plot else [])))
 
 
 # ----------------------------------------------------------------------------- the pump
@@ -168,6 +202,14 @@ class _Visit:
 
 _visit = _Visit()
 CONFIRM_HELP = "Acknowledge a soft limit by its code (repeat for several)."
+#: ``--json`` on a programmer command: ``itb programmer --json interrogate`` and ``itb programmer interrogate --json``
+#: mean the same.
+JsonAfter = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (also accepted before the command).")]
+
+
+def _json_after(as_json: bool) -> None:
+    """``--json`` given after the command counts as much as before it (or before ``programmer``)."""
+    _visit.as_json = json_requested(as_json or _visit.as_json)
 
 
 @programmer_app.callback()
@@ -258,8 +300,9 @@ def _go_ahead(console, assessment, confirm: list[str], yes: bool) -> None:  # ty
 
 
 @programmer_app.command("interrogate")
-def programmer_interrogate() -> None:
+def programmer_interrogate(as_json: JsonAfter = False) -> None:
     """Read the pump: status, program, reservoir, alarm and ERI dates, alarms."""
+    _json_after(as_json)
     from itb.programmer.workflows import interrogate
     from itb.shell.programmer_report import print_view
 
@@ -283,8 +326,10 @@ def programmer_interrogate() -> None:
 @programmer_app.command("log")
 def programmer_log(
     since: Annotated[int, typer.Option("--since", help="Only events after this sequence number.")] = 0,
+    as_json: JsonAfter = False,
 ) -> None:
     """Read the pump's event log."""
+    _json_after(as_json)
     from itb.shell.programmer_report import print_log
 
     if since < 0:
@@ -306,8 +351,10 @@ def programmer_program(
     file: Annotated[str | None, typer.Option("--file", help="A program JSON (as in `itb forecast`).")] = None,
     confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+    as_json: JsonAfter = False,
 ) -> None:
     """Change the program: review old against new, confirm, send as one block, verify."""
+    _json_after(as_json)
     from itb.contracts.forecast import parse_program
     from itb.domain.errors import InvalidInput, Violation
     from itb.domain.program import DosingProgram
@@ -358,9 +405,11 @@ def programmer_refill(
     ] = None,
     confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+    as_json: JsonAfter = False,
 ) -> None:
     """Refill: discrepancy check, no overfill, bridge bolus (or a weaker drug's temporary program),
     new alarm date and its earliest plausible one, next refill date."""
+    _json_after(as_json)
     from itb.domain.errors import InvalidInput
     from itb.domain.limits import DRUG_PRODUCTS, product_named
     from itb.domain.units import Dimension, parse_quantities
@@ -430,9 +479,11 @@ def programmer_bolus(
     ] = False,
     confirm: Annotated[list[str] | None, typer.Option("--confirm", help=CONFIRM_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Send without asking.")] = False,
+    as_json: JsonAfter = False,
 ) -> None:
     """A single bolus (lockout, daily maximum) or a priming bolus (catheter length -> volume, only the
     catheter's volume; a catheter already primed is judged by every bolus limit)."""
+    _json_after(as_json)
     from itb.domain.errors import InvalidInput
     from itb.domain.units import Dimension, parse_quantity
     from itb.programmer.workflows import interrogate, review_bolus, review_priming, send_bolus
@@ -581,7 +632,7 @@ def worklist_command(
     clinic, _engine = open_clinic(db)
     with clinic.sessions() as s:
         items = worklist(s, datetime.now(), clinic.config.booking, flow=clinic.config.flow)
-    if as_json:
+    if json_requested(as_json):
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps([_item(i) for i in items], default=str) + b"\n")

@@ -16,6 +16,20 @@ import typer
 from itb.cli.common import DbOption, fail
 
 
+class _JsonBefore:
+    """``itb --json COMMAND``: set by the ``itb`` callback at every run, read by :func:`json_requested`."""
+
+    given = False
+
+
+json_before = _JsonBefore()
+
+
+def json_requested(as_json: bool) -> bool:
+    """``--json`` after the command (``itb import FILE --json``) or before it (``itb --json import FILE``)."""
+    return as_json or json_before.given
+
+
 def import_command(
     file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md).")],
     db: DbOption = None,
@@ -43,7 +57,7 @@ def import_command(
         raise SystemExit(2) from None
     except InvalidInput as exc:
         fail(exc.one_line())
-    if as_json:
+    if json_requested(as_json):
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(report.json()) + b"\n")
@@ -146,7 +160,7 @@ def session_command(
         fail(exc.one_line())
     except (Conflict, NotFound) as exc:
         fail(str(exc))
-    _print_session(outcome, as_json)
+    _print_session(outcome, json_requested(as_json))
 
 
 def _instant(field: str, raw: str) -> datetime:
@@ -226,4 +240,4 @@ def _print_session(outcome: Any, as_json: bool) -> None:
     print(f"; refill booked {booked}" if booked else "")
 
 
-__all__ = ["export_command", "import_command", "session_command"]
+__all__ = ["export_command", "import_command", "json_before", "json_requested", "session_command"]

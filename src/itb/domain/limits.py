@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation
+from itb.domain.formatting import number, percent, quantity
 from itb.domain.program import DosingProgram
-from itb.domain.units import CANONICAL_UNIT, Dimension, Quantity, format_quantity
+from itb.domain.units import CANONICAL_UNIT, Dimension, Quantity
 
 _LABEL = "drug label"
 _CLINIC = "clinic setting"
@@ -243,15 +244,15 @@ def _below(value: float, bound: float) -> bool:
 
 
 def _mcg(value: float) -> str:
-    return format_quantity(value, Dimension.DOSE)
+    return quantity(value, "mcg")
 
 
 def _per_day(value: float) -> str:
-    return format_quantity(value, Dimension.RATE)
+    return quantity(value, "mcg/day")
 
 
 def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.3g} %"
+    return percent(fraction)
 
 
 def _when(at: datetime) -> str:
@@ -284,7 +285,7 @@ def _group(patient: PatientContext, settings: LimitSettings) -> _Group:
     s = settings
     if age_group(patient.age_years, s) is AgeGroup.CHILD:
         return _Group(
-            f"a child under {s.child_below_age_years:g}",
+            f"a child under {number(s.child_below_age_years, 'years')}",
             (s.maintenance_child_min_mcg_per_day, s.maintenance_child_max_mcg_per_day),
             (s.increase_min_fraction_child, s.increase_max_fraction_child),
             s.hard_max_daily_dose_child_mcg,
@@ -336,24 +337,26 @@ def assess_concentration(
     c = concentration_mcg_per_ml
     top = settings.max_concentration_mcg_per_ml
     if not _num(c) or not math.isfinite(c) or c <= 0 or _above(c, top):
-        shown = f"{c:g} mcg/mL" if _num(c) else repr(c)
-        message = f"concentration {shown} is not a known strength: it must be above 0 and at most {top:g} mcg/mL"
+        shown = quantity(c, "mcg/mL") if _num(c) else repr(c)
+        message = (
+            f"concentration {shown} is not a known strength: it must be above 0 and at most {quantity(top, 'mcg/mL')}"
+        )
         return Assessment((Finding("concentration_known", Severity.REFUSE, f"{message} (highest sold, {_LABEL})"),))
     if product is not None:
         if any(math.isclose(c, x, rel_tol=_REL_TOL) for x in product.concentrations_mcg_per_ml):
             return Assessment()
-        listed = ", ".join(f"{x:g}" for x in product.concentrations_mcg_per_ml)
+        listed = ", ".join(number(x, "mcg/mL") for x in product.concentrations_mcg_per_ml)
         message = (
-            f"{product.name} is sold as {listed} mcg/mL, not {c:g} mcg/mL (its label): confirm the solution "
+            f"{product.name} is sold as {listed} mcg/mL, not {quantity(c, 'mcg/mL')} (its label): confirm the solution "
             "was prepared by dilution to this strength, or check the product and the vial"
         )
         return Assessment((Finding("concentration_not_in_product", Severity.CONFIRM, message),))
     sold = settings.library_concentrations_mcg_per_ml
     if any(math.isclose(c, s, rel_tol=_REL_TOL) for s in sold):
         return Assessment()
-    listed = ", ".join(f"{s:g}" for s in sold)
+    listed = ", ".join(number(s, "mcg/mL") for s in sold)
     message = (
-        f"concentration {c:g} mcg/mL is not one sold ({listed} mcg/mL, {_LABEL}): "
+        f"concentration {quantity(c, 'mcg/mL')} is not one sold ({listed} mcg/mL, {_LABEL}): "
         "confirm the solution was prepared by dilution to this strength"
     )
     return Assessment((Finding("concentration_dilution", Severity.CONFIRM, message),))
@@ -379,7 +382,8 @@ def assess_program_change(
                 "age_below_label",
                 Severity.CONFIRM,
                 f"the patient is {patient.age_years:.1f} years old: the label's use in children is from age "
-                f"{settings.labelled_from_age_years:g} (safety and effectiveness below it are not established, "
+                f"{number(settings.labelled_from_age_years, 'years')} (safety and effectiveness below it are not "
+                "established, "
                 f"{_LABEL}): confirm",
             )
         )
@@ -413,7 +417,8 @@ def assess_program_change(
                 Finding(
                     "maintenance_range",
                     Severity.CONFIRM,
-                    f"new daily dose {_per_day(new_dose)} is outside the usual {lo:g} to {hi:g} mcg/day "
+                    f"new daily dose {_per_day(new_dose)} is outside the usual {number(lo, 'mcg/day')} to "
+                    f"{_per_day(hi)} "
                     f"for {group.label} ({_LABEL}): confirm this dose",
                 )
             )
@@ -482,7 +487,7 @@ def _increase_findings(
     settings: LimitSettings,
 ) -> list[Finding]:
     found: list[Finding] = []
-    change = f"daily dose raised from {old_dose:g} to {_per_day(new_dose)}"
+    change = f"daily dose raised from {number(old_dose, 'mcg/day')} to {_per_day(new_dose)}"
     wait = timedelta(hours=settings.no_increase_after_implant_hours)
     if patient.implanted_at is not None and now - patient.implanted_at < wait:
         found.append(
@@ -490,7 +495,7 @@ def _increase_findings(
                 "no_increase_first_24h",
                 Severity.REFUSE,
                 f"{change} {_since(patient.implanted_at, now, 'the pump was implanted')}: no increase in the "
-                f"first {settings.no_increase_after_implant_hours:g} h ({_LABEL}); "
+                f"first {quantity(settings.no_increase_after_implant_hours, 'h')} ({_LABEL}); "
                 f"allowed from {_when(patient.implanted_at + wait)}",
             )
         )
@@ -501,7 +506,7 @@ def _increase_findings(
                 "max_one_increase_per_24h",
                 Severity.REFUSE,
                 f"{change} {_since(history.last_increase_at, now, 'the last increase')}: at most one increase "
-                f"per {settings.min_hours_between_increases:g} h ({_LABEL}); "
+                f"per {quantity(settings.min_hours_between_increases, 'h')} ({_LABEL}); "
                 f"next increase allowed from {_when(history.last_increase_at + gap)}",
             )
         )
@@ -512,7 +517,8 @@ def _increase_findings(
             Finding(
                 "increase_step_max",
                 Severity.REFUSE,
-                f"increase of +{_pct(step)} ({old_dose:g} to {_per_day(new_dose)}) is above +{_pct(hi)} "
+                f"increase of +{_pct(step)} ({number(old_dose, 'mcg/day')} to {_per_day(new_dose)}) is above "
+                f"+{_pct(hi)} "
                 f"for {who} ({_LABEL}); at most {_per_day(old_dose * (1 + hi))}",
             )
         )
@@ -521,7 +527,7 @@ def _increase_findings(
             Finding(
                 "increase_step_min",
                 Severity.CONFIRM,
-                f"increase of +{_pct(step)} ({old_dose:g} to {_per_day(new_dose)}) is below the usual "
+                f"increase of +{_pct(step)} ({number(old_dose, 'mcg/day')} to {_per_day(new_dose)}) is below the usual "
                 f"+{_pct(lo)} for {who} ({_LABEL}): confirm this small step",
             )
         )
@@ -579,7 +585,8 @@ def assess_restart(
             "restart_after_stop",
             Severity.CONFIRM,
             f"restarting at {_per_day(new_dose)} {_since(stopped, now, 'the infusion stopped')} "
-            f"(it was {_per_day(before)}): after more than {settings.restart_after_stop_hours:g} h without drug "
+            f"(it was {_per_day(before)}): after more than {quantity(settings.restart_after_stop_hours, 'h')} without "
+            "drug "
             f"tolerance falls and the old dose can overdose ({_UNVERIFIED}); restart at no more than "
             f"{_pct(settings.restart_max_fraction)} ({_per_day(most)}) and titrate back, or confirm",
         )
@@ -594,7 +601,8 @@ def _reduction_findings(old_dose: float, new_dose: float, settings: LimitSetting
         Finding(
             "reduction_step_max",
             Severity.CONFIRM,
-            f"reduction of {_pct(1 - new_dose / old_dose)} ({old_dose:g} to {_per_day(new_dose)}) is more than "
+            f"reduction of {_pct(1 - new_dose / old_dose)} ({number(old_dose, 'mcg/day')} to {_per_day(new_dose)}) is "
+            "more than "
             f"{_pct(most)} ({_LABEL}: reductions of 10 to 20 %); a large drop risks withdrawal: confirm, "
             f"or reduce to no less than {_per_day(old_dose * (1 - most))}",
         )
@@ -647,7 +655,7 @@ def assess_bolus(
                 Severity.REFUSE,
                 f"a bolus of {_mcg(dose)} started at {_when(at)}"
                 f"{f', {_elapsed(at, now)} ago' if at <= now else ' (later than now)'}: wait at least "
-                f"{settings.bolus_lockout_minutes:g} min between boluses ({_UNVERIFIED}); "
+                f"{quantity(settings.bolus_lockout_minutes, 'min')} between boluses ({_UNVERIFIED}); "
                 f"next bolus allowed from {_when(at + lockout)}",
             )
         )
@@ -689,23 +697,23 @@ def assess_entry(entered: Quantity, current: float | None, settings: LimitSettin
     canonical = CANONICAL_UNIT[entered.dimension]
     v = entered.value
     if ratio >= factor or math.isclose(ratio, factor, rel_tol=_REL_TOL):
-        how = f"{ratio:.4g}× the current {format_quantity(current, entered.dimension)}"
+        how = f"{number(ratio)}× the current {quantity(current, canonical)}"
         smaller = _SMALLER_UNIT.get(entered.dimension)
         if smaller:
-            hint = f"did you mean {v:g} {smaller} (= {v / 1000:g} {canonical})?"
+            hint = f"did you mean {quantity(v, smaller)} (= {quantity(v / 1000, canonical)})?"
         else:
-            hint = f"did you mean {v / 1000:g} {canonical} (1000× less)?"
+            hint = f"did you mean {quantity(v / 1000, canonical)} (1000× less)?"
     elif ratio <= 1 / factor or math.isclose(ratio, 1 / factor, rel_tol=_REL_TOL):
-        how = f"1/{1 / ratio:.4g} of the current {format_quantity(current, entered.dimension)}"
+        how = f"1/{number(1 / ratio)} of the current {quantity(current, canonical)}"
         larger = _LARGER_UNIT.get(entered.dimension)
         if larger:
-            hint = f"did you mean {v:g} {larger} (= {v * 1000:g} {canonical})?"
+            hint = f"did you mean {quantity(v, larger)} (= {quantity(v * 1000, canonical)})?"
         else:
-            hint = f"did you mean {v * 1000:g} {canonical} (1000× more)?"
+            hint = f"did you mean {quantity(v * 1000, canonical)} (1000× more)?"
     else:
         return Assessment()
     message = (
-        f"'{entered.given}' has no unit, so it reads as {format_quantity(v, entered.dimension)}, {how}: {hint} "
-        f"Confirm, or write the unit ({_UNVERIFIED}: a bare number {factor:g}× off is questioned)"
+        f"'{entered.given}' has no unit, so it reads as {quantity(v, canonical)}, {how}: {hint} "
+        f"Confirm, or write the unit ({_UNVERIFIED}: a bare number {number(factor)}× off is questioned)"
     )
     return Assessment((Finding("bare_number_1000x", Severity.CONFIRM, message),))

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from itb.domain.formatting import number, quantity
 from itb.domain.limits import (
     DEFAULT_LIMITS,
     Assessment,
@@ -75,7 +76,8 @@ def assess_refill(
             Finding(
                 "refill_overfill",
                 Severity.REFUSE,
-                f"adding {added_ml:g} mL would overfill the {capacity_ml:g} mL reservoir: never fill past its size",
+                f"adding {quantity(added_ml, 'mL')} would overfill the {quantity(capacity_ml, 'mL')} reservoir: never "
+                "fill past its size",
             )
         )
     if added_ml <= 0:
@@ -84,11 +86,13 @@ def assess_refill(
     threshold = discrepancy_threshold_ml(capacity_ml, settings)
     reasons = []
     if _beyond(difference, threshold):
-        reasons.append(f"more than {threshold:g} mL")
+        reasons.append(f"more than {quantity(threshold, 'mL')}")
     if settings.use_device_tolerance and pumped_since_refill_ml and flow_tolerance:
         tolerance_ml = flow_tolerance * pumped_since_refill_ml
         if _beyond(difference, max(tolerance_ml, 0.1)):
-            reasons.append(f"more than the device tolerance ({flow_tolerance:.1%} of {pumped_since_refill_ml:.3g} mL)")
+            reasons.append(
+                f"more than the device tolerance ({flow_tolerance:.1%} of {quantity(pumped_since_refill_ml, 'mL')})"
+            )
     if reasons:
         more_or_less = "more" if difference > 0 else "less"
         cause = (
@@ -100,7 +104,8 @@ def assess_refill(
             Finding(
                 "refill_discrepancy",
                 Severity.CONFIRM,
-                f"withdrew {withdrawn_ml:g} mL, expected {expected_ml:.2f} mL: {abs(difference):.2f} mL {more_or_less} "
+                f"withdrew {quantity(withdrawn_ml, 'mL')}, expected {expected_ml:.2f} mL: {abs(difference):.2f} mL "
+                f"{more_or_less} "
                 f"than expected ({' and '.join(reasons)}); investigate: {cause}",
             )
         )
@@ -115,7 +120,9 @@ def assess_level_after_refill(added_ml: float, low_reservoir_alarm_ml: float, em
         return Assessment()
     empty = f"it is empty at {empty_at.isoformat(' ', 'minutes')}" if empty_at else "it will empty soon"
     message = (
-        f"adding {added_ml:g} mL leaves the reservoir at or below its {low_reservoir_alarm_ml:g} mL low-reservoir "
+        f"adding {quantity(added_ml, 'mL')} leaves the reservoir at or below its "
+        f"{quantity(low_reservoir_alarm_ml, 'mL')} "
+        "low-reservoir "
         f"alarm: the alarm sounds at once and {empty}; confirm, or add more"
     )
     return Assessment((Finding("refill_at_or_below_alarm", Severity.CONFIRM, message),))
@@ -213,13 +220,17 @@ class ConcentrationDecrease:
         return Finding(
             "bridge_lower_concentration",
             Severity.CONFIRM,
-            f"the new concentration ({self.new_concentration_mcg_per_ml:g} mcg/mL) is lower than the old "
-            f"({self.old_concentration_mcg_per_ml:g}): left as it is, the {self.dead_volume_ml:.3g} mL of old drug in "
-            f"the tubing and catheter is given at {self.factor:.3g}x the dose for about {self.overshoot_hours:.3g} h "
-            f"(+{self.overshoot_mcg:.4g} mcg). Instead aspirate {self.dead_volume_ml:.3g} mL through the catheter "
-            f"access port before filling, or program {self.temporary_daily_dose_mcg:.4g} mcg/day (every step x "
-            f"{1 / self.factor:.3g}) for {self.temporary_hours:.3g} h, then restore {self.daily_dose_mcg:.4g} "
-            "mcg/day (device manual); confirm the way chosen",
+            f"the new concentration ({quantity(self.new_concentration_mcg_per_ml, 'mcg/mL')}) is lower than the old "
+            f"({number(self.old_concentration_mcg_per_ml, 'mcg/mL')}): left as it is, the "
+            f"{quantity(self.dead_volume_ml, 'mL')} of old drug in "
+            f"the tubing and catheter is given at {number(self.factor)}x the dose for about "
+            f"{quantity(self.overshoot_hours, 'h')} "
+            f"(+{quantity(self.overshoot_mcg, 'mcg')}). Instead aspirate {quantity(self.dead_volume_ml, 'mL')} through "
+            "the catheter "
+            f"access port before filling, or program {quantity(self.temporary_daily_dose_mcg, 'mcg/day')} (every step "
+            "x "
+            f"{number(1 / self.factor)}) for {quantity(self.temporary_hours, 'h')}, then restore "
+            f"{quantity(self.daily_dose_mcg, 'mcg/day')} (device manual); confirm the way chosen",
         )
 
 
@@ -281,8 +292,9 @@ def assess_priming(
             Finding(
                 "priming_volume_max",
                 Severity.REFUSE,
-                f"priming {priming.volume_ml:.3g} mL is more than the pump tubing and catheter hold "
-                f"({dead_volume_ml:.3g} mL): the extra {extra:.3g} mL would push {extra * conc:.4g} mcg into the "
+                f"priming {quantity(priming.volume_ml, 'mL')} is more than the pump tubing and catheter hold "
+                f"({quantity(dead_volume_ml, 'mL')}): the extra {quantity(extra, 'mL')} would push "
+                f"{quantity(extra * conc, 'mcg')} into the "
                 "spinal fluid (device manual: prime only the catheter's volume)",
             )
         )
@@ -291,8 +303,11 @@ def assess_priming(
             Finding(
                 "priming_catheter_primed",
                 Severity.CONFIRM,
-                f"the catheter is already full of drug: priming it pushes {priming.volume_ml:.3g} mL x {conc:g} mcg/mL "
-                f"= {priming.dose_mcg:.4g} mcg into the spinal fluid in {priming.duration_minutes:g} min, a bolus "
+                f"the catheter is already full of drug: priming it pushes {quantity(priming.volume_ml, 'mL')} x "
+                f"{quantity(conc, 'mcg/mL')} "
+                f"= {quantity(priming.dose_mcg, 'mcg')} into the spinal fluid in "
+                f"{quantity(priming.duration_minutes, 'min')}, "
+                "a bolus "
                 "(device manual: prime only a new or revised catheter, or one emptied by aspiration): confirm",
             )
         )

@@ -26,6 +26,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from itb.domain.errors import InvalidInput, Violation, bound_violation, is_number
+from itb.domain.formatting import number, percent, quantity
 from itb.domain.limits import (
     DEFAULT_LIMITS,
     AgeGroup,
@@ -143,7 +144,7 @@ def _bounds(patient: PatientContext, limits: LimitSettings) -> _Bounds:
     s = limits
     if age_group(patient.age_years, s) is AgeGroup.CHILD:
         return _Bounds(
-            f"a child under {s.child_below_age_years:g}",
+            f"a child under {number(s.child_below_age_years, 'years')}",
             (s.increase_min_fraction_child, s.increase_max_fraction_child),
             (s.maintenance_child_min_mcg_per_day, s.maintenance_child_max_mcg_per_day),
             s.hard_max_daily_dose_child_mcg,
@@ -172,7 +173,12 @@ def _below(value: float, bound: float) -> bool:
 
 
 def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.3g} %"
+    return percent(fraction)
+
+
+def _dose(value: float) -> str:
+    """A daily dose's number, as itb.domain.formatting writes mcg/day (the unit follows in the text)."""
+    return number(value, "mcg/day")
 
 
 def _when(at: datetime) -> str:
@@ -216,12 +222,12 @@ def _range_notes(new: float, b: _Bounds) -> tuple[list[str], list[str]]:
     lo, hi = b.maintenance
     if _above(new, hi):
         return [
-            f"{new:g} mcg/day is above the usual {lo:g} to {hi:g} mcg/day for {b.label} ({_LABEL}): "
+            f"{_dose(new)} mcg/day is above the usual {_dose(lo)} to {_dose(hi)} mcg/day for {b.label} ({_LABEL}): "
             "the clinician must confirm this dose (maintenance_range)"
         ], ["maintenance_range"]
     if _below(new, lo):
         return [
-            f"{new:g} mcg/day is below the usual {lo:g} to {hi:g} mcg/day for {b.label} ({_LABEL}): "
+            f"{_dose(new)} mcg/day is below the usual {_dose(lo)} to {_dose(hi)} mcg/day for {b.label} ({_LABEL}): "
             "the clinician must confirm this dose (maintenance_range)"
         ], ["maintenance_range"]
     return [], []
@@ -267,7 +273,7 @@ def propose_next_dose(
         notes, codes = _range_notes(new, b)
         notes, codes = [*notes, *_age_notes(patient, limits)], [*codes, *_age_codes(patient, limits)]
         reasons = [
-            f"side effects reported: reduce by {_pct(1 - new / current)}, {current:g} to {new:g} mcg/day "
+            f"side effects reported: reduce by {_pct(1 - new / current)}, {_dose(current)} to {_dose(new)} mcg/day "
             f"({_LABEL}: reductions of 10-20 % for side effects)",
             f"signs of overdose (drowsiness, slowed breathing, seizures, loss of consciousness) are an emergency, "
             f"not a titration step ({_LABEL})",
@@ -279,7 +285,7 @@ def propose_next_dose(
         return hold(
             [
                 f"goals met: GAS T {goals_t:.3g} >= {s.goals_met_t_score:g} (GAS: 50 = goals met as expected): "
-                f"hold {current:g} mcg/day, dose stable"
+                f"hold {_dose(current)} mcg/day, dose stable"
             ]
         )
     if not tones:
@@ -289,7 +295,7 @@ def propose_next_dose(
         return hold(
             [
                 f"tone low enough: mean MAS {latest:.3g} < {s.high_tone_min_mean_mas:g} ({_UNVERIFIED}): "
-                f"hold {current:g} mcg/day, dose stable"
+                f"hold {_dose(current)} mcg/day, dose stable"
             ]
         )
 
@@ -312,8 +318,8 @@ def propose_next_dose(
     if not _below(current, b.hard_max):
         return hold(
             [
-                f"tone still high (mean MAS {latest:.3g}) but {current:g} mcg/day is at the hard maximum "
-                f"{b.hard_max:g} mcg/day ({_UNVERIFIED}): no increase; the clinician reviews the therapy"
+                f"tone still high (mean MAS {latest:.3g}) but {_dose(current)} mcg/day is at the hard maximum "
+                f"{_dose(b.hard_max)} mcg/day ({_UNVERIFIED}): no increase; the clinician reviews the therapy"
             ]
         )
     fraction = lo + (hi - lo) * s.increase_point_in_range
@@ -324,7 +330,9 @@ def propose_next_dose(
     high, most = limits.high_daily_dose_mcg, limits.high_dose_max_increase_fraction
     if fraction > most and _above(current * (1 + fraction), high):
         fraction = most
-        reasons.append(f"above {high:g} mcg/day a step is at most +{_pct(most)} (a large absolute dose; {_CLINIC})")
+        reasons.append(
+            f"above {_dose(high)} mcg/day a step is at most +{_pct(most)} (a large absolute dose; {_CLINIC})"
+        )
     target = current * (1 + fraction)
     new = min(target, b.hard_max)
     rounded = _round(new, s.dose_resolution_mcg_per_day, down=True)
@@ -333,13 +341,13 @@ def propose_next_dose(
     codes = []
     if _below(target, b.hard_max) or math.isclose(target, b.hard_max, rel_tol=_TOL):
         reasons.append(
-            f"increase by {_pct(new / current - 1)}, {current:g} to {new:g} mcg/day: the middle of the "
+            f"increase by {_pct(new / current - 1)}, {_dose(current)} to {_dose(new)} mcg/day: the middle of the "
             f"{_pct(lo)} to {_pct(hi)} step for {b.label} ({_LABEL})"
         )
     else:
         reasons.append(
-            f"increase to {new:g} mcg/day (+{_pct(new / current - 1)}), capped at the hard maximum "
-            f"{b.hard_max:g} mcg/day ({_UNVERIFIED}); the {b.label} step is {_pct(lo)} to {_pct(hi)} ({_LABEL})"
+            f"increase to {_dose(new)} mcg/day (+{_pct(new / current - 1)}), capped at the hard maximum "
+            f"{_dose(b.hard_max)} mcg/day ({_UNVERIFIED}); the {b.label} step is {_pct(lo)} to {_pct(hi)} ({_LABEL})"
         )
     if _below(new, current * (1 + lo)):
         reasons.append(
@@ -357,14 +365,16 @@ def propose_next_dose(
         if allowed > earliest:
             earliest = allowed
             reasons.append(
-                f"not before {_when(allowed)}: no increase in the first {limits.no_increase_after_implant_hours:g} h "
+                f"not before {_when(allowed)}: no increase in the first "
+                f"{quantity(limits.no_increase_after_implant_hours, 'h')} "
                 f"after the implant ({_LABEL})"
             )
     if history.last_increase_at is not None:
         allowed = history.last_increase_at + timedelta(hours=limits.min_hours_between_increases)
         if allowed > now:
             reasons.append(
-                f"not before {_when(allowed)}: at most one increase per {limits.min_hours_between_increases:g} h "
+                f"not before {_when(allowed)}: at most one increase per "
+                f"{quantity(limits.min_hours_between_increases, 'h')} "
                 f"({_LABEL}; last increase {_when(history.last_increase_at)})"
             )
             earliest = max(earliest, allowed)
@@ -425,7 +435,7 @@ def _age_notes(patient: PatientContext, limits: LimitSettings) -> list[str]:
     if not _age_codes(patient, limits):
         return []
     return [
-        f"the label's use in children is from age {limits.labelled_from_age_years:g}: "
+        f"the label's use in children is from age {number(limits.labelled_from_age_years, 'years')}: "
         "the clinician must confirm every change (age_below_label)"
     ]
 

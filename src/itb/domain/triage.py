@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from itb.domain.errors import InvalidInput, bound_violation
+from itb.domain.formatting import quantity
 
 
 class Concern(StrEnum):
@@ -331,15 +332,20 @@ def _no_drug_reasons(pump: PumpContext, settings: TriageSettings) -> list[str]:
     return why
 
 
+def _days(value: float | None) -> str:
+    """A number of days with its unit (itb.domain.formatting), e.g. "3 days"."""
+    return quantity(value, "days") if value is not None else "some days"
+
+
 def _overdose_causes(pump: PumpContext, settings: TriageSettings) -> list[str]:
     """Recent events that can give too much drug: each one turns overdose signs into an emergency."""
     why = []
     if _within(pump.days_since_dose_increase, settings.overdose_window_after_increase_days):
-        why.append(f"the dose went up {pump.days_since_dose_increase:g} days ago")
+        why.append(f"the dose went up {_days(pump.days_since_dose_increase)} ago")
     if _within(pump.days_since_bolus, settings.overdose_window_after_bolus_days):
-        why.append(f"a bolus was given {pump.days_since_bolus:g} days ago")
+        why.append(f"a bolus was given {_days(pump.days_since_bolus)} ago")
     if _within(pump.days_since_refill, settings.overdose_window_after_refill_days):
-        why.append(f"the pump was refilled {pump.days_since_refill:g} days ago (possible pocket fill)")
+        why.append(f"the pump was refilled {_days(pump.days_since_refill)} ago (possible pocket fill)")
     if pump.concentration_changed_recently:
         why.append("the concentration changed recently (bridge bolus)")
     if pump.unreviewed_discrepancy:
@@ -401,7 +407,14 @@ def _infection(codes: set[str], pump: PumpContext, settings: TriageSettings) -> 
         if fever:
             found.append(_f(c, Urgency.EMERGENCY, "fever with a wound problem", f"{_SRC_INFECTION}; {CONSERVATIVE}"))
     if fever and _within(pump.days_since_surgery, settings.infection_window_days):
-        found.append(_f(c, Urgency.CALL_TODAY, f"fever {pump.days_since_surgery:g} days after surgery", _SRC_INFECTION))
+        found.append(
+            _f(
+                c,
+                Urgency.CALL_TODAY,
+                f"fever {_days(pump.days_since_surgery)} after surgery",
+                _SRC_INFECTION,
+            )
+        )
     return found
 
 

@@ -26,6 +26,7 @@ from itb.contracts.jsonfields import parse_local_datetime
 from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, device_prior, plausible_forecast
 from itb.domain.devices import MODELS
 from itb.domain.forecast import ReservoirState, forecast_reservoir
+from itb.domain.formatting import number, quantity
 from itb.domain.limits import (
     DEFAULT_LIMITS,
     Assessment,
@@ -276,10 +277,13 @@ class ProgramReview:
         conc = self.view.status["concentration_mcg_per_ml"]
 
         def steps(p: DosingProgram) -> str:
-            return ", ".join(f"{hhmm(s.start_minute)} {s.rate_mcg_per_day:g}" for s in p.steps)
+            return ", ".join(f"{hhmm(s.start_minute)} {number(s.rate_mcg_per_day, 'mcg/day')}" for s in p.steps)
 
         def boluses(p: DosingProgram) -> str:
-            text = (f"{hhmm(b.start_minute)} {b.dose_mcg:g} mcg/{b.duration_minutes:g} min" for b in p.daily_boluses)
+            text = (
+                f"{hhmm(b.start_minute)} {quantity(b.dose_mcg, 'mcg')}/{quantity(b.duration_minutes, 'min')}"
+                for b in p.daily_boluses
+            )
             return ", ".join(text) or "none"
 
         return [
