@@ -14,7 +14,16 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from itb.domain.scheduling import BookingSettings
-from itb.domain.worklist import PumpSituation, Reason, WorkItem, build_worklist
+from itb.domain.worklist import (
+    REPORT_CALL_TODAY,
+    REPORT_EMERGENCY,
+    REPORT_NEXT_VISIT,
+    PumpSituation,
+    Reason,
+    ReportedSymptoms,
+    WorkItem,
+    build_worklist,
+)
 
 NOW = datetime(2026, 3, 2, 7, 30)  # a Monday morning
 TODAY = NOW.date()
@@ -335,6 +344,7 @@ def test_all_reasons_in_enum_order_with_one_sentence_each() -> None:
 
 def test_reason_values_are_stable_snake_case() -> None:
     assert [r.value for r in Reason] == [
+        "symptom_report",
         "record_check",
         "alarm_before_refill",
         "no_refill_booked",
@@ -540,3 +550,164 @@ def test_stale_is_capped_by_drug_stability_and_never_for_a_pump_itb_reads() -> N
     recent = calm(last_session_at=at(-190), low_reservoir_alarm_at=None, empty_at=None, next_refill_booked=on(5))
     assert build_worklist([recent], NOW) == []
     assert build_worklist([calm(last_session_at=None, low_reservoir_alarm_at=at(60))], NOW) == []
+
+
+# -- SYMPTOM_REPORT (a family's report, not yet reviewed) --------------------------------------
+
+URGENCY_WORDS = {
+    REPORT_NEXT_VISIT: "mention at the next visit",
+    REPORT_CALL_TODAY: "call the clinic today",
+    REPORT_EMERGENCY: "emergency: come to the hospital now / call emergency services",
+}
+
+
+def reported(urgency: int, report_id: int = 7, hours_ago: float = 2, words: str = "high fever") -> ReportedSymptoms:
+    return ReportedSymptoms(
+        report_id=report_id,
+        at=NOW - timedelta(hours=hours_ago),
+        by="caregiver",
+        urgency=urgency,
+        urgency_words=URGENCY_WORDS[urgency],
+        words=words,
+        instruction="Call emergency services now." if urgency == REPORT_EMERGENCY else "Call the clinic today.",
+    )
+
+
+def no_pump(**changes: object) -> PumpSituation:
+    """A patient with no implanted pump (screening, or explanted)."""
+    base = PumpSituation(
+        patient_id=2,
+        patient_name="Bea Nopump",
+        pump_id=None,
+        low_reservoir_alarm_at=None,
+        empty_at=None,
+        next_refill_booked=None,
+        eri_at=None,
+        eri_reached=False,
+        titrating=False,
+        last_program_change=None,
+        next_titration_booked=None,
+        mri_check_pending=False,
+        unreviewed_discrepancies=0,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_symptom_report_is_a_reason_with_the_name_the_instruction_and_the_words() -> None:
+    item = one(calm(symptom_reports=(reported(REPORT_CALL_TODAY, words="stiffness or spasms coming back"),)))
+    assert item.reasons == (Reason.SYMPTOM_REPORT,)
+    assert item.patient_name == "Ada Quiet" and item.symptom_report_ids == (7,)
+    words = detail(item, Reason.SYMPTOM_REPORT)
+    assert "stiffness or spasms coming back" in words and "stiffness_returning" not in words
+    assert "call the clinic today" in words and "The family was told: Call the clinic today." in words
+    assert "2026-03-02 05:30" in words and "by caregiver" in words and "Call the family back today" in words
+
+
+def test_symptom_report_emergency_is_urgent_and_above_the_soonest_empty() -> None:
+    """An emergency report (triage urgency 2) makes the item urgency 0 and puts it first, above a
+    pump empty tomorrow (which, without it, is first)."""
+    emptying = calm(patient_id=3, patient_name="Cy Empty", pump_id=30, low_reservoir_alarm_at=at(-1), empty_at=at(1))
+    calm_but_reported = calm(symptom_reports=(reported(REPORT_EMERGENCY),))
+    items = build_worklist([emptying, calm_but_reported], NOW)
+    assert [i.patient_name for i in items] == ["Ada Quiet", "Cy Empty"]
+    assert items[0].urgency == 0 and items[0].report_urgency == REPORT_EMERGENCY
+    assert "Emergency: call the family now" in detail(items[0], Reason.SYMPTOM_REPORT)
+    # without the report, the calm pump is not listed at all
+    assert [i.patient_name for i in build_worklist([emptying, calm()], NOW)] == ["Cy Empty"]
+
+
+def test_symptom_report_call_today_makes_the_item_at_least_urgency_1() -> None:
+    assert one(calm(symptom_reports=(reported(REPORT_CALL_TODAY),))).urgency == 1
+    # an item already urgent stays urgent
+    urgent = one(calm(low_reservoir_alarm_at=at(-1), empty_at=at(2), symptom_reports=(reported(REPORT_CALL_TODAY),)))
+    assert urgent.urgency == 0
+    # a call-today report is ordered by the pump's own dates (only an emergency goes first)
+    sooner = calm(patient_id=3, patient_name="Cy Soon", pump_id=30, next_refill_booked=None, empty_at=at(20))
+    items = build_worklist([calm(symptom_reports=(reported(REPORT_CALL_TODAY),)), sooner], NOW)
+    assert [i.patient_name for i in items] == ["Cy Soon", "Ada Quiet"]
+
+
+def test_symptom_report_for_the_next_visit_lists_without_raising_the_urgency() -> None:
+    item = one(calm(symptom_reports=(reported(REPORT_NEXT_VISIT, words="constipation"),)))
+    assert item.reasons == (Reason.SYMPTOM_REPORT,) and item.urgency == 2
+    assert "next visit" in item.details[0]
+
+
+def test_symptom_report_several_in_one_sentence_the_most_urgent_first() -> None:
+    reports = (
+        reported(REPORT_NEXT_VISIT, report_id=1, hours_ago=30, words="constipation"),
+        reported(REPORT_EMERGENCY, report_id=2, hours_ago=1, words="seizure"),
+        reported(REPORT_CALL_TODAY, report_id=3, hours_ago=5, words="fever"),
+    )
+    item = one(calm(symptom_reports=reports))
+    assert item.reasons.count(Reason.SYMPTOM_REPORT) == 1
+    assert item.symptom_report_ids == (2, 3, 1) and item.report_urgency == REPORT_EMERGENCY
+    words = item.details[0]
+    assert words.index("seizure") < words.index("fever") < words.index("constipation")
+
+
+def test_symptom_report_is_said_first_with_the_other_reasons() -> None:
+    item = one(calm(mri_check_pending=True, unreviewed_discrepancies=1, symptom_reports=(reported(REPORT_CALL_TODAY),)))
+    assert item.reasons == (Reason.SYMPTOM_REPORT, Reason.MRI_CHECK, Reason.DISCREPANCY)
+    assert item.urgency == 1
+
+
+def test_symptom_report_of_a_patient_with_no_pump_is_listed_alone() -> None:
+    """No implanted pump: listed for the report only (no refill reason for a pump that is not
+    there), with no days to the alarm or empty; an emergency is still first."""
+    item = one(no_pump(symptom_reports=(reported(REPORT_CALL_TODAY),)))
+    assert item.pump_id is None and item.reasons == (Reason.SYMPTOM_REPORT,)
+    assert item.days_until_empty is None and item.days_until_alarm is None and item.urgency == 1
+    assert "No implanted pump" in item.details[0]
+    assert build_worklist([no_pump()], NOW) == []
+    emptying = calm(low_reservoir_alarm_at=at(-1), empty_at=at(1))
+    items = build_worklist([emptying, no_pump(symptom_reports=(reported(REPORT_EMERGENCY),))], NOW)
+    assert [i.pump_id for i in items] == [None, 10] and items[0].urgency == 0
+
+
+def test_symptom_report_emergencies_among_themselves_by_the_usual_order() -> None:
+    a = calm(symptom_reports=(reported(REPORT_EMERGENCY),), next_refill_booked=None, empty_at=at(40))
+    b = calm(
+        patient_id=3, patient_name="Cy", pump_id=30, symptom_reports=(reported(REPORT_EMERGENCY, 8),), empty_at=at(9)
+    )
+    c = no_pump(symptom_reports=(reported(REPORT_EMERGENCY, 9),))
+    assert [i.patient_id for i in build_worklist([a, b, c], NOW)] == [3, 1, 2]
+
+
+# -- a booked replacement ----------------------------------------------------------------------
+
+
+def test_replacement_booked_quiets_eri_soon() -> None:
+    """ERI expected within the warning and a replacement booked: still listed as eri_soon, in a
+    calmer sentence that gives the booking."""
+    item = one(calm(eri_at=at(100), replacement_booked=on(60)))
+    assert item.reasons == (Reason.ERI_SOON,) and item.urgency == 2
+    assert item.details[0].startswith("Replacement booked for 2026-05-01")
+    assert "plan the pump replacement" not in item.details[0]
+    assert "plan the pump replacement" in one(calm(eri_at=at(100))).details[0]
+
+
+def test_replacement_booked_is_said_with_eri_reached() -> None:
+    item = one(calm(eri_at=at(-10), eri_reached=True, replacement_booked=on(20)))
+    assert item.reasons == (Reason.ERI_REACHED,)
+    assert "Replacement booked for 2026-03-22" in item.details[0] and "replace it before then" not in item.details[0]
+
+
+def test_replacement_booked_after_the_expected_stop_says_book_it_earlier() -> None:
+    item = one(calm(eri_at=at(-10), eri_reached=True, replacement_booked=on(100)))
+    assert "book it earlier" in item.details[0] and "2026-05-21" in item.details[0]  # ERI + 90 days
+
+
+def test_symptom_report_words_cover_every_symptom_code_and_an_untriaged_report_is_call_today() -> None:
+    """The worklist says every sign of the family form in words (``itb.clinic.worklist``), never a
+    raw code; a report stored before the triage was kept with it counts as "call today"."""
+    from itb.clinic.worklist import SYMPTOM_WORDS, reported_symptoms
+    from itb.domain.triage import SYMPTOM_CODES
+
+    assert set(SYMPTOM_CODES) <= set(SYMPTOM_WORDS)
+    assert all("_" not in words for words in SYMPTOM_WORDS.values())
+    old = reported_symptoms(1, NOW, "nurse", ["stiffness_returning"], None, None, None)
+    assert old.urgency == REPORT_CALL_TODAY and "not triaged" in old.urgency_words
+    assert old.words == "stiffness or spasms coming back" and old.instruction == ""
+    long = reported_symptoms(2, NOW, "caregiver", [], "x" * 500, 0, {"urgency": "mention at the next visit"})
+    assert len(long.words) < 210 and long.words.endswith("…”")

@@ -27,6 +27,7 @@ from itb.clinic.usecases.base import (
     row_json,
 )
 from itb.clinic.usecases.boluses import BolusUseCases
+from itb.clinic.usecases.calendar import CalendarUseCases
 from itb.clinic.usecases.exports import ExportReport, ExportUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
@@ -50,6 +51,7 @@ class Clinic(
     RecordCheckUseCases,
     PumpUseCases,
     AppointmentUseCases,
+    CalendarUseCases,
     PatientUseCases,
     FamilyUseCases,
 ):

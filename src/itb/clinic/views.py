@@ -161,6 +161,9 @@ class Report:
     reviewed_by: str | None
     urgency: int | None
     triage: dict[str, Any] | None
+    #: when it was reviewed (the family called back) and the reviewer's note (None: not yet)
+    reviewed_at: datetime | None = None
+    review_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,10 @@ def change_data(c: PumpChange) -> dict:
 
 
 def _report(r: SymptomReport) -> Report:
-    return Report(r.id, r.patient_id, r.at, r.by, r.symptoms, r.note, r.reviewed_by, r.urgency, r.triage)
+    return Report(
+        r.id, r.patient_id, r.at, r.by, r.symptoms, r.note, r.reviewed_by, r.urgency, r.triage, r.reviewed_at,
+        r.review_note,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- users and the service

@@ -3,6 +3,11 @@
 The exact forecast is stored with each pump's state (see ``Clinic._store_view``), so the
 worklist never recomputes it: one query for the implanted pumps and their patients, one per
 kind of appointment or flag, then :func:`itb.domain.worklist.build_worklist` orders them.
+
+A family's unreviewed symptom report rides on its patient's first implanted pump (the lowest id,
+so a patient with two pumps is not listed twice for it); a patient with no implanted pump who
+reported is listed on their own (``pump_id`` None), with that reason only: the pump rules need a
+pump, and a family's call must not be lost because the record has no pump (screening, explanted).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from sqlalchemy.orm import Session
 from itb.adapters.db import models as m
 from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
 from itb.domain.scheduling import BookingSettings
-from itb.domain.worklist import PumpSituation, WorkItem, build_worklist
+from itb.domain.triage import Urgency
+from itb.domain.worklist import PumpSituation, ReportedSymptoms, WorkItem, build_worklist
 
 #: Change states that put a pump's record in doubt, as the worklist says them.
 RECORD_STATUSES = {
@@ -24,6 +30,83 @@ RECORD_STATUSES = {
     "uncertain": "whose fate the pump's log has not told yet",
     "unrecorded": "in the pump's log with no record in the clinic (review them)",
 }
+
+#: The family form's signs as the staff read them (itb.domain.triage's codes; an unknown code is
+#: said with its underscores as spaces).
+SYMPTOM_WORDS = {
+    "itching": "itching",
+    "stiffness_returning": "stiffness or spasms coming back",
+    "feeling_faint": "feeling faint or blood pressure low or changing",
+    "tingling": "tingling",
+    "fever": "fever",
+    "heavy_sweating": "heavy sweating",
+    "high_fever": "high fever",
+    "rigidity": "rigid muscles",
+    "confusion": "confused, not acting like themselves",
+    "breathing_slow": "slow breathing",
+    "breathing_shallow": "shallow breathing",
+    "respiratory_depression": "breathing depressed",
+    "seizure": "seizure",
+    "hard_to_wake": "hard to wake",
+    "unresponsive": "unresponsive",
+    "coma": "coma",
+    "very_sleepy": "very sleepy, hard to wake",
+    "dizzy": "dizzy",
+    "floppy_muscles": "floppy muscles",
+    "sleepy": "sleepy",
+    "nausea_vomiting": "nausea or vomiting",
+    "constipation": "constipation",
+    "headache": "headache",
+    "headache_sitting_up": "headache worse sitting up",
+    "wound_problem": "wound or skin over the pump red, swollen or leaking",
+    "pump_beeping": "the pump is beeping",
+    "pump_beeping_two_tones": "the pump is beeping two tones",
+    "pump_beeping_single_tone": "the pump is beeping a single tone",
+    "other": "something else",
+}
+#: The longest part of a family's note the worklist quotes (the chart shows all of it).
+NOTE_QUOTED = 200
+
+
+def symptom_words(codes: list[str] | tuple[str, ...]) -> str:
+    """'stiffness or spasms coming back, fever' (the form's codes, in the order given)."""
+    return ", ".join(SYMPTOM_WORDS.get(str(c), str(c).replace("_", " ")) for c in codes)
+
+
+def reported_symptoms(
+    report_id: int,
+    at: datetime,
+    by: str,
+    symptoms: list[str] | None,
+    note: str | None,
+    urgency: int | None,
+    triage: dict | None,
+) -> ReportedSymptoms:
+    """A stored report in the worklist's words. A report stored without a triage (before it was
+    stored with each report) counts as "call today": it was never judged."""
+    triage = triage or {}
+    level = Urgency.CALL_TODAY if urgency is None else Urgency(max(0, min(int(urgency), 2)))
+    parts = []
+    if symptoms:
+        parts.append(symptom_words(symptoms))
+    from_note = triage.get("from_note") or []
+    if from_note:
+        parts.append(f"the note names {symptom_words(from_note)}")
+    concerns = triage.get("concerns") or []
+    if concerns:
+        parts.append("; ".join(str(c) for c in concerns))
+    if note:
+        quoted = note if len(note) <= NOTE_QUOTED else note[: NOTE_QUOTED - 1].rstrip() + "…"
+        parts.append(f"“{quoted}”")
+    return ReportedSymptoms(
+        report_id=report_id,
+        at=at,
+        by=by,
+        urgency=int(level),
+        urgency_words=str(triage.get("urgency") or level.label) + ("" if triage else ", not triaged"),
+        words="; ".join(parts),
+        instruction=str(triage.get("instruction") or ""),
+    )
 
 
 def situations(
@@ -77,21 +160,32 @@ def situations(
         .group_by(m.Appointment.patient_id, m.Appointment.kind)
     ):
         next_booked[(patient_id, kind)] = at
-    # A missed visit is followed up until a later visit of the same kind is done.
+    # A missed visit is followed up until a later visit of the same kind is done; for a refill, any
+    # later refill of one of the patient's pumps (a walk-in, a vendor refill session) is one.
+    since = missed_since or datetime.min
     last_done: dict[tuple[int, str], datetime] = {
         (patient_id, kind): at
         for patient_id, kind, at in db.execute(
             select(m.Appointment.patient_id, m.Appointment.kind, func.max(m.Appointment.at))
-            .where(m.Appointment.status == "done", m.Appointment.at >= (missed_since or datetime.min))
+            .where(m.Appointment.status == "done", m.Appointment.at >= since)
             .group_by(m.Appointment.patient_id, m.Appointment.kind)
         )
     }
+    for patient_id, at in db.execute(
+        select(m.Pump.patient_id, func.max(m.Refill.at))
+        .select_from(m.Refill)
+        .join(m.Pump, m.Pump.id == m.Refill.pump_id)
+        .where(m.Refill.at >= since)
+        .group_by(m.Pump.patient_id)
+    ):
+        key = (patient_id, "refill")
+        last_done[key] = max(at, last_done.get(key, at))
     overdue: dict[int, list[tuple[str, object]]] = defaultdict(list)
     missed: dict[int, list[tuple[str, object]]] = defaultdict(list)
     for patient_id, kind, at, status in db.execute(
         select(m.Appointment.patient_id, m.Appointment.kind, m.Appointment.at, m.Appointment.status).where(
             ((m.Appointment.status == "booked") & (m.Appointment.at < now))
-            | ((m.Appointment.status == "missed") & (m.Appointment.at >= (missed_since or datetime.min)))
+            | ((m.Appointment.status == "missed") & (m.Appointment.at >= since))
         )
     ):
         if status == "booked":
@@ -126,7 +220,23 @@ def situations(
             )
         ).scalars()
     )
+    reports: dict[int, list[ReportedSymptoms]] = defaultdict(list)
+    unreviewed = select(
+        m.SymptomReport.patient_id,
+        m.SymptomReport.id,
+        m.SymptomReport.at,
+        m.SymptomReport.by,
+        m.SymptomReport.symptoms,
+        m.SymptomReport.note,
+        m.SymptomReport.urgency,
+        m.SymptomReport.triage,
+    ).where(m.SymptomReport.reviewed_by.is_(None))
+    if patient_ids is not None:
+        unreviewed = unreviewed.where(m.SymptomReport.patient_id.in_(patient_ids))
+    for patient_id, *report in db.execute(unreviewed):
+        reports[patient_id].append(reported_symptoms(*report))
     out = []
+    reported_on: set[int] = set()  # patients whose reports are on one of their pumps already
     for (
         patient_id,
         name,
@@ -151,8 +261,11 @@ def situations(
         flow_refills,
         connection,
         reading_at,
-    ) in rows:
+    ) in sorted(rows, key=lambda row: row[6]):  # by pump id: a patient's reports ride on the first
         refill = next_booked.get((patient_id, "refill"))
+        replacement = next_booked.get((patient_id, "replacement"))
+        own_reports = () if patient_id in reported_on else tuple(reports.get(patient_id, ()))
+        reported_on.add(patient_id)
         titration = next_booked.get((patient_id, "titration"))
         mri_pending = (
             last_mri_at is not None and (last_interrogation_at is None or last_interrogation_at <= last_mri_at)
@@ -186,8 +299,47 @@ def situations(
                 else drift(FlowEstimate(flow_ratio, flow_ratio_sd or 0.0, flow_refills or 0), flow),
                 session_warnings=tuple(session_warnings.get(pump_id, ())),
                 last_session_at=reading_at if connection == "vendor" else None,
+                replacement_booked=replacement.date() if replacement else None,
+                symptom_reports=own_reports,
             )
         )
+    # Patients with no implanted pump who reported: on the list for their reports alone.
+    without_pump = set(reports) - reported_on
+    if without_pump:
+        for (
+            patient_id,
+            name,
+            injury_t6_or_above,
+            cannot_communicate,
+            earlier_withdrawal,
+        ) in db.execute(
+            select(
+                m.Patient.id,
+                m.Patient.name,
+                m.Patient.injury_t6_or_above,
+                m.Patient.cannot_communicate,
+                m.Patient.earlier_withdrawal,
+            ).where(m.Patient.id.in_(without_pump))
+        ):
+            out.append(
+                PumpSituation(
+                    patient_id=patient_id,
+                    patient_name=name,
+                    pump_id=None,
+                    low_reservoir_alarm_at=None,
+                    empty_at=None,
+                    next_refill_booked=None,
+                    eri_at=None,
+                    eri_reached=False,
+                    titrating=False,
+                    last_program_change=None,
+                    next_titration_booked=None,
+                    mri_check_pending=False,
+                    unreviewed_discrepancies=0,
+                    high_risk=bool(injury_t6_or_above or cannot_communicate or earlier_withdrawal),
+                    symptom_reports=tuple(reports[patient_id]),
+                )
+            )
     return out
 
 

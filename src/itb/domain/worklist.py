@@ -1,10 +1,12 @@
 """The every-morning worklist: who must be seen before their pump runs low, and why.
 
 Built from plain inputs (one ``PumpSituation`` per implanted pump, assembled by the database
-layer from the exact forecast and the appointment book). A pump appears only when it has at
-least one reason; the list comes most urgent first: soonest empty reservoir first. Running out
-of drug causes withdrawal, which can kill (``shared/domain.md``); every number is a field of
-``BookingSettings`` (``docs/parameters.md``).
+layer from the exact forecast and the appointment book, and one per patient with no implanted
+pump who has an unreviewed symptom report: ``pump_id`` None, only that reason is judged). A pump
+appears only when it has at least one reason; the list comes most urgent first: a family's
+emergency report first, then the soonest empty reservoir. Running out of drug causes withdrawal,
+which can kill (``shared/domain.md``); every number is a field of ``BookingSettings``
+(``docs/parameters.md``).
 """
 
 from __future__ import annotations
@@ -20,13 +22,36 @@ _DAY_SECONDS = 86400.0
 _INF = float("inf")  # sorts unknown days last
 
 
+#: A symptom report's urgency (itb.domain.triage.Urgency): mention at the next visit, call the
+#: family today, emergency.
+REPORT_NEXT_VISIT, REPORT_CALL_TODAY, REPORT_EMERGENCY = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedSymptoms:
+    """A family's symptom report no one at the clinic has reviewed yet, in plain words."""
+
+    report_id: int
+    at: datetime
+    by: str
+    #: the triage's urgency then (REPORT_NEXT_VISIT, REPORT_CALL_TODAY, REPORT_EMERGENCY)
+    urgency: int
+    #: the triage's urgency in words ("call the clinic today")
+    urgency_words: str
+    #: what was reported, in words: the signs, the triage's concerns, the family's note
+    words: str
+    #: what the family was told to do
+    instruction: str
+
+
 @dataclass(frozen=True, slots=True)
 class PumpSituation:
-    """One implanted pump and its patient, as known today."""
+    """One implanted pump and its patient, as known today (``pump_id`` None: a patient with no
+    implanted pump, listed only for their unreviewed symptom reports)."""
 
     patient_id: int
     patient_name: str
-    pump_id: int
+    pump_id: int | None
     #: from the exact forecast; None when the pump will not alarm (stopped, or no forecast)
     low_reservoir_alarm_at: datetime | None
     empty_at: datetime | None
@@ -60,6 +85,10 @@ class PumpSituation:
     session_warnings: tuple[str, ...] = ()
     #: a vendor-programmed pump: its last recorded session (None: a pump ITB talks to, which it reads)
     last_session_at: datetime | None = None
+    #: the next booked pump replacement, if any (from today on)
+    replacement_booked: date | None = None
+    #: the family's symptom reports not yet reviewed (the patient's first implanted pump carries them)
+    symptom_reports: tuple[ReportedSymptoms, ...] = ()
 
     @property
     def earliest_alarm_at(self) -> datetime | None:
@@ -79,6 +108,7 @@ def earliest(*instants: datetime | None) -> datetime | None:
 class Reason(StrEnum):
     """Why a pump is on the worklist, in the order reasons are listed on an item."""
 
+    SYMPTOM_REPORT = "symptom_report"  # a family's symptom report not yet reviewed (called back)
     RECORD_CHECK = "record_check"  # the record and the pump may disagree: check the pump now
     ALARM_BEFORE_REFILL = "alarm_before_refill"  # alarm (or empty) before the booked refill, or already passed
     NO_REFILL_BOOKED = "no_refill_booked"  # no refill booked from today on
@@ -100,7 +130,8 @@ class WorkItem:
 
     patient_id: int
     patient_name: str
-    pump_id: int
+    #: None: a patient with no implanted pump (on the list for a symptom report)
+    pump_id: int | None
     reasons: tuple[Reason, ...]
     #: one plain sentence per reason, in the same order, with the dates
     details: tuple[str, ...]
@@ -108,10 +139,15 @@ class WorkItem:
     #: bound, or the pump's own dates when that is not known)
     days_until_empty: float | None
     days_until_alarm: float | None
-    #: 0 = empty within urgent_empty_days, the alarm already passed, or a record to check;
-    #: 1 = empty within soon_empty_days; 2 = other
+    #: 0 = empty within urgent_empty_days, the alarm already passed, a record to check, or a
+    #: family's emergency report; 1 = empty within soon_empty_days, or a report asking for a call
+    #: today; 2 = other
     urgency: int
     high_risk: bool = False
+    #: the unreviewed symptom reports on this item (their ids, the most urgent first), and the
+    #: highest of their urgencies (None: no report)
+    symptom_report_ids: tuple[int, ...] = ()
+    report_urgency: int | None = None
 
 
 def _when(at: datetime) -> str:
@@ -240,10 +276,79 @@ def _stale_reason(s: PumpSituation, rules: _Rules) -> str | None:
     )
 
 
+def _by_urgency(reports: tuple[ReportedSymptoms, ...]) -> list[ReportedSymptoms]:
+    """The most urgent first, then the one waiting longest."""
+    return sorted(reports, key=lambda r: (-r.urgency, r.at, r.report_id))
+
+
+def _report_detail(reports: list[ReportedSymptoms]) -> str:
+    """One sentence per report (the most urgent first), then what the clinic does about them."""
+    said = []
+    for r in reports:
+        what = f": {r.words}" if r.words else ""
+        told = f" The family was told: {r.instruction.strip()}" if r.instruction.strip() else ""
+        if told and told[-1] not in ".!?":
+            told += "."
+        said.append(f"Family report of {_when(r.at)} by {r.by} ({r.urgency_words}){what}.{told}")
+    top = reports[0].urgency
+    if top >= REPORT_EMERGENCY:
+        act = "Emergency: call the family now and make sure the child is being seen"
+    elif top >= REPORT_CALL_TODAY:
+        act = "Call the family back today"
+    else:
+        act = "Review it (talk it over at the next visit, or call if in doubt)"
+    return " ".join(said) + f" {act}; then mark the report reviewed with a note."
+
+
+def _eri_reasons(s: PumpSituation, rules: _Rules, reasons: list[Reason], details: list[str]) -> None:
+    """ERI reached or soon; a booked replacement says so (calmly, unless it is after the expected stop)."""
+    now, settings = rules.now, rules.settings
+    stop = None if s.eri_at is None else (s.eri_at + rules.eri_to_stop).date()
+    booked = ""
+    if s.replacement_booked is not None:
+        booked = f"Replacement booked for {s.replacement_booked.isoformat()}"
+        if stop is not None and s.replacement_booked > stop:
+            booked += f": after the pump is expected to stop (around {stop.isoformat()}), book it earlier"
+    if s.eri_reached:
+        reasons.append(Reason.ERI_REACHED)
+        if s.eri_at is not None and stop is not None:
+            said = (
+                f"The elective replacement indicator was reached ({_when(s.eri_at)}): the pump stops about "
+                f"{settings.eri_to_stop_days} days later (around {stop.isoformat()})"
+            )
+        else:
+            said = (
+                f"The elective replacement indicator is reached: the pump stops about {settings.eri_to_stop_days} "
+                "days later"
+            )
+        details.append(f"{said}. {booked}." if booked else f"{said}; replace it before then.")
+    elif s.eri_at is not None and s.eri_at - now <= rules.eri_warning:
+        reasons.append(Reason.ERI_SOON)
+        days_to_eri = (s.eri_at - now).total_seconds() / _DAY_SECONDS
+        if booked:
+            details.append(f"{booked} (the elective replacement indicator is expected at {_when(s.eri_at)}).")
+        elif days_to_eri < 0:
+            details.append(
+                f"The elective replacement indicator was expected at {_when(s.eri_at)} and the pump does not "
+                "report it yet: interrogate the pump and plan its replacement."
+            )
+        else:
+            details.append(
+                f"The elective replacement indicator is expected at {_when(s.eri_at)}, in {int(days_to_eri)} "
+                f"days: plan the pump replacement (it stops about {settings.eri_to_stop_days} days after)."
+            )
+
+
 def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
+    if s.pump_id is None:
+        return _patient_item(s)
     now, settings = rules.now, rules.settings
     reasons: list[Reason] = []
     details: list[str] = []
+    reports = _by_urgency(s.symptom_reports)
+    if reports:
+        reasons.append(Reason.SYMPTOM_REPORT)
+        details.append(_report_detail(reports))
     if s.record_problems:
         reasons.append(Reason.RECORD_CHECK)
         details.append(
@@ -260,32 +365,7 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
     if titration is not None:
         reasons.append(Reason.TITRATION_DUE)
         details.append(titration)
-    if s.eri_reached:
-        reasons.append(Reason.ERI_REACHED)
-        if s.eri_at is not None:
-            stop = (s.eri_at + rules.eri_to_stop).date().isoformat()
-            details.append(
-                f"The elective replacement indicator was reached ({_when(s.eri_at)}): the pump stops about "
-                f"{settings.eri_to_stop_days} days later (around {stop}); replace it before then."
-            )
-        else:
-            details.append(
-                f"The elective replacement indicator is reached: the pump stops about {settings.eri_to_stop_days} "
-                "days later; replace it before then."
-            )
-    elif s.eri_at is not None and s.eri_at - now <= rules.eri_warning:
-        reasons.append(Reason.ERI_SOON)
-        days_to_eri = (s.eri_at - now).total_seconds() / _DAY_SECONDS
-        if days_to_eri < 0:
-            details.append(
-                f"The elective replacement indicator was expected at {_when(s.eri_at)} and the pump does not "
-                "report it yet: interrogate the pump and plan its replacement."
-            )
-        else:
-            details.append(
-                f"The elective replacement indicator is expected at {_when(s.eri_at)}, in {int(days_to_eri)} "
-                f"days: plan the pump replacement (it stops about {settings.eri_to_stop_days} days after)."
-            )
+    _eri_reasons(s, rules, reasons, details)
     if s.mri_check_pending:
         reasons.append(Reason.MRI_CHECK)
         details.append("An MRI was done and the pump has not been interrogated since: check that infusion resumed.")
@@ -326,21 +406,57 @@ def _situation_item(s: PumpSituation, rules: _Rules) -> WorkItem | None:
         details=tuple(details),
         days_until_empty=until_empty,
         days_until_alarm=until_alarm,
-        urgency=urgency,
+        urgency=_with_reports(urgency, reports),
         high_risk=s.high_risk,
+        symptom_report_ids=tuple(r.report_id for r in reports),
+        report_urgency=reports[0].urgency if reports else None,
+    )
+
+
+def _with_reports(urgency: int, reports: list[ReportedSymptoms]) -> int:
+    """An emergency report makes the item urgent (0); a call-today report at least "soon" (1)."""
+    if not reports:
+        return urgency
+    top = reports[0].urgency
+    if top >= REPORT_EMERGENCY:
+        return 0
+    if top >= REPORT_CALL_TODAY:
+        return min(urgency, 1)
+    return urgency
+
+
+def _patient_item(s: PumpSituation) -> WorkItem | None:
+    """A patient with no implanted pump: only their unreviewed symptom reports are judged (the
+    refill, ERI, MRI and record rules are a pump's)."""
+    reports = _by_urgency(s.symptom_reports)
+    if not reports:
+        return None
+    return WorkItem(
+        patient_id=s.patient_id,
+        patient_name=s.patient_name,
+        pump_id=None,
+        reasons=(Reason.SYMPTOM_REPORT,),
+        details=(_report_detail(reports) + " (No implanted pump is recorded for this patient.)",),
+        days_until_empty=None,
+        days_until_alarm=None,
+        urgency=_with_reports(2, reports),
+        high_risk=s.high_risk,
+        symptom_report_ids=tuple(r.report_id for r in reports),
+        report_urgency=reports[0].urgency,
     )
 
 
 def _order(item: WorkItem) -> tuple[object, ...]:
     empty, alarm = item.days_until_empty, item.days_until_alarm
     return (
+        item.report_urgency != REPORT_EMERGENCY,
         _INF if empty is None else empty,
         not item.high_risk,
         _INF if alarm is None else alarm,
         item.patient_name.casefold(),
         item.patient_name,
         item.patient_id,
-        item.pump_id,
+        -1 if item.pump_id is None else item.pump_id,
     )
 
 
@@ -349,7 +465,8 @@ def build_worklist(
 ) -> list[WorkItem]:
     """Every pump with at least one reason to act, most urgent first.
 
-    Order: days until the reservoir is empty (soonest first, unknown last), then high-risk
+    Order: a family's emergency symptom report first (``Reason.SYMPTOM_REPORT`` of urgency
+    ``REPORT_EMERGENCY``), then days until the reservoir is empty (soonest first, unknown last), then high-risk
     patients first, then days until the low-reservoir alarm (unknown last), then patient name
     (then ids, so the order is total). Linear in the number of pumps, plus the sort.
     """

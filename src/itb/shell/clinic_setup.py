@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 
@@ -19,6 +20,17 @@ DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 class SetupError(ValueError):
     """A clinic setting in the environment is malformed (the message names it)."""
+
+
+def time_zone_from_env(env: dict[str, str] | None = None) -> str:
+    """``ITB_TIME_ZONE`` (an IANA name such as ``Europe/Paris``; default UTC): the clinic's local time."""
+    env = dict(os.environ) if env is None else env
+    name = env.get("ITB_TIME_ZONE", "UTC").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SetupError(f"ITB_TIME_ZONE: {name!r} is not a time zone (e.g. Europe/Paris)") from None
+    return name
 
 
 def calendar_from_env(env: dict[str, str] | None = None) -> ClinicCalendar:
@@ -52,4 +64,5 @@ def open_clinic(db_path: str | None = None) -> tuple[Clinic, Engine]:
     engine = make_engine(url)
     migrate(engine)
     where = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else data_dir()
-    return clinic_on(engine, ClinicConfig(data_dir=where, calendar=calendar_from_env())), engine
+    config = ClinicConfig(data_dir=where, calendar=calendar_from_env(), time_zone=time_zone_from_env())
+    return clinic_on(engine, config), engine

@@ -24,13 +24,17 @@ from fastapi.templating import Jinja2Templates
 from itb.clinic import views
 from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
+from itb.domain import formatting
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import DRUG_PRODUCTS
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
+from itb.web.calendar_pages import ics_calendar, install_calendar_pages
 from itb.web.chart import chart_context
+from itb.web.report_pages import install_report_pages
+from itb.web.task_pages import install_task_pages, program_rows, read_program_form
 from itb.web.vendor_pages import install_vendor_pages
 
 HERE = Path(__file__).parent
@@ -70,20 +74,23 @@ def fmt_dt(value: object) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        return value.strftime(DATE_FORMAT)
+        return formatting.instant(value)
     if isinstance(value, date):
-        return value.strftime(DAY_FORMAT)
+        return formatting.day(value)
     return str(value)
 
 
 def fmt_dose(value: float | None, unit: str = "mcg/day") -> str:
-    return "—" if value is None else f"{value:,.4g} {unit}"
+    """A quantity with its unit (itb.domain.formatting; thousands grouped, as these pages always did)."""
+    return "—" if value is None else formatting.quantity(value, unit, grouping=True)
 
 
 def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callable[[Actor], str]) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = fmt_dt
     templates.env.filters["dose"] = fmt_dose
+    templates.env.filters["quantity"] = formatting.quantity  # {{ 3.66|quantity('mL') }}: "3.66 mL"
+    templates.env.filters["percent_change"] = formatting.percent_change  # {{ 13.0|percent_change }}: "+1300 %"
     templates.env.filters["reservoir_now"] = lambda pump: estimated_reservoir_ml(pump, clinic.clock())
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     router = APIRouter(include_in_schema=False)
@@ -161,7 +168,6 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             raise NotFound("page not found")
         now = clinic.clock()
         items = views.work_items(clinic, actor, now)
-        symptoms = views.unreviewed_reports(clinic, actor)
         reasons = sorted({str(r) for i in items for r in i.reasons})
         if urgency is not None:
             items = [i for i in items if i.urgency <= urgency]
@@ -184,7 +190,6 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             urgency=urgency,
             reason=reason,
             q=q or "",
-            symptoms=symptoms,
         )
 
     # -- patients --------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             return RedirectResponse("/family", 303)  # type: ignore[return-value]
         return render(request, "patients.html", actor, token, patients=views.patient_list(clinic, actor))
 
-    @router.get("/patients/{patient_id}", response_class=HTMLResponse)
+    @router.get("/patients/{patient_id:int}", response_class=HTMLResponse)  # not /patients/new
     def chart(request: Request, patient_id: int) -> HTMLResponse:
         actor, token = session(request)
         return render(request, "chart.html", actor, token, **chart_context(clinic, actor, patient_id))
@@ -321,7 +326,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     def program_start(request: Request, pump_id: int) -> HTMLResponse:
         actor, token = session(request)
         pump = views.pump_record(clinic, actor, pump_id)
-        return render(request, "program.html", actor, token, step="enter", pump=pump, form={})
+        return render(request, "program.html", actor, token, step="enter", pump=pump, form=program_rows(pump.program))
 
     @router.post("/pumps/{pump_id}/program", response_class=HTMLResponse)
     def program_step(
@@ -330,6 +335,12 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         csrf: str = Form(""),
         step: str = Form("review"),
         rate: str = Form(""),
+        step_start: Annotated[list[str] | None, Form()] = None,
+        step_rate: Annotated[list[str] | None, Form()] = None,
+        bolus_start: Annotated[list[str] | None, Form()] = None,
+        bolus_dose: Annotated[list[str] | None, Form()] = None,
+        bolus_duration: Annotated[list[str] | None, Form()] = None,
+        edit: str = Form(""),
         version: int = Form(0),
         ack: Annotated[list[str] | None, Form()] = None,
         request_key: str = Form(""),
@@ -337,10 +348,24 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         actor, token = session(request)
         check_csrf(token, csrf)
         pump = views.pump_record(clinic, actor, pump_id)
-        form = {"rate": rate}
+        # every step and daily bolus as entered (a bare ``rate``: one step all day, as the form once was)
+        starts, rates = (step_start or [], step_rate or []) if step_rate else (["00:00"], [rate])
+        boluses = list(zip(bolus_start or [], bolus_dose or [], bolus_duration or [], strict=False))
+        form = {
+            "steps": [{"start": s, "rate": r} for s, r in zip(starts, rates, strict=False)],
+            "boluses": [{"start": s, "dose": d, "duration": m} for s, d, m in boluses],
+        }
+        if edit:  # add or remove a row, then the form again (nothing is judged yet)
+            what, _, index = edit.partition(":")
+            rows = form["steps" if what.endswith("step") else "boluses"]
+            if what.startswith("add"):
+                keys = ("start", "rate") if what == "add_step" else ("start", "dose", "duration")
+                rows.append(dict.fromkeys(keys, ""))
+            elif index.isdigit() and int(index) < len(rows):
+                del rows[int(index)]
+            return render(request, "program.html", actor, token, step="enter", pump=pump, form=form)
         try:
-            entered = parse_quantity(rate, Dimension.RATE, "rate")
-            program = DosingProgram.simple_continuous(entered.value)
+            program, entered = read_program_form(starts, rates, boluses)
             if step == "confirm":
                 pump = clinic.change_program(
                     actor,
@@ -410,10 +435,19 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         patient = views.patient_summary(clinic, actor, patient_id)
         before = {mu: str(data.get(f"before_{mu}")) for mu in MUSCLES if data.get(f"before_{mu}")}
         after = {mu: str(data.get(f"after_{mu}")) for mu in MUSCLES if data.get(f"after_{mu}")}
+
+        def hours_of(name: str) -> float | None:
+            """An hours field: "6", "6 h", "6h" (or "90 min"); anything else is this field's error."""
+            text = str(data.get(name) or "").strip()
+            if not text:
+                return None
+            bare = text.replace(".", "", 1).isdigit()
+            return parse_quantity(f"{text} h" if bare else text, Dimension.DURATION, name).value / 60
+
         try:
             dose = parse_quantity(str(data.get("dose", "")), Dimension.DOSE, "dose").value
-            hours = float(str(data["effect_hours"])) if data.get("effect_hours") else None
-            assessed = float(str(data["assessed_after_hours"])) if data.get("assessed_after_hours") else None
+            hours = hours_of("effect_hours")
+            assessed = hours_of("assessed_after_hours")
             trial = clinic.record_screening(
                 actor,
                 patient_id,
@@ -526,32 +560,17 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     @router.get("/patients/{patient_id}/appointments.ics")
     def ics(request: Request, patient_id: int) -> Response:
-        from icalendar import Calendar, Event
-
         actor, _ = session(request)
-        booked = views.booked_visits(clinic, actor, patient_id)
-        cal = Calendar()
-        cal.add("prodid", "-//ITB clinic//itb//EN")
-        cal.add("version", "2.0")
-        cal.add("x-wr-calname", f"ITB clinic: {booked.patient_name}")
-        for a in booked.visits:
-            event = Event()
-            event.add("uid", f"itb-appointment-{a.id}@itb")
-            event.add("summary", f"ITB clinic: {a.kind.replace('_', ' ')} visit")
-            event.add("dtstart", a.at)
-            event.add("dtend", a.at + timedelta(minutes=30))
-            event.add("dtstamp", clinic.clock())
-            event.add("description", "Intrathecal baclofen pump clinic. Do not miss refill visits.")
-            cal.add_component(event)
+        found = clinic.calendar_of(actor, patient_id)
         return Response(
-            cal.to_ical(),
-            media_type="text/calendar",
-            headers={"Content-Disposition": f'attachment; filename="patient-{booked.patient_id}.ics"'},
+            ics_calendar(found.patient_name, found.time_zone, found.visits, clinic.clock()),
+            media_type="text/calendar; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="patient-{patient_id}.ics"'},
         )
 
     # -- the family's page -----------------------------------------------------------------
     @router.get("/family", response_class=HTMLResponse)
-    def family_page(request: Request, sent: int = 0) -> HTMLResponse:
+    def family_page(request: Request, sent: int = 0, calendar: str = "") -> HTMLResponse:
         actor, token = session(request)
         children = views.patient_list(clinic, actor)
         charts = [chart_context(clinic, actor, c.id) for c in children] if actor.role == "caregiver" else []
@@ -564,6 +583,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             charts=charts,
             family=family,
             sent=sent,
+            calendar_revoked=calendar == "revoked",
             answer=answer,
             csf=csf_svgs(charts),
             oral=oral_svg(),
@@ -595,6 +615,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     install_vendor_pages(
         router, clinic, templates=templates, render=render, session=session, check_csrf=check_csrf, problems=problems
     )
+    install_task_pages(
+        router, clinic, templates=templates, render=render, session=session, check_csrf=check_csrf, problems=problems
+    )
+    install_calendar_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
+    install_report_pages(router, clinic, session=session, check_csrf=check_csrf)
     app.include_router(router)
 
 

@@ -296,11 +296,27 @@ class SymptomReport(Base):
     by: Mapped[str] = mapped_column(String(64))
     symptoms: Mapped[list[Any]] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+    #: who reviewed it (called the family back), when, and what they noted; an unreviewed report
+    #: (``reviewed_by`` None) is on the worklist (``review_symptom_report``)
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    review_note: Mapped[str | None] = mapped_column(Text)
     #: the triage at the time of the report: urgency (0 next visit, 1 call today, 2 emergency),
     #: concerns, reasons with their sources, the instruction shown to the family
     urgency: Mapped[int | None] = mapped_column(Integer, index=True)
     triage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CalendarLink(Base):
+    """A family's calendar feed link: only the SHA-256 of its secret token is kept."""
+
+    __tablename__ = "calendar_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class AuditEntry(Base):

@@ -79,6 +79,9 @@ class ClinicConfig:
     refill: RefillSettings = DEFAULT_REFILL
     limits: LimitSettings = DEFAULT_LIMITS
     flow: FlowSettings = DEFAULT_FLOW
+    #: the clinic's time zone (IANA name): the record's times are its local times; the families'
+    #: calendar feeds carry it (clinic setting, ``$ITB_TIME_ZONE``)
+    time_zone: str = "UTC"
 
 
 def require(actor: Actor, *roles: str) -> None:

@@ -1,12 +1,16 @@
-"""Families: what they see at home and tell the clinic (symptom reports, triaged on arrival)."""
+"""Families: what they see at home and tell the clinic (symptom reports, triaged on arrival, on the
+worklist until a staff member reviews them)."""
 
 from __future__ import annotations
 
 from itb.adapters.db import models as m
 from itb.clinic.triage_context import pump_context
-from itb.clinic.usecases.base import Actor, ClinicBase
+from itb.clinic.usecases.base import Actor, ClinicBase, Conflict, NotFound, require, row_json
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.triage import OTHER, SYMPTOM_CODES, codes_in_text, triage
+
+#: The longest note a family or a reviewer writes.
+NOTE_MAX = 2000
 
 
 class FamilyUseCases(ClinicBase):
@@ -15,8 +19,8 @@ class FamilyUseCases(ClinicBase):
         errs = [Violation("symptoms", f"unknown symptom {x!r}") for x in symptoms if x not in SYMPTOM_CODES]
         if not symptoms and not note.strip():
             errs.append(Violation("symptoms", "choose at least one symptom or describe what you see"))
-        if len(note) > 2000:
-            errs.append(Violation("note", "must be at most 2000 characters"))
+        if len(note) > NOTE_MAX:
+            errs.append(Violation("note", f"must be at most {NOTE_MAX} characters"))
         if errs:
             raise InvalidInput(errs)
         # The note's own words count as the signs they name; what was ticked is never lowered by them.
@@ -41,4 +45,35 @@ class FamilyUseCases(ClinicBase):
                 },
             )
             self._add_audited(s, actor, "report_symptoms", "patient", report, entity_id=patient.id)
+            return report
+
+    def review_symptom_report(self, actor: Actor, report_id: int, note: str) -> m.SymptomReport:
+        """A staff member (admin, clinician, nurse) has reviewed a family's report, most often by
+        calling the family back: who, when and their note ("called back: ...") are stored and
+        audited, and the report leaves the worklist. The note is required (what was done about
+        it); a report is reviewed once (again: 409, the first review stands)."""
+        require(actor, "admin", "clinician", "nurse")
+        errs = []
+        if not note.strip():
+            errs.append(Violation("note", "say what was done (e.g. called back: ...)"))
+        if len(note) > NOTE_MAX:
+            errs.append(Violation("note", f"must be at most {NOTE_MAX} characters"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            # locked: two staff reviewing at once, the second is told the first did (PostgreSQL)
+            report = s.get(m.SymptomReport, report_id, with_for_update=True)
+            if report is None:
+                raise NotFound(f"symptom report {report_id}: not found")
+            self.patient(s, actor, report.patient_id)
+            if report.reviewed_by is not None:
+                when = f" on {report.reviewed_at:%Y-%m-%d %H:%M}" if report.reviewed_at else ""
+                raise Conflict(f"symptom report {report_id} was already reviewed by {report.reviewed_by}{when}")
+            before = row_json(report)
+            report.reviewed_by = actor.username
+            report.reviewed_at = self.clock()
+            report.review_note = note.strip()
+            self._audit(
+                s, actor, "review_symptom_report", "symptom_report", report.id, before=before, after=row_json(report)
+            )
             return report

@@ -177,16 +177,25 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         self._audit(s, actor, "refill", "pump", pump.id, before=before, after=after)
 
     def _book_next_refill(self, s: Session, pump: m.Pump, actor: Actor) -> m.Appointment:
+        """After a refill (ITB's own, or a vendor refill session): the pump's refill bookings are
+        settled and the next refill is booked. A booking for today is the visit this refill is
+        (done); one before today, past due, is done by this refill too ("done by the refill of
+        <date>": a late or walk-in refill closes it, so it leaves the worklist's overdue list); a
+        later one is replaced by the new booking (cancelled). A refill booked for the patient with
+        no pump named counts as this pump's."""
         now = self.clock()
+        refilled = (pump.last_refill_at or now).date()
+        of_pump = (m.Appointment.pump_id == pump.id) | (
+            m.Appointment.pump_id.is_(None) & (m.Appointment.patient_id == pump.patient_id)
+        )
         for old in s.execute(
-            select(m.Appointment).where(
-                m.Appointment.pump_id == pump.id,
-                m.Appointment.kind == "refill",
-                m.Appointment.status == "booked",
-                m.Appointment.at >= datetime.combine(now.date(), time.min),
-            )
+            select(m.Appointment).where(of_pump, m.Appointment.kind == "refill", m.Appointment.status == "booked")
         ).scalars():
-            if old.at.date() == now.date():  # the visit this refill is
+            if old.at < datetime.combine(now.date(), time.min):  # past due: this refill is the one it was for
+                old.status = "done"
+                done = f"done by the refill of {refilled.isoformat()}"
+                old.notes = f"{old.notes}; {done}" if old.notes else done
+            elif old.at.date() == now.date():  # the visit this refill is
                 old.status = "done"
             else:
                 old.status = "cancelled"
