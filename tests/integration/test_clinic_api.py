@@ -49,8 +49,21 @@ ENDPOINTS = {
     ("POST", "/api/appointments/{appointment_id}/status"),
     ("GET", "/api/worklist"),
     ("GET", "/api/audit"),
+    # issue 13, API parity (tested in test_api_parity.py)
+    ("PATCH", "/api/patients/{patient_id}"),
+    ("GET", "/api/patients/{patient_id}/titration"),
+    ("GET", "/api/patients/{patient_id}/pump-size"),
+    ("GET", "/api/pumps/{pump_id}/replacement"),
+    ("GET", "/api/pumps/{pump_id}/csf"),
+    ("GET", "/api/pumps/{pump_id}/program-versions"),
 }
 WRITES = sorted(e for e in ENDPOINTS if e[0] == "POST" and e[1] != "/api/auth/token")
+#: issue 13, API parity (tested in test_api_parity.py): a caregiver may report symptoms for their own child,
+#: so these are not among the WRITES a caregiver is refused (test_a_caregiver_sees_only_their_own_child_...)
+ENDPOINTS |= {
+    ("POST", "/api/patients/{patient_id}/symptom-reports"),
+    ("POST", "/api/symptom-reports/{report_id}/review"),
+}
 
 
 def rate(mcg_per_day: float) -> dict:

@@ -10,6 +10,8 @@ from itb.clinic.usecases.base import Actor, ClinicBase, check_note, require, row
 from itb.domain.errors import InvalidInput, Violation
 
 PHASES = ("screening", "titrating", "maintenance", "ended")
+#: what :meth:`PatientUseCases.edit_patient` may change (the birth date and the origin are the registration's)
+EDITABLE = ("name", "weight_kg", "gmfcs", "injury_t6_or_above", "cannot_communicate", "earlier_withdrawal")
 
 
 class PatientUseCases(ClinicBase):
@@ -18,6 +20,23 @@ class PatientUseCases(ClinicBase):
         with self.transaction() as s:
             patient = m.Patient(created_at=self.clock(), **fields)
             self._add_audited(s, actor, "register_patient", "patient", patient)
+            return patient
+
+    def edit_patient(self, actor: Actor, patient_id: int, **changes: Any) -> m.Patient:
+        """Correct a patient's name, weight, GMFCS level or risk flags (the fields given; the
+        registration's rules are the API's). Audited with the record before and after."""
+        require(actor, "admin", "clinician", "nurse")
+        errs = [Violation(name, "cannot be changed here") for name in changes if name not in EDITABLE]
+        if not changes:
+            errs.append(Violation("body", f"give at least one of {', '.join(EDITABLE)}"))
+        if errs:
+            raise InvalidInput(errs)
+        with self.transaction() as s:
+            patient = self.patient(s, actor, patient_id)
+            before = row_json(patient)
+            for name, value in changes.items():
+                setattr(patient, name, value)
+            self._audit(s, actor, "edit_patient", "patient", patient.id, before=before, after=row_json(patient))
             return patient
 
     def link_caregiver(self, actor: Actor, patient_id: int, user_id: int, relation: str = "parent") -> None:
