@@ -108,4 +108,5 @@ class CalendarUseCases(ClinicBase):
         visits = [FeedVisit(a.id, a.kind, a.status, a.at) for a in rows]
         return Feed(patient.name, self.config.time_zone, visits)
 
+
 __all__ = ["FEED_STATUSES", "CalendarUseCases", "Feed", "FeedVisit", "token_hash"]
