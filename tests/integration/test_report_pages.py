@@ -34,3 +34,11 @@ def test_reviewing_a_report_needs_staff_and_the_forms_token(app, clinic, users, 
     page = family.get("/family").text
     answer = family.post(f"/symptom-reports/{report.id}/review", data={"csrf": csrf_of(page), "note": "x"})
     assert answer.status_code == 403 and "Traceback" not in answer.text
+
+
+def test_a_report_is_on_the_api_worklist_with_its_id_and_urgency(client, clinic, users, child):
+    report = clinic.report_symptoms(users["caregiver"], child.id, ["fever", "stiffness_returning"], "")
+    items = client("nurse").get("/api/worklist").json()
+    (item,) = [i for i in items if report.id in i["symptom_report_ids"]]
+    assert "symptom_report" in item["reasons"] and item["report_urgency"] == report.urgency
+    assert item["patient_name"] == "Ana B"

@@ -486,6 +486,9 @@ class WorkItemOut(Answer):
     days_until_empty: float | None
     days_until_alarm: float | None
     urgency: int = Field(description="0 urgent, 1 soon, 2 other")
+    high_risk: bool = Field(description="the label's patients at apparent risk of withdrawal")
+    symptom_report_ids: list[int] = Field(description="the family reports to review (most urgent first)")
+    report_urgency: int | None = Field(description="the highest urgency of those reports: 2 emergency, 1 call today")
 
 
 class AuditPageOut(Answer):

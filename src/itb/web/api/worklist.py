@@ -34,6 +34,9 @@ def get_worklist(
             "days_until_empty": i.days_until_empty,
             "days_until_alarm": i.days_until_alarm,
             "urgency": i.urgency,
+            "high_risk": i.high_risk,
+            "symptom_report_ids": list(i.symptom_report_ids),
+            "report_urgency": i.report_urgency,
         }
         for i in items
     ]
