@@ -322,20 +322,9 @@ def situations(
             ).where(m.Patient.id.in_(without_pump))
         ):
             out.append(
-                PumpSituation(
-                    patient_id=patient_id,
-                    patient_name=name,
-                    pump_id=None,
-                    low_reservoir_alarm_at=None,
-                    empty_at=None,
-                    next_refill_booked=None,
-                    eri_at=None,
-                    eri_reached=False,
-                    titrating=False,
-                    last_program_change=None,
-                    next_titration_booked=None,
-                    mri_check_pending=False,
-                    unreviewed_discrepancies=0,
+                PumpSituation.without_pump(
+                    patient_id,
+                    name,
                     high_risk=bool(injury_t6_or_above or cannot_communicate or earlier_withdrawal),
                     symptom_reports=tuple(reports[patient_id]),
                 )

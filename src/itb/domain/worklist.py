@@ -90,6 +90,16 @@ class PumpSituation:
     #: the family's symptom reports not yet reviewed (the patient's first implanted pump carries them)
     symptom_reports: tuple[ReportedSymptoms, ...] = ()
 
+    @classmethod
+    def without_pump(cls, patient_id: int, patient_name: str, **known: object) -> PumpSituation:
+        """A patient with no implanted pump (on the worklist for a family report only)."""
+        return cls(
+            patient_id=patient_id, patient_name=patient_name, pump_id=None, low_reservoir_alarm_at=None,
+            empty_at=None, next_refill_booked=None, eri_at=None, eri_reached=False, titrating=False,
+            last_program_change=None, next_titration_booked=None, mri_check_pending=False,
+            unreviewed_discrepancies=0, **known,  # type: ignore[arg-type]
+        )  # fmt: skip
+
     @property
     def earliest_alarm_at(self) -> datetime | None:
         """The alarm the clinic plans from: the earliest plausible one, else the pump's own."""
