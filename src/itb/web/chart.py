@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +12,8 @@ from itb.clinic import views
 from itb.clinic.derived import earliest_alarm_at, is_constant_flow, learned_flow, program_of
 from itb.clinic.services import Actor, Clinic
 from itb.domain import constant_flow as cf
+from itb.domain import formatting as fmt
+from itb.domain.alarms import ALARMS, Priority
 from itb.domain.calibration import drift
 from itb.domain.catalogue import product
 from itb.domain.errors import InvalidInput, Violation
@@ -104,7 +106,8 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         if actor.role == "caregiver"
         else {r.id: management_for(r.triage.get("concerns", ())) for r in reports if r.triage},
         "record_changes": records.record_changes,
-        "status_words": family.plain_pump_status(
+        "status_title": "In plain words" if actor.role == "caregiver" else "Status summary",
+        "status_words": (family.plain_pump_status if actor.role == "caregiver" else staff_pump_status)(
             (last or {}).get("state", "running") if pump else "none",
             (last or {}).get("active_alarms", []),
             None
@@ -114,6 +117,53 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             today=now.date(),
         ),
     }
+
+
+#: What a stopped pump's state means, for the clinic's staff (the family reads ``family._STOPPED_WHY``).
+_NOT_INFUSING = {
+    "end_of_service": "end of service (battery exhausted)",
+    "motor_stall": "motor stall",
+    "safety_valve_closed": "safety valve closed",
+    "stopped_empty": "reservoir empty",
+    "empty_reservoir": "reservoir empty",
+    "critical_memory_error": "critical memory error",
+    "low_battery_reset": "low-battery reset (minimal flow only)",
+}
+
+
+def staff_pump_status(
+    state: str,
+    active_alarms: list[str],
+    days_until_alarm: float | None,
+    next_refill: date | None,
+    *,
+    today: date,
+) -> str:
+    """The pump's status for the clinic's staff, in clinical words with ISO dates (the same
+    arguments as :func:`itb.web.family.plain_pump_status`, which speaks to the family)."""
+    stopped = [_NOT_INFUSING[x] for x in (state, *active_alarms) if x in _NOT_INFUSING]
+    critical = [a for a in active_alarms if a in ALARMS and ALARMS[a].priority is Priority.CRITICAL]
+    if stopped or critical:
+        why = ", ".join(dict.fromkeys(stopped or [ALARMS[a].meaning for a in critical]))
+        return f"Not infusing: {why}. Withdrawal risk: contact the family now and assess the pump urgently."
+    if state == "none":
+        return "No pump recorded."
+    if state != "running":
+        return f"Pump state not known ({state}): interrogate the pump."
+    refill = f"next refill booked {fmt.day(next_refill)}" if next_refill else "no refill booked"
+    alarm_day = None if days_until_alarm is None else today + timedelta(days=days_until_alarm)
+    parts = ["Running"]
+    if "low_reservoir" in active_alarms or (days_until_alarm is not None and days_until_alarm <= 0):
+        parts = ["Running; low-reservoir alarm reached: refill now"]
+    elif alarm_day is not None:
+        parts.append(f"low-reservoir alarm expected {fmt.day(alarm_day)} (in {fmt.quantity(days_until_alarm, 'days')})")  # type: ignore[arg-type]
+    if "elective_replacement_indicator" in active_alarms:
+        parts.append("elective replacement indicator: plan the replacement")
+    parts.append(refill)
+    words = "; ".join(parts) + "."
+    if alarm_day is not None and next_refill is not None and next_refill > alarm_day:
+        words += " The booked refill is after the expected alarm: book an earlier one."
+    return words
 
 
 def constant_flow_card(pump: Any) -> dict[str, Any]:
