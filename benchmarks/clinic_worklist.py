@@ -34,14 +34,17 @@ import threading
 import time
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, create_engine, event, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
 from sqlalchemy.orm import Session
 
+from itb.adapters.audit_key import audit_key
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
-from itb.clinic.audit import GENESIS, _digest, jsonable
+from itb.clinic.audit import jsonable
+from itb.clinic.audit_chain import GENESIS, chain_value
 from itb.clinic.services import SYSTEM
 from itb.clinic.users import create_user
 from itb.contracts.forecast import program_json
@@ -312,7 +315,7 @@ def clinic_rows(n: int, now: datetime, seed: int) -> dict[str, list[dict]]:
         action = rng.choice(actions)
         entity_id = rng.randint(1, n)
         after = jsonable({"id": entity_id, "at": at, "by": "nurse-bench", "reservoir_ml": round(rng.uniform(2, 40), 2)})
-        digest = _digest(prev, at, "nurse-bench", action, "pump", entity_id, None, after)
+        digest = chain_value(prev, at, "nurse-bench", action, "pump", entity_id, None, after)  # unkeyed: sealed later
         rows["audit_log"].append(
             {
                 "at": at,
@@ -346,6 +349,7 @@ def load(engine: Engine, rows: dict[str, list[dict]]) -> None:
     tables = m.Base.metadata.tables
     order = ["patients", "pumps", "program_versions", "refills", "appointments", "audit_log", "audit_head"]
     with engine.begin() as c:
+        c.execute(delete(tables["audit_head"]))  # the empty head the migrations made
         for name in order:
             c.execute(insert(tables[name]), rows[name])
         if engine.dialect.name == "postgresql":  # SQLite's next id follows max(id) by itself
@@ -618,7 +622,7 @@ def main() -> None:
             t1 = time.perf_counter()
             load(engine, rows)
             t2 = time.perf_counter()
-            sessions = session_factory(engine)
+            sessions = session_factory(engine, audit_key(Path(data_dir)))  # the server's key
             with sessions.begin() as s:
                 for role, (username, password) in USERS.items():
                     create_user(s, username, password, role, by=SYSTEM, at=now)

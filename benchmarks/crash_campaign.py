@@ -72,7 +72,8 @@ from itb.domain.reading import PumpReading
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "itb-crash-campaign-secret-" + "c" * 32
-USERS = {"clinician": "crash-clinician-pass-1", "nurse": "crash-nurse-pass-1", "admin": "crash-admin-pass-1"}
+#: each meets the clinic's password rule (itb.clinic.password_policy)
+USERS = {"clinician": "orchid-vessel-plain-41", "nurse": "granite-swallow-dusk-72", "admin": "saffron-bridge-koala-38"}
 PUMPS = 4
 CLIENT_THREADS = 6
 OPS_PER_THREAD = 8

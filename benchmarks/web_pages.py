@@ -36,10 +36,12 @@ import httpx
 from sqlalchemy import create_engine, select, text
 
 from clinic_worklist import USERS, clinic_rows, fresh_schema, load, pct, start_server, with_search_path
+from itb.adapters.audit_key import audit_key
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
 from itb.clinic.services import SYSTEM
 from itb.clinic.users import create_user
+from itb.simulation.demo_clinic import DEMO_USERS
 
 SCHEMA = "itb_bench_web"
 CHROMIUM = "/usr/bin/chromium"
@@ -52,6 +54,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_TODAY = datetime(2026, 11, 24, 9, 0)
+#: the demo clinic's logins (``itb serve --demo``), by username
+DEMO_PASSWORDS = {name: password for name, _role, password in DEMO_USERS}
 
 # -- render time -----------------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ def bench(patients: int, url: str | None, runs: int, seed: int) -> None:
             t0 = time.perf_counter()
             rows = clinic_rows(patients, now, seed)
             load(engine, rows)
-            with session_factory(engine).begin() as s:
+            with session_factory(engine, audit_key(Path(data_dir))).begin() as s:  # the server's key
                 for role, (username, password) in USERS.items():
                     create_user(s, username, password, role, by=SYSTEM, at=now)
             print(f"{engine.dialect.name}: {patients} patients loaded in {time.perf_counter() - t0:.1f} s")
@@ -100,7 +104,10 @@ def bench(patients: int, url: str | None, runs: int, seed: int) -> None:
             server, base = start_server(db_url, data_dir)
             username, password = USERS["clinician"]
             with httpx.Client(base_url=base, timeout=120) as client:
-                r = client.post("/login", data={"username": username, "password": password, "next": "/worklist"})
+                form = client.get("/login").text  # the login form's CSRF token (a double-submit cookie)
+                csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form)[1]  # type: ignore[index]
+                fields = {"username": username, "password": password, "next": "/worklist", "csrf": csrf}
+                r = client.post("/login", data=fields)
                 if r.status_code != 303 or "itb_session" not in client.cookies:
                     raise SystemExit(f"login failed: {r.status_code} {r.text[:200]}")
                 print(f"\nGET as a clinician, {runs} timed requests each (after 3 warm-ups), wall time per request:")
@@ -183,7 +190,7 @@ def screenshots(out: Path, viewport: dict[str, int]) -> None:
                     page = browser.new_context(base_url=base, viewport=viewport).new_page()
                     page.goto("/login")
                     page.fill("#username", username)
-                    page.fill("#password", f"demo-{username}-1")
+                    page.fill("#password", DEMO_PASSWORDS[username])
                     page.click("form[action='/login'] button[type=submit]")
                     page.wait_for_load_state()
                     return page

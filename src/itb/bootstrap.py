@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from itb.adapters.audit_key import audit_key
 from itb.adapters.db.engine import session_factory
 from itb.adapters.db.locks import DatabasePumpLocks
 from itb.adapters.pumps.telemetry import TelemetryPumps
@@ -16,10 +17,11 @@ from itb.clinic.services import Clinic, ClinicConfig
 def clinic_on(engine: Engine, config: ClinicConfig, clock: Callable[[], datetime] = datetime.now) -> Clinic:
     """A clinic on ``engine``: virtual pumps kept in that database, one writer per pump across processes.
 
-    The pumps read the clinic's clock when they are visited (a demo or a test may move it).
+    The pumps read the clinic's clock when they are visited (a demo or a test may move it). The
+    sessions carry the audit key (``$ITB_AUDIT_KEY``, else ``audit.key`` in the data directory).
     """
     clinic = Clinic(
-        session_factory(engine),
+        session_factory(engine, audit_key(config.data_dir)),
         config,
         clock,
         gateway=TelemetryPumps(engine, lambda: clinic.clock()),

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import check_accessible
+from conftest import check_accessible, password
 
 from itb.web import family
 
@@ -264,7 +264,7 @@ def test_the_family_page_explains_the_alarms_and_takes_a_symptom_report(
         clinician = staff.new_page()
         clinician.goto("/login")
         clinician.fill("#username", "clinician")
-        clinician.fill("#password", "demo-clinician-1")
+        clinician.fill("#password", password("clinician"))
         clinician.click("form[action='/login'] button[type=submit]")
         clinician.wait_for_url("**/worklist")
         assert "not yet reviewed" in clinician.locator("main").inner_text()
@@ -311,6 +311,9 @@ def test_every_page_loads_without_console_errors_and_passes_axe(
         page.wait_for_load_state("load")
         assert page.evaluate("typeof htmx") == "object", f"{path}: htmx did not load"
         check_accessible(page, path)
+    login(page, "admin")
+    assert page.goto("/settings").status == 200  # the clinic's settings: an admin's page
+    check_accessible(page, "/settings")
     login(page, "parent1")
     assert page.goto("/family").status == 200
     check_accessible(page, "/family")

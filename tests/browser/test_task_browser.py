@@ -241,3 +241,37 @@ def test_print_a_vendor_session_report(page: Any, login: Any, clinic: Any) -> No
     page.goto(f"/pumps/{session.pump_id}/session")
     assert "born" in page.locator(".patient-header").inner_text()  # the session form's header
     check_accessible(page, "the session form with its header")
+
+
+def test_register_a_vendor_programmed_pump_through_its_review(page: Any, login: Any, clinic: Any) -> None:
+    """The review is the registration's dry run: the pump as it would be recorded, the limit its
+    program breaks to confirm (else kept as a warning), nothing stored until "Register the pump"."""
+    me = clinician(clinic)
+    now = clinic.clock()
+    patient = clinic.register_patient(me, name="Rui Vale", birth_date=now.date().replace(year=2011), origin="cerebral")
+    login(page, "clinician")
+    page.goto(f"/patients/{patient.id}/pumps/new?connection=vendor")
+    page.select_option("#model", "synchromed-ii")
+    page.fill("#pump_serial", "BRW-VND-1")
+    page.fill("#reservoir_capacity_ml", "40 mL")
+    page.fill("#implanted_on", "2023-04-05")
+    page.fill("#session_at", (now - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#reservoir_ml", "30 mL")
+    page.fill("#concentration_mcg_per_ml", "500 mcg/mL")
+    page.fill("#program", "1200 mcg/day")
+    page.get_by_role("button", name="Review").click()
+    page.wait_for_load_state()
+    assert "Nothing is stored yet" in page.get_by_role("status").inner_text()
+    assert "1,200 mcg/day, all day" in page.locator("#first-program").inner_text()
+    with clinic.sessions() as s:
+        assert s.scalars(select(m.Pump).where(m.Pump.serial == "BRW-VND-1")).first() is None
+    confirm = page.locator(".finding", has=page.locator("input[value=maintenance_range]"))
+    assert "I confirm (no warning kept)" in confirm.inner_text()
+    check_accessible(page, "the vendor pump's review")
+    shot(page, "vendor-pump-review")
+    page.get_by_role("button", name="Register the pump").click()
+    page.wait_for_url(re.compile(r".*\?registered=pump$"))
+    with clinic.sessions() as s:
+        pump = s.scalars(select(m.Pump).where(m.Pump.serial == "BRW-VND-1")).one()
+        (session,) = s.scalars(select(m.PumpSession).where(m.PumpSession.pump_id == pump.id))
+    assert [w.split(":")[0] for w in session.warnings] == ["maintenance_range"]  # not confirmed: kept

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from itb.adapters.audit_key import audit_key as load_audit_key
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
 from itb.bootstrap import clinic_on
@@ -36,7 +37,13 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MONDAY = datetime(2026, 11, 23, 9, 0)
 SECRET = "integration-test-secret-" + "k" * 40
 ROLES = ("admin", "clinician", "nurse", "caregiver")
-PASSWORDS = {role: f"{role}-password-1" for role in ROLES}
+#: one strong password per role (the clinic's rule: 12 characters or more, hard to guess, not the username)
+PASSWORDS = {
+    "admin": "quartz-lantern-orbit-52",
+    "clinician": "copper-heron-valley-83",
+    "nurse": "maple-drift-comet-19",
+    "caregiver": "lilac-anchor-summit-64",
+}
 
 # ---------------------------------------------------------------------------------- the database
 
@@ -99,8 +106,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
+def audit_key(tmp_path: Path) -> bytes:
+    """The audit key of the clinic fixture (its data directory's, or ``$ITB_AUDIT_KEY``)."""
+    return load_audit_key(tmp_path / "data")
+
+
+@pytest.fixture
+def sessions(engine: Engine, audit_key: bytes) -> sessionmaker[Session]:
+    """Sessions carrying the clinic's audit key (a test may write audited records through them)."""
+    return session_factory(engine, audit_key)
 
 
 class DB:

@@ -2,7 +2,8 @@
 
 The titration proposal, the pump-size advice and the replacement plan are the chart's own
 (``itb.web.chart``), the spinal-fluid curve the family page's (``itb.domain.csf``); a patient is
-edited with the registration's rules; a family reports symptoms and the clinic reviews them.
+edited with the registration's rules; a family reports symptoms and the clinic reviews them; one
+refill and one recorded session read by their own id say what their printed summaries say.
 A caregiver sees their own child only (another's is 404), and a failed request stores nothing.
 """
 
@@ -14,8 +15,10 @@ from datetime import datetime
 import pytest
 
 from itb.adapters.db import models as m
+from itb.clinic.record_views import refill_record
 from itb.domain.csf import DEFAULT_CSF, steady_state_ng_per_ml
 from itb.web.chart import chart_context
+from itb.web.print_pages import refill_print
 
 
 def expect(response, status: int):
@@ -232,7 +235,7 @@ def test_a_caregiver_reports_symptoms_and_is_told_what_to_do(client, child, othe
     nothing = carer.post(f"/api/patients/{child.id}/symptom-reports", json={"symptoms": [], "note": " "})
     assert nothing.status_code == 422 and locs(nothing) == [["symptoms"]]
     long = carer.post(f"/api/patients/{child.id}/symptom-reports", json={"symptoms": [], "note": "x" * 2001})
-    assert long.status_code == 422 and ["note"] in locs(long)
+    assert long.status_code == 422 and ["body", "note"] in locs(long)  # the schema's bound (itb.contracts.bounds)
     typed = carer.post(f"/api/patients/{child.id}/symptom-reports", json={"symptoms": "itching"})
     assert typed.status_code == 422 and ["body", "symptoms"] in locs(typed)
     extra = carer.post(f"/api/patients/{child.id}/symptom-reports", json={"symptoms": ["itching"], "urgency": 0})
@@ -263,3 +266,58 @@ def test_the_clinic_reviews_a_report_once(client, clinic, users, child, other_ch
     again = client("clinician").post(url, json={"note": "me too"})
     assert again.status_code == 409 and "already reviewed" in again.json()["detail"]
     assert db.get(m.SymptomReport, report.id).reviewed_by == "nurse"
+
+
+# ---------------------------------------------------------------------------------- one refill, one session
+def test_one_refill_reads_as_its_printed_summary(client, clinic, users, child, other_child, pump, make_pump, clock):
+    clock.advance(days=40)  # 12 mL left of 20 (0.2 mL/day)
+    read = clinic.interrogate(users["nurse"], pump.id)
+    refill = clinic.refill(
+        users["nurse"], pump.id, withdrawn_ml=12, added_ml=18, concentration_mcg_per_ml=500, lot="LOT-9",
+        expected_version=read.version,
+    )  # fmt: skip
+    answer = expect(client("nurse").get(f"/api/refills/{refill.id}"), 200)
+    assert (answer["id"], answer["by"], answer["lot"], answer["added_ml"]) == (refill.id, "nurse", "LOT-9", 18)
+    assert answer["patient"]["id"] == child.id and answer["patient"]["name"] == "Ana B"
+    assert answer["pump"]["serial"] == "SN-1" and answer["pump"]["constant_flow"] is False
+    assert answer["program"] == rate(100) and answer["latest"] is True
+    stored = expect(client("nurse").get(f"/api/pumps/{pump.id}"), 200)
+    assert answer["low_reservoir_alarm_at"] == stored["low_reservoir_alarm_at"]
+    assert answer["next_visit"]["kind"] == "refill"  # the refill booked the next one
+    assert datetime.fromisoformat(answer["next_visit"]["at"]) > clock.now
+    printed = dict(refill_print(refill_record(clinic, users["nurse"], refill.id)).lines)  # the print view's
+    assert printed["Lot"] == answer["lot"] and printed["Next visit"].startswith(answer["next_visit"]["at"][:10])
+    assert expect(client("caregiver").get(f"/api/refills/{refill.id}"), 200) == answer  # their own child's
+    theirs = make_pump(other_child.id, serial="SN-OTHER")
+    clock.advance(days=1)
+    read = clinic.interrogate(users["nurse"], theirs.id)
+    other = clinic.refill(
+        users["nurse"], theirs.id, withdrawn_ml=read.reading_reservoir_ml, added_ml=20, concentration_mcg_per_ml=500,
+        expected_version=read.version,
+    )  # fmt: skip
+    assert client("caregiver").get(f"/api/refills/{other.id}").status_code == 404
+    assert client("nurse").get("/api/refills/999999").status_code == 404
+    assert client("nurse").get(f"/api/refills/{2**31}").status_code == 422
+
+
+def test_one_recorded_session_reads_as_its_printed_report(client, clinic, users, child, other_child, db):
+    cells = {
+        "pump_model": "prometra-ii", "pump_serial": "VND-R", "reservoir_capacity_ml": "20",
+        "implanted_on": "2024-01-01", "session_at": "2026-11-20T10:00", "reservoir_ml": "20",
+        "concentration_mcg_per_ml": "500", "program": "200", "vendor_alarm_at": "2027-01-01T10:00",
+    }  # fmt: skip
+    pump = clinic.register_vendor_pump(users["clinician"], child.id, cells, None)
+    (recorded,) = db.all(m.PumpSession)
+    answer = expect(client("nurse").get(f"/api/pump-sessions/{recorded.id}"), 200)
+    assert (answer["kind"], answer["by"], answer["at"]) == ("registration", "clinician", "2026-11-20T10:00:00")
+    assert answer["patient"]["id"] == child.id and answer["pump"]["connection"] == "vendor"
+    assert answer["reservoir_ml"] == 20 and answer["concentration_mcg_per_ml"] == 500
+    assert answer["program"] == rate(200) and answer["latest"] is True
+    assert answer["low_reservoir_alarm_at"] == pump.low_reservoir_alarm_at.isoformat()
+    assert answer["vendor_alarm_at"] == "2027-01-01T10:00:00" and answer["warnings"] == recorded.warnings
+    assert answer["reviewed_by"] is None and answer["next_visit"]["kind"] == "refill"
+    assert expect(client("caregiver").get(f"/api/pump-sessions/{recorded.id}"), 200) == answer
+    other = clinic.register_vendor_pump(users["clinician"], other_child.id, {**cells, "pump_serial": "VND-O"}, None)
+    (theirs,) = db.all(m.PumpSession, m.PumpSession.pump_id == other.id)
+    assert client("caregiver").get(f"/api/pump-sessions/{theirs.id}").status_code == 404
+    assert client("nurse").get("/api/pump-sessions/999999").status_code == 404

@@ -67,7 +67,7 @@ def test_every_write_adds_entries_with_actor_action_before_and_after(clinic, use
 
     def new_user():
         with sessions.begin() as s:
-            create_user(s, "nurse2", "nurse2-password", "nurse", by=admin, at=clock())
+            create_user(s, "nurse2", "pebble-forest-tango-27", "nurse", by=admin, at=clock())
 
     def register():
         state["patient"] = clinic.register_patient(nurse, name="Ana B", birth_date=date(2018, 5, 2), origin="cerebral")

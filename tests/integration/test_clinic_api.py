@@ -7,6 +7,7 @@ Every endpoint, the token flow, who may do what, and what a failed request leave
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -49,6 +50,7 @@ ENDPOINTS = {
     ("POST", "/api/appointments/{appointment_id}/status"),
     ("GET", "/api/worklist"),
     ("GET", "/api/audit"),
+    ("GET", "/api/audit/verify"),  # issue 14, the keyed audit chain (tested in test_audit_key.py)
     # issue 13, API parity (tested in test_api_parity.py)
     ("PATCH", "/api/patients/{patient_id}"),
     ("GET", "/api/patients/{patient_id}/titration"),
@@ -56,14 +58,46 @@ ENDPOINTS = {
     ("GET", "/api/pumps/{pump_id}/replacement"),
     ("GET", "/api/pumps/{pump_id}/csf"),
     ("GET", "/api/pumps/{pump_id}/program-versions"),
+    ("GET", "/api/refills/{refill_id}"),
+    ("GET", "/api/pump-sessions/{session_id}"),
 }
-WRITES = sorted(e for e in ENDPOINTS if e[0] == "POST" and e[1] != "/api/auth/token")
-#: issue 13, API parity (tested in test_api_parity.py): a caregiver may report symptoms for their own child,
-#: so these are not among the WRITES a caregiver is refused (test_a_caregiver_sees_only_their_own_child_...)
+#: issue 13, API parity (tested in test_api_parity.py): a family's symptom report, and its review
 ENDPOINTS |= {
     ("POST", "/api/patients/{patient_id}/symptom-reports"),
     ("POST", "/api/symptom-reports/{report_id}/review"),
 }
+#: issue 14, signing out (tested in test_auth_hardening.py)
+ENDPOINTS |= {("POST", "/api/auth/logout")}
+#: issue 13, the clinic's settings (tested in test_clinic_settings_service.py)
+ENDPOINTS |= {
+    ("GET", "/api/clinic/contacts"),
+    ("GET", "/api/clinic/settings"),
+    ("PUT", "/api/clinic/settings"),
+}
+#: the writes a caregiver may make: signing in and out, and a symptom report for their own child (for
+#: another family's child it is "not found"); every other write of the app is the staff's
+FAMILY_WRITES = {
+    ("POST", "/api/auth/token"),
+    ("POST", "/api/auth/logout"),
+    ("POST", "/api/patients/{patient_id}/symptom-reports"),
+}
+
+#: the clinic's settings, as an admin sends them (null: the startup default)
+SETTINGS = (
+    "name", "day_phone", "after_hours_phone", "clinic_days", "closed_days", "refill_margin_days", "stale_margin_days",
+)  # fmt: skip
+
+
+def api_writes(app) -> list[tuple[str, str, Any]]:
+    """Every write the app routes under /api (method, path, route), found in the app's own routes."""
+    found = [
+        (method, r.path, r)
+        for r in app.routes
+        if getattr(r, "path", "").startswith("/api/")
+        for method in r.methods
+        if method not in ("GET", "HEAD", "OPTIONS")
+    ]
+    return sorted(found, key=lambda w: (w[1], w[0]))
 
 
 def rate(mcg_per_day: float) -> dict:
@@ -139,7 +173,7 @@ def test_token_flow(anonymous, client, users, passwords):
 
 def test_an_expired_token_is_refused(app, anonymous, users):
     secret = app.state.secret
-    claims = {"sub": "admin", "role": "admin", "uid": users["admin"].user_id}
+    claims = {"sub": "admin", "role": "admin", "uid": users["admin"].user_id, "ver": 0}
     fresh = jwt.encode({**claims, "exp": datetime.now(UTC) + timedelta(minutes=5)}, secret, algorithm="HS256")
     stale = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(minutes=5)}, secret, algorithm="HS256")
     assert anonymous.get("/api/audit", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
@@ -261,7 +295,11 @@ def test_the_whole_clinic_over_the_api(client, clock, db):
 # ---------------------------------------------------------------------------------- roles
 
 
-def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child, other_child, pump, make_pump, db):
+def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(
+    app, client, clinic, users, child, other_child, pump, make_pump, db
+):
+    """Every write of the app (found in its routes) but a family's own is refused to a caregiver,
+    for their own child too, and stores nothing; a new write needs its body here to be sent."""
     theirs = make_pump(other_child.id, serial="SN-OTHER")
     carer = client("caregiver")
     assert [p["id"] for p in expect(carer.get("/api/patients"), 200)] == [child.id]
@@ -278,6 +316,8 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
     )
     assert expect(carer.get("/api/appointments"), 200) == []
 
+    report = clinic.report_symptoms(users["caregiver"], child.id, ["itching"], "")  # theirs to make, not to review
+
     before, audited = db.snapshot(), db.audit_count()
     ids = {
         "patient_id": child.id,
@@ -286,6 +326,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
         "appointment_id": 1,
         "change_id": 1,
         "session_id": 1,
+        "report_id": report.id,
     }
     bodies = {
         "/api/patients": PATIENT,
@@ -313,11 +354,19 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(client, child,
         "/api/pump-changes/{change_id}/review": {"note": "checked"},
         "/api/appointments": {"patient_id": child.id, "kind": "refill", "at": "2026-12-02T10:00:00"},
         "/api/appointments/{appointment_id}/status": {"status": "cancelled"},
+        "/api/patients/{patient_id}": {"name": "Ana Carer"},
+        "/api/symptom-reports/{report_id}/review": {"note": "called back"},
+        "/api/clinic/settings": {**dict.fromkeys(SETTINGS), "version": 0},
     }
-    for _, path in WRITES:
+    writes = [w for w in api_writes(app) if w[:2] not in FAMILY_WRITES]
+    assert {w[:2] for w in writes} == {e for e in ENDPOINTS if e[0] != "GET"} - FAMILY_WRITES
+    for method, path, route in writes:
         body = bodies.get(path)
-        answer = carer.post(fill(path, **ids), json=body) if body is not None else carer.post(fill(path, **ids))
-        assert answer.status_code == 403, f"{path}: {answer.text}"
+        assert body is not None or route.body_field is None, f"{method} {path}: a new write, give it a body here"
+        answer = carer.request(method, fill(path, **ids), json=body)
+        assert answer.status_code in (403, 404), f"{method} {path}: {answer.status_code} {answer.text}"
+    answer = carer.post(f"/api/patients/{other_child.id}/symptom-reports", json={"symptoms": ["itching"]})
+    assert answer.status_code == 404  # a family's own write, for another family's child
     assert carer.get("/api/audit").status_code == 403
     assert db.snapshot() == before and db.audit_count() == audited
 
@@ -391,7 +440,7 @@ def test_bad_input_is_422_naming_the_field_and_nothing_is_stored(client, child, 
         (
             f"/api/patients/{child.id}/screenings",
             {"dose_mcg": 50, "mas_before": {"hamstrings": "3"}, "mas_after": {"hamstrings": "1.5"}},
-            ["mas_after", "hamstrings"],
+            ["body", "mas_after", "hamstrings"],  # the schema states the grades
         ),
         (
             f"/api/patients/{child.id}/screenings",

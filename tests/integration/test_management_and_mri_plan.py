@@ -28,7 +28,9 @@ STAFF_ONLY = (OVERDOSE_STEP, CSF_STEP, WITHDRAWAL_STEP, BENZODIAZEPINES, LABEL_C
 
 def browser(app: Any, role: str, passwords: dict[str, str]) -> TestClient:
     c = TestClient(app)
-    answer = c.post("/login", data={"username": role, "password": passwords[role]}, follow_redirects=False)
+    csrf = csrf_of(c.get("/login").text)  # the login form's token (a double-submit cookie)
+    login = {"username": role, "password": passwords[role], "csrf": csrf}
+    answer = c.post("/login", data=login, follow_redirects=False)
     assert answer.status_code == 303
     return c
 

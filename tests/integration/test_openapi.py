@@ -26,8 +26,9 @@ REACH_THE_PUMP = {
 }
 #: operations anyone may call (no token)
 OPEN = {("POST", "/api/auth/token"), ("GET", "/api/health")}
-#: changes every role may make on a patient it sees (a caregiver: their own child; another's is 404)
-EVERY_ROLE = {("POST", "/api/patients/{patient_id}/symptom-reports")}
+#: changes every role may make on a patient it sees (a caregiver: their own child; another's is 404), and
+#: signing out (it takes no input: no 422)
+EVERY_ROLE = {("POST", "/api/patients/{patient_id}/symptom-reports"), ("POST", "/api/auth/logout")}
 
 
 @pytest.fixture

@@ -11,10 +11,17 @@ from fastapi.testclient import TestClient
 from itb.adapters.db import models as m
 
 
+def sign_in(c: TestClient, username: str, password: str, **fields: str) -> Any:
+    """Through the login form: its page first (the form's CSRF token and its cookie), then the post."""
+    csrf = csrf_of(c.get("/login").text)
+    data = {"username": username, "password": password, "csrf": csrf, **fields}
+    return c.post("/login", data=data, follow_redirects=False)
+
+
 def browser(app: Any, role: str | None, passwords: dict[str, str]) -> TestClient:
     c = TestClient(app)
     if role:
-        answer = c.post("/login", data={"username": role, "password": passwords[role]}, follow_redirects=False)
+        answer = sign_in(c, role, passwords[role])
         assert answer.status_code == 303
     return c
 
@@ -27,9 +34,9 @@ def test_pages_need_a_login_and_the_cookie_is_guarded(app, users, passwords):
     anon = TestClient(app)
     answer = anon.get("/worklist", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login?next=/worklist"
-    wrong = anon.post("/login", data={"username": "nurse", "password": "nope-nope"})
+    wrong = sign_in(anon, "nurse", "nope-nope")
     assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
-    ok = anon.post("/login", data={"username": "nurse", "password": passwords["nurse"]}, follow_redirects=False)
+    ok = sign_in(anon, "nurse", passwords["nurse"])
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert ok.headers["location"] == "/"
@@ -151,3 +158,55 @@ def test_a_screened_candidate_gets_pump_size_advice(app, clinic, users, password
     )
     page = browser(app, "clinician", passwords).get(f"/patients/{other_child.id}").text
     assert "Pump size advice" in page and "mcg/mL" in page
+
+
+#: the page forms a caregiver may send: signing in and out, and their own child's symptom report and
+#: calendar link (for another family's child: "not found"); every other form of the pages is the staff's
+FAMILY_POSTS = {
+    "/login",
+    "/logout",
+    "/family/symptoms",
+    "/patients/{patient_id}/calendar-link",
+    "/patients/{patient_id}/calendar-link/revoke",
+}
+
+
+def page_posts(app: Any) -> list[str]:
+    """Every path the pages take a POST at, found in the app's routes (the pages are one included router)."""
+    routes: list[Any] = []
+    for route in app.routes:
+        router = getattr(route, "original_router", None)
+        routes += router.routes if router is not None else [route]
+    return sorted(
+        {r.path for r in routes if "POST" in (getattr(r, "methods", None) or ()) and not r.path.startswith("/api/")}
+    )
+
+
+def test_a_caregiver_is_refused_every_staff_form_and_nothing_is_stored(
+    app, clinic, users, passwords, child, other_child, pump, db
+):
+    report = clinic.report_symptoms(users["caregiver"], child.id, ["itching"], "")
+    carer = browser(app, "caregiver", passwords)
+    token = csrf_of(carer.get("/family").text)
+    posts = [p for p in page_posts(app) if p not in FAMILY_POSTS]
+    assert {"/patients/new", "/patients/{patient_id}/pumps/new", "/symptom-reports/{report_id}/review"} <= set(posts)
+    assert set(page_posts(app)) >= FAMILY_POSTS
+    ids = {"patient_id": child.id, "pump_id": pump.id, "refill_id": 1, "session_id": 1, "change_id": 1,
+           "appointment_id": 1, "report_id": report.id}  # fmt: skip
+    form = {
+        "csrf": token, "step": "confirm", "version": pump.version, "patient_id": child.id, "connection": "telemetry",
+        "name": "Ana Carer", "birth_date": "2018-05-02", "origin": "cerebral", "model": "peristaltic",
+        "serial": "SN-CARER", "reservoir_capacity_ml": "20 mL", "catheter_length_cm": "50", "reservoir_ml": "20 mL",
+        "concentration_mcg_per_ml": "500 mcg/mL", "program": "100 mcg/day", "phase": "maintenance", "kind": "refill",
+        "mas.hamstrings": "2", "at": "2026-11-23T08:00", "withdrawn": "19 mL", "added": "20 mL",
+        "concentration": "500 mcg/mL", "rate": "100 mcg/day", "dose": "50 mcg", "day": "2026-12-02",
+        "at_time": "10:00", "status": "cancelled", "note": "checked",
+    }  # fmt: skip
+    before, audited = db.snapshot(), db.audit_count()
+    for path in posts:
+        answer = carer.post(path.format(**ids), data=form, follow_redirects=False)
+        assert answer.status_code in (403, 404), f"POST {path}: {answer.status_code}"
+    for path in FAMILY_POSTS - {"/login", "/logout"}:  # their own forms, for another family's child
+        answer = carer.post(path.format(patient_id=other_child.id), data={**form, "patient_id": other_child.id})
+        assert answer.status_code == 404, f"POST {path}: {answer.status_code}"
+    assert db.snapshot() == before and db.audit_count() == audited

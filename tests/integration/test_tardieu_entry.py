@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from test_pages_security import sign_in
 
 from itb.adapters.db import models as m
 
@@ -59,9 +60,7 @@ def test_tardieu_chart_shows_the_dynamic_component(app, client, child, passwords
     body = {"kind": "tardieu", "data": {"hamstrings": {"quality": 2, "r1_deg": -70, "r2_deg": -50}}}
     assert doctor.post(f"/api/patients/{child.id}/assessments", json=body).status_code == 201
     with TestClient(app) as browser:
-        login = browser.post(
-            "/login", data={"username": "clinician", "password": passwords["clinician"]}, follow_redirects=False
-        )
+        login = sign_in(browser, "clinician", passwords["clinician"])
         assert login.status_code == 303
         page = browser.get(f"/patients/{child.id}").text
     section = page[page.index('id="tardieu-h"') :]

@@ -79,8 +79,22 @@ def test_every_wrong_field_of_a_patient_is_named_with_its_rule_and_nothing_is_st
         "gmfcs: must be a level I to V",
     ):
         assert rule in said, rule
-    assert 'id="birth_date" name="birth_date" type="date" value="2030-01-01"' in answer.text  # kept as typed
+    birth = re.search(r'<input id="birth_date"[^>]*>', answer.text).group(0)  # type: ignore[union-attr]
+    assert 'type="text"' in birth and 'value="2030-01-01"' in birth  # kept as typed, in the clinic's format
+    assert 'pattern="\\d{4}-\\d{2}-\\d{2}" placeholder="YYYY-MM-DD"' in birth and 'type="date"' not in answer.text
+    assert 'aria-describedby="birth_date-hint birth_date-error"' in birth and "e.g. 2018-05-02" in answer.text
     assert 'aria-invalid="true" aria-describedby="name-error"' in answer.text
+    assert db.snapshot() == before
+
+
+@pytest.mark.parametrize("typed", ["05/02/2018", "2018-5-2", "20180502", "2018-02-30"])
+def test_a_birth_date_not_written_yyyy_mm_dd_is_named_with_the_format(app, users, passwords, db, typed):
+    nurse = browser(app, "nurse", passwords)
+    before = db.snapshot()
+    answer = post(nurse, "/patients/new", {"name": "Mia Lund", "birth_date": typed, "origin": "spinal"})
+    assert answer.status_code == 422
+    rule = f"birth_date: '{typed}' is not a date: write the birth date as YYYY-MM-DD, e.g. 2018-05-02"
+    assert rule in text_of(answer.text)
     assert db.snapshot() == before
 
 
@@ -137,6 +151,7 @@ def test_a_pump_itb_talks_to_is_reviewed_against_the_limits_then_implanted(app, 
     (pump,) = db.all(m.Pump)
     assert pump.serial == "NEW-1" and pump.connection != "vendor" and pump.catheter_length_cm == 45
     assert pump.concentration_mcg_per_ml == 500 and [s["rate_mcg_per_day"] for s in pump.program["steps"]] == [100, 120]
+    assert f"Low-reservoir alarm at 2 mL: {pump.low_reservoir_alarm_at:%Y-%m-%d %H:%M}" in said  # as reviewed
     assert db.get(m.Patient, child.id).phase == "titrating"
     assert f'href="/patients/{child.id}/pumps/new"' not in doctor.get(f"/patients/{child.id}").text
 
@@ -174,11 +189,40 @@ def test_a_vendor_programmed_pump_is_registered_with_the_imports_rules(app, user
     assert missing.status_code == 422
     said = text_of(missing.text)
     assert "session_at:" in said and "program:" in said and db.count(m.Pump) == 0
-    done = post(doctor, f"/patients/{child.id}/pumps/new", cells, page.text)
-    assert done.status_code == 303, done.text
+    before = db.snapshot()
+    review = post(doctor, f"/patients/{child.id}/pumps/new", cells, page.text)
+    assert review.status_code == 200, review.text
+    assert db.snapshot() == before  # the review is the registration's dry run: nothing stored
+    said = text_of(review.text)
+    assert "Nothing is stored yet" in said and "300 mcg/day, all day" in said and "No limit reached" in said
+    assert re.search(r"Low-reservoir alarm at 2 mL: 20\d\d-\d\d-\d\d \d\d:\d\d", said) and "Refill booked" in said
+    done = doctor.post(f"/patients/{child.id}/pumps/new", data=form_with(review.text, "confirm")["fields"])
+    assert done.status_code == 200 and "serial VND-9" in done.text  # the chart after the redirect
     (pump,) = db.all(m.Pump)
     assert pump.connection == "vendor" and pump.serial == "VND-9" and pump.daily_dose_mcg == 300
+    assert pump.low_reservoir_alarm_at.strftime("%Y-%m-%d %H:%M") in said
     assert [s.kind for s in db.all(m.PumpSession)] == ["registration"]
+
+
+def test_a_vendor_pumps_review_names_the_warnings_its_record_would_keep(app, users, passwords, child, db):
+    doctor = browser(app, "clinician", passwords)
+    cells = {
+        "connection": "vendor", "model": "synchromed-ii", "pump_serial": "VND-W", "reservoir_capacity_ml": "40 mL",
+        "implanted_on": "2024-02-01", "session_at": "2026-11-20T10:00", "reservoir_ml": "40 mL",
+        "concentration_mcg_per_ml": "500 mcg/mL", "program": "1200 mcg/day", "vendor_alarm_at": "2027-06-01T10:00",
+    }  # fmt: skip
+    before = db.snapshot()
+    review = post(doctor, f"/patients/{child.id}/pumps/new", cells)
+    assert review.status_code == 200 and db.snapshot() == before
+    confirm = form_with(review.text, "confirm")
+    assert 'name="ack" value="maintenance_range"' in confirm["html"]  # a soft limit: confirm it, or keep a warning
+    said = text_of(confirm["html"])
+    assert "Kept as a warning: the vendor's alarm date 2027-06-01 10:00 differs from ITB's forecast" in said
+    done = doctor.post(f"/patients/{child.id}/pumps/new", data=confirm["fields"], follow_redirects=False)
+    assert done.status_code == 303
+    (session,) = db.all(m.PumpSession)
+    first, second = session.warnings
+    assert first.startswith("maintenance_range: ") and second.startswith("the vendor's alarm date 2027-06-01 10:00")
 
 
 def test_a_nurse_cannot_register_a_pump_and_a_caregiver_cannot_find_the_page(app, users, passwords, child, db):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from fakes import FakeLocks, FakePumps
 from itb.adapters.db import models as m
+from itb.adapters.db.engine import session_factory
 from itb.clinic.services import SYSTEM, Actor, Clinic, ClinicConfig, Conflict, PumpChangeFailed
 from itb.domain.program import DosingProgram
 
@@ -41,7 +41,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = Clock()
     pumps, locks = FakePumps(clock), FakeLocks()
     clinic = Clinic(
-        sessionmaker(engine, expire_on_commit=False), ClinicConfig(tmp_path), clock, gateway=pumps, locks=locks
+        session_factory(engine, b"unit-test-audit-key-" * 2), ClinicConfig(tmp_path), clock, gateway=pumps, locks=locks
     )
     patient = clinic.register_patient(SYSTEM, name="Ana", birth_date=date(1990, 1, 1), origin="spinal")
     pump = clinic.implant_pump(

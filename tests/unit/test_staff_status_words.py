@@ -12,7 +12,9 @@ TODAY = date(2026, 12, 1)
 
 def test_staff_status_gives_the_expected_alarm_day_and_the_booked_refill():
     words = staff_pump_status("running", [], 12.3, date(2026, 12, 10), today=TODAY)
-    assert words == "Running; low-reservoir alarm expected 2026-12-13 (in 12.3 days); next refill booked 2026-12-10."
+    assert words == (
+        "Running; earliest plausible low-reservoir alarm 2026-12-13 (in 12.3 days); next refill booked 2026-12-10."
+    )
 
 
 def test_staff_status_warns_when_the_booked_refill_is_after_the_expected_alarm():
@@ -25,9 +27,16 @@ def test_staff_status_of_a_stopped_pump_names_the_cause_and_the_withdrawal_risk(
     assert words.startswith("Not infusing: motor stall.") and "Withdrawal risk" in words
 
 
-def test_staff_status_of_a_reached_alarm_says_refill_now_and_whether_one_is_booked():
+def test_staff_status_of_a_sounding_alarm_says_refill_now_and_whether_one_is_booked():
     assert staff_pump_status("running", ["low_reservoir"], 0.0, None, today=TODAY) == (
-        "Running; low-reservoir alarm reached: refill now; no refill booked."
+        "Running; the low-reservoir alarm is sounding: refill now; no refill booked."
+    )
+
+
+def test_staff_status_of_a_passed_earliest_alarm_says_when_and_refill_now():
+    assert staff_pump_status("running", [], -2.0, date(2026, 12, 3), today=TODAY) == (
+        "Running; the earliest plausible low-reservoir alarm passed on 2026-11-29: refill now; "
+        "next refill booked 2026-12-03."
     )
 
 

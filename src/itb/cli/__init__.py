@@ -13,8 +13,17 @@ from typing import Annotated
 import typer
 from typer.exceptions import TyperException
 
+from itb.cli.audit import audit_app
 from itb.cli.common import DISCLAIMER, DbOption, fail
-from itb.cli.records import export_command, import_command, json_before, json_requested, session_command
+from itb.cli.records import (
+    clinic_app,
+    export_command,
+    import_command,
+    json_before,
+    json_requested,
+    session_command,
+)
+from itb.cli.users import users_app
 from itb.shell.files import InputError, read_json, read_source
 
 app = typer.Typer(
@@ -532,7 +541,7 @@ def serve(
     """Run the clinic's web service (REST API; OpenAPI at /openapi.json)."""
     import uvicorn
 
-    from itb.shell.clinic_setup import open_clinic
+    from itb.shell.clinic_setup import https_from_env, open_clinic
     from itb.web.app import create_app, secret_key
 
     clinic, _engine = open_clinic(db)
@@ -542,7 +551,7 @@ def serve(
     if settled:
         print(f"Settled the pending changes of {settled} pump(s) from their logs.", flush=True)
     print(f"ITB clinic on http://{host}:{port} (API docs at /docs). {DISCLAIMER}", flush=True)
-    web_app = create_app(clinic, secret_key(clinic.config.data_dir))
+    web_app = create_app(clinic, secret_key(clinic.config.data_dir), https=https_from_env())
     import gc
 
     gc.freeze()  # start-up objects never become garbage: the collector skips them (worklist p95 -40 %)
@@ -571,51 +580,14 @@ def _fill_demo(clinic) -> None:  # type: ignore[no-untyped-def]
         print(f"  {user} / {password} / {role}")
 
 
-users_app = typer.Typer(help="Clinic users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-
-
-@users_app.command("create")
-def users_create(
-    username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option("--role", help="admin, clinician, nurse or caregiver")],
-    db: DbOption = None,
-    password: Annotated[
-        str | None, typer.Option("--password", help="Default: asked for (or read from stdin without a terminal).")
-    ] = None,
-    patient: Annotated[int | None, typer.Option("--patient", help="For a caregiver: their child's patient id.")] = None,
-) -> None:
-    """Create a user (passwords are stored as argon2 hashes)."""
-    from datetime import datetime
-
-    from itb.clinic.services import SYSTEM
-    from itb.clinic.users import create_user
-    from itb.domain.errors import InvalidInput
-    from itb.shell.clinic_setup import open_clinic
-
-    if password is None:
-        password = (
-            typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-            if sys.stdin.isatty()
-            else sys.stdin.readline().rstrip("\n")
-        )
-    clinic, _engine = open_clinic(db)
-    try:
-        with clinic.transaction() as s:
-            user = create_user(s, username, password, role, by=SYSTEM, at=datetime.now())
-            user_id = user.id
-        if patient is not None:
-            clinic.link_caregiver(SYSTEM, patient, user_id)
-    except InvalidInput as exc:
-        fail(exc.one_line())
-    except Exception as exc:  # e.g. NotFound for --patient
-        fail(str(exc))
-    print(f"user {username} ({role}) created")
 
 
 app.command("import")(import_command)
 app.command("export")(export_command)
 app.command("session")(session_command)
+app.add_typer(clinic_app, name="clinic")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("worklist")

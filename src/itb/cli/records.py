@@ -240,4 +240,130 @@ def _print_session(outcome: Any, as_json: bool) -> None:
     print(f"; refill booked {booked}" if booked else "")
 
 
-__all__ = ["export_command", "import_command", "json_before", "json_requested", "session_command"]
+# ---------------------------------------------------------------------------------- the clinic's settings
+clinic_app = typer.Typer(help="The clinic itself: its settings.", no_args_is_help=True)
+settings_app = typer.Typer(help="The clinic's settings: name, phone numbers, clinic days, margins.")
+clinic_app.add_typer(settings_app, name="settings")
+
+#: the word that gives a setting back to its startup default (the environment's)
+DEFAULT_WORD = "default"
+
+
+@settings_app.callback(invoke_without_command=True)
+def settings_show(
+    ctx: typer.Context,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (as GET /api/clinic/settings).")] = False,
+) -> None:
+    """Show the settings in effect ("startup default": not stored, the environment's)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from itb.clinic.services import SYSTEM
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    _print_settings(clinic.clinic_settings(SYSTEM), json_requested(as_json))
+
+
+Text = Annotated[str | None, typer.Option(help="The new value ('' : none).")]
+Setting = Annotated[str | None, typer.Option(help=f"The new value ('{DEFAULT_WORD}': the startup default).")]
+
+
+@settings_app.command("set")
+def settings_set(
+    name: Text = None,
+    day_phone: Text = None,
+    after_hours_phone: Text = None,
+    clinic_days: Setting = None,
+    closed_days: Annotated[
+        str | None, typer.Option(help=f"YYYY-MM-DD,... ('' : none; '{DEFAULT_WORD}': the startup default).")
+    ] = None,
+    refill_margin_days: Setting = None,
+    stale_margin_days: Setting = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new settings as JSON.")] = False,
+) -> None:
+    """Change the settings given (the others stay as they are), audited as the system's admin.
+
+    E.g. --day-phone '+1 555 0100' --clinic-days mon,tue,thu --closed-days 2026-12-24,2026-12-25.
+    """
+    from itb.clinic.services import SYSTEM, Conflict
+    from itb.domain.errors import InvalidInput
+    from itb.shell.clinic_setup import open_clinic
+
+    clinic, _engine = open_clinic(db)
+    view = clinic.clinic_settings(SYSTEM)
+    given = {
+        "name": name, "day_phone": day_phone, "after_hours_phone": after_hours_phone, "clinic_days": clinic_days,
+        "closed_days": closed_days, "refill_margin_days": refill_margin_days, "stale_margin_days": stale_margin_days,
+    }  # fmt: skip
+    try:
+        fields = {**_stored_fields(view), **_settings_options(given)}
+        view = clinic.update_clinic_settings(SYSTEM, **fields, expected_version=view.version)
+    except (InvalidInput, Conflict) as exc:
+        fail(exc.one_line() if isinstance(exc, InvalidInput) else str(exc))
+    _print_settings(view, json_requested(as_json))
+
+
+def _stored_fields(view: Any) -> dict[str, Any]:
+    """The use case's arguments that keep every stored setting as it is."""
+    from itb.domain.clinic_settings import weekday_names
+
+    stored = view.stored
+    days, closed = stored.clinic_days, stored.closed_days
+    return {
+        "name": stored.name, "day_phone": stored.day_phone, "after_hours_phone": stored.after_hours_phone,
+        "clinic_days": None if days is None else weekday_names(days),
+        "closed_days": None if closed is None else [d.isoformat() for d in sorted(closed)],
+        "refill_margin_days": stored.refill_margin_days, "stale_margin_days": stored.stale_margin_days,
+    }  # fmt: skip
+
+
+def _settings_options(given: dict[str, str | None]) -> dict[str, Any]:
+    """The options given, as the use case's arguments (``InvalidInput`` naming each bad one)."""
+    from itb.domain.errors import InvalidInput, Violation
+
+    out: dict[str, Any] = {}
+    errors: list[Violation] = []
+    for field, raw in given.items():
+        if raw is None:
+            continue
+        text = raw.strip()
+        if field in ("name", "day_phone", "after_hours_phone"):
+            out[field] = text or None
+        elif text.lower() == DEFAULT_WORD:
+            out[field] = None
+        elif field in ("clinic_days", "closed_days"):
+            out[field] = [part.strip() for part in text.split(",") if part.strip()]
+        elif text.isdigit():
+            out[field] = int(text)
+        else:
+            errors.append(Violation(field, f"must be a whole number of days or '{DEFAULT_WORD}', got {raw!r}"))
+    if errors:
+        raise InvalidInput(errors)
+    return out
+
+
+def _print_settings(view: Any, as_json: bool) -> None:
+    if as_json:
+        import orjson
+
+        from itb.web.api.settings import settings_json
+
+        sys.stdout.buffer.write(orjson.dumps(settings_json(view)) + b"\n")
+        return
+    note = {field: " (startup default)" for field in view.defaults}
+    stored = view.stored
+    print(f"name: {stored.name or '-'}")
+    print(f"day phone: {stored.day_phone or '-'}")
+    print(f"after-hours phone: {stored.after_hours_phone or '-'}")
+    print(f"clinic days: {','.join(view.clinic_days)}{note.get('clinic_days', '')}")
+    closed = ",".join(d.isoformat() for d in view.closed_days) or "none"
+    print(f"closed days: {closed}{note.get('closed_days', '')}")
+    print(f"refill margin: {view.refill_margin_days:g} days{note.get('refill_margin_days', '')}")
+    print(f"stale margin: {view.stale_margin_days:g} days{note.get('stale_margin_days', '')}")
+    changed = f", changed by {view.updated_by} at {view.updated_at:%Y-%m-%d %H:%M}" if view.updated_by else ""
+    print(f"version: {view.version}{changed}")
+
+
+__all__ = ["clinic_app", "export_command", "import_command", "json_before", "json_requested", "session_command"]

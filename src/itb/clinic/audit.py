@@ -1,34 +1,26 @@
-"""The audit log: every write, who, what, when, before and after; append-only and hash-chained.
+"""The audit log: every write, who, what, when, before and after; append-only and chained under a
+key kept outside the database (``itb.clinic.audit_chain``), so that changing, deleting or
+reordering an entry breaks the chain after it, and no one without the key can recompute it to
+hide that (:func:`itb.clinic.audit_check.verify`).
 
-Each entry's hash is SHA-256 over the previous entry's hash and the entry's own content, so
-changing, deleting or reordering any entry breaks every hash after it (:func:`verify_chain`).
-Writers lock the one-row chain head first, so two transactions can never fork the chain.
+Writers lock the one-row chain head first, so two transactions never fork the chain; the first
+writer with a key seals the entries written before it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from itb.adapters.db.models import AuditEntry, AuditHead
+from itb.clinic.audit_chain import GENESIS, AuditKeyMissing, chain_value, lock_head, seal_if_unsealed, session_key
+from itb.clinic.audit_check import verify_chain
 
-GENESIS = "0" * 64
-
-
-def _digest(
-    prev_hash: str, at: datetime, actor: str, action: str, entity: str, entity_id: int | None, before: Any, after: Any
-) -> str:
-    body = orjson.dumps(
-        [prev_hash, at.isoformat(), actor, action, entity, entity_id, before, after],
-        option=orjson.OPT_SORT_KEYS,
-        default=str,
-    )
-    return hashlib.sha256(body).hexdigest()
+__all__ = ["GENESIS", "AuditKeyMissing", "jsonable", "record", "record_many", "verify_chain"]
 
 
 def jsonable(value: Any) -> Any:
@@ -36,20 +28,17 @@ def jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS))
 
 
-def _head(session: Session) -> AuditHead:
-    """The chain's head, locked for this transaction (created at the first entry)."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, last_hash=GENESIS, count=0)
-        session.add(head)
-        session.flush()
+def _head(session: Session, at: datetime) -> AuditHead:
+    """The chain's head, locked for this transaction, the chain sealed first if it never was."""
+    head = lock_head(session)
+    seal_if_unsealed(session, head, at)
     return head
 
 
-def _entry(prev_hash: str, e: dict[str, Any]) -> dict[str, Any]:
+def _entry(key: bytes, prev_hash: str, e: dict[str, Any]) -> dict[str, Any]:
     """One entry's row, chained to ``prev_hash`` (``before`` and ``after`` already jsonable)."""
-    digest = _digest(prev_hash, e["at"], e["actor"], e["action"], e["entity"], e["entity_id"], e["before"], e["after"])
-    return {**e, "prev_hash": prev_hash, "hash": digest}
+    fields = (e["at"], e["actor"], e["action"], e["entity"], e["entity_id"], e["before"], e["after"])
+    return {**e, "prev_hash": prev_hash, "hash": chain_value(prev_hash, *fields, key=key)}
 
 
 def record(
@@ -63,9 +52,10 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEntry:
-    head = _head(session)
+    key = session_key(session)
+    head = _head(session, at)
     fields = {"at": at, "actor": actor, "action": action, "entity": entity, "entity_id": entity_id}
-    entry = AuditEntry(**_entry(head.last_hash, {**fields, "before": jsonable(before), "after": jsonable(after)}))
+    entry = AuditEntry(**_entry(key, head.last_hash, {**fields, "before": jsonable(before), "after": jsonable(after)}))
     session.add(entry)
     head.last_hash = entry.hash
     head.count += 1
@@ -78,29 +68,12 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> None:
     of the head, one insert statement."""
     if not entries:
         return
-    head = _head(session)
+    key = session_key(session)
+    head = _head(session, entries[0]["at"])
     rows, last = [], head.last_hash
     for e in entries:
-        rows.append(_entry(last, e))
+        rows.append(_entry(key, last, e))
         last = rows[-1]["hash"]
     session.execute(insert(AuditEntry), rows)
     head.last_hash = last
     head.count += len(rows)
-
-
-def verify_chain(session: Session) -> list[str]:
-    """Every break in the chain (an empty list when intact)."""
-    problems = []
-    prev = GENESIS
-    count = 0
-    for e in session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars():
-        count += 1
-        if e.prev_hash != prev:
-            problems.append(f"audit entry {e.id}: does not follow the entry before it (deleted or reordered)")
-        if _digest(e.prev_hash, e.at, e.actor, e.action, e.entity, e.entity_id, e.before, e.after) != e.hash:
-            problems.append(f"audit entry {e.id}: its content does not match its hash (changed)")
-        prev = e.hash
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.last_hash != prev or head.count != count):
-        problems.append("audit log: entries are missing at its end")
-    return problems

@@ -38,6 +38,7 @@ from itb.clinic.usecases.pumps import PumpUseCases
 from itb.clinic.usecases.record_checks import RecordCheckUseCases
 from itb.clinic.usecases.refills import RefillUseCases
 from itb.clinic.usecases.sessions import SESSION_KINDS
+from itb.clinic.usecases.settings import SettingsUseCases, SettingsView
 
 ROLES = ("admin", "clinician", "nurse", "caregiver")
 
@@ -54,9 +55,10 @@ class Clinic(
     CalendarUseCases,
     PatientUseCases,
     FamilyUseCases,
+    SettingsUseCases,
 ):
     """Every use case of the clinic (patients, implants, refills, boluses, programs, record checks,
-    appointments, families), over the pump mechanism of :class:`PumpUseCases`."""
+    appointments, families, the clinic's settings), over the pump mechanism of :class:`PumpUseCases`."""
 
 
 __all__ = [
@@ -80,5 +82,6 @@ __all__ = [
     "NotSent",
     "PumpChangeFailed",
     "RecordIncomplete",
+    "SettingsView",
     "row_json",
 ]

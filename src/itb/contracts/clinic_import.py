@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from itb.contracts.bounds import (
+    EARLIEST_BIRTH_DATE,
+    code_violations,
+    event_violation,
+    program_size_violations,
+    program_violations,
+)
 from itb.domain.catalogue import CATALOGUE, DeviceProduct, product
 from itb.domain.errors import InvalidInput
 from itb.domain.forecast import Forecast, ReservoirState, forecast_reservoir
 from itb.domain.limits import (
     DEFAULT_LIMITS,
+    Assessment,
     DoseHistory,
     LimitSettings,
     Origin,
@@ -56,7 +64,7 @@ OPTIONAL = (
     "next_refill_on",
 )
 COLUMNS = REQUIRED + OPTIONAL
-EARLIEST_BIRTH = date(1900, 1, 1)
+EARLIEST_BIRTH = EARLIEST_BIRTH_DATE  # itb.contracts.bounds
 #: a vendor's printed alarm this far from ITB's forecast is a warning on the row
 ALARM_AGREEMENT = timedelta(days=1)
 ALARM_WARNING = "check the program and the volume entered"
@@ -85,6 +93,8 @@ class ImportRow:
     program: DosingProgram
     forecast: Forecast
     warnings: list[str] = field(default_factory=list)
+    #: the limits its program meets (:func:`program_assessment`); those not acknowledged are warnings
+    assessment: Assessment = field(default_factory=Assessment)
 
 
 class _Row:
@@ -172,7 +182,7 @@ def parse_program_cell(raw: str) -> DosingProgram:
             raise ValueError(part)
         steps.append(Step(hours * 60 + minutes, parse_quantity(rate, Dimension.RATE, "program").value))
     program = DosingProgram(steps=tuple(steps))
-    found = check_program(program, "program")
+    found = check_program(program, "program") + program_size_violations(program)
     if found:
         raise InvalidInput(found)
     return program
@@ -259,12 +269,17 @@ def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
     program = _program(r, device, conc)
     v["vendor_alarm_at"] = r.read("vendor_alarm_at", _day_or_minute, "a date YYYY-MM-DD or YYYY-MM-DDTHH:MM")
     v["next_refill_on"] = r.read("next_refill_on", _day, "a date YYYY-MM-DD")
+    for column in ("session_at", "implanted_on", "vendor_alarm_at", "next_refill_on"):
+        outside = event_violation(column, v.get(column), today)  # itb.contracts.bounds' window
+        if outside is not None:
+            r.fail(column, outside.rule)
     if r.errors or device is None or program is None:
         return None
     state = ReservoirState(session, capacity, volume, conc, alarm)
     forecast = forecast_reservoir(state, program)
     row = ImportRow(r.number, v, device, program, forecast)
-    row.warnings += program_warnings(program, conc, origin, birth, session, limits, r.acknowledged)
+    row.assessment = program_assessment(program, conc, origin, birth, session, limits)
+    row.warnings += _warnings(row.assessment, r.acknowledged)
     vendor = v["vendor_alarm_at"]
     computed = forecast.low_reservoir_alarm_at
     if vendor is not None and (computed is None or abs(vendor - computed) > ALARM_AGREEMENT):
@@ -276,16 +291,26 @@ def _check_row(r: _Row, today: date, limits: LimitSettings) -> ImportRow | None:
     return row
 
 
+def program_assessment(
+    program: DosingProgram, conc: float, origin: str, birth: date, at: datetime, limits: LimitSettings
+) -> Assessment:
+    """The limits of any program that a device already runs meets (the hard maximum, the usual
+    maintenance range, the concentration library, the label's age), judged as a first program."""
+    patient = PatientContext(Origin(origin), age_years_on(birth, at.date()), maintenance=True)
+    return assess_program_change(None, program, conc, patient, DoseHistory(), at, limits)
+
+
 def program_warnings(
     program: DosingProgram, conc: float, origin: str, birth: date, at: datetime, limits: LimitSettings,
     acknowledged: tuple[str, ...] = (),
 ) -> list[str]:  # fmt: skip
-    """The limits of any program that the device already runs breaks (the hard maximum, the usual
-    maintenance range, the concentration library, the label's age): recorded as warnings for a
-    clinician's review, never refused, since the pump runs it whatever the record says. A soft
-    limit the clinician ``acknowledged`` is not a warning; a hard one always is."""
-    patient = PatientContext(Origin(origin), age_years_on(birth, at.date()), maintenance=True)
-    assessment = assess_program_change(None, program, conc, patient, DoseHistory(), at, limits)
+    """The limits of :func:`program_assessment` as warnings for a clinician's review, never refused,
+    since the pump runs the program whatever the record says. A soft limit the clinician
+    ``acknowledged`` is not a warning; a hard one always is."""
+    return _warnings(program_assessment(program, conc, origin, birth, at, limits), acknowledged)
+
+
+def _warnings(assessment: Assessment, acknowledged: tuple[str, ...]) -> list[str]:
     return [f"{f.code}: {f.message}" for f in (*assessment.refusals, *assessment.unacknowledged(acknowledged))]
 
 
@@ -296,7 +321,11 @@ def judge_pump_cells(
     """One pump as the import's columns give it (every rule of the file's row), with ``program``
     already parsed when it is not a cell: the row, or its errors (numbered row 0)."""
     errors: list[RowError] = []
-    row = _check_row(_Row(0, cells, errors, program, acknowledged), today, limits)
+    for v in program_violations(program, today) if program is not None else ():
+        errors.append(RowError(0, "program", f"{v.field}: {v.rule}"))
+    for v in code_violations("acknowledged", acknowledged):
+        errors.append(RowError(0, "acknowledged", f"{v.field}: {v.rule}"))
+    row = None if errors else _check_row(_Row(0, cells, errors, program, acknowledged), today, limits)
     return (row, []) if not errors else (None, errors)
 
 
@@ -371,6 +400,7 @@ __all__ = [
     "number_cell",
     "parse_clinic_csv",
     "parse_program_cell",
+    "program_assessment",
     "program_cell",
     "program_warnings",
     "write_clinic_csv",

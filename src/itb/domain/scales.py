@@ -26,6 +26,10 @@ from itb.domain.errors import InvalidInput, Violation, is_number
 MAS_RESPONSE_MIN_DROP = 1.0
 #: GAS: the assumed correlation between goal scores (domain.md: ρ = 0.3, Kiresuk's convention)
 GAS_RHO = 0.3
+#: a goal's weight: small whole numbers (importance x difficulty), at most the form's 100; at least a
+#: tenth (a weight near 0 makes the T score's denominator 0)
+GAS_MIN_WEIGHT = 0.1
+GAS_MAX_WEIGHT = 100.0
 #: Tardieu R1 and R2 are signed angles from the joint's zero position (the muscle's position of
 #: minimal stretch, e.g. the ankle at neutral): negative is short of it (ankle dorsiflexion -10 deg
 #: is 10 deg of plantar flexion). A goniometer read from the zero position turns at most half a
@@ -356,8 +360,9 @@ class Goal:
         problems: list[Violation] = []
         if type(self.description) is not str or not self.description.strip():
             problems.append(Violation("goal.description", "must be a text describing the goal"))
-        if not (is_number(self.weight) and self.weight > 0):
-            problems.append(Violation("goal.weight", f"must be a number > 0, got {self.weight!r}"))
+        if not (is_number(self.weight) and GAS_MIN_WEIGHT <= self.weight <= GAS_MAX_WEIGHT):
+            rule = f"must be a number from {GAS_MIN_WEIGHT:g} to {GAS_MAX_WEIGHT:g}, got {self.weight!r}"
+            problems.append(Violation("goal.weight", rule))
         if type(self.score) is not int or not -2 <= self.score <= 2:
             problems.append(Violation("goal.score", f"must be a whole number -2 to +2, got {self.score!r}"))
         if problems:
@@ -387,6 +392,32 @@ def gas_t_score(goals: Iterable[Goal], rho: float = GAS_RHO) -> float:
 
 
 ASSESSMENT_KINDS = ("mas", "tardieu", "gmfcs", "pain", "gas")
+#: the fields of each scale's data whose names are fixed (mas and tardieu name muscle groups), and a goal's
+_DATA_FIELDS = {"gmfcs": ("level",), "pain": ("score", "during"), "gas": ("goals",)}
+_GOAL_FIELDS = ("description", "weight", "score")
+
+
+def _unknown_fields(kind: str, data: dict) -> list[Violation]:
+    """A field the scale does not have (it would be stored unread), and a pain's ``during`` that is not text."""
+    allowed = _DATA_FIELDS.get(kind)
+    found = (
+        []
+        if allowed is None
+        else [
+            Violation(f"data.{k}", f"unknown field (the fields are: {', '.join(allowed)})")
+            for k in data
+            if k not in allowed
+        ]
+    )
+    goals = data.get("goals") if kind == "gas" else None
+    for i, goal in enumerate(goals if isinstance(goals, list) else ()):
+        unknown = [k for k in goal if k not in _GOAL_FIELDS] if isinstance(goal, dict) else []
+        found += [
+            Violation(f"data.goals[{i}].{k}", "unknown field (a goal has description, weight, score)") for k in unknown
+        ]
+    if kind == "pain" and type(data.get("during", "")) is not str:
+        found.append(Violation("data.during", "must be text: when the pain comes"))
+    return found
 
 
 def assessment_record(kind: str, data: dict) -> dict:
@@ -394,7 +425,7 @@ def assessment_record(kind: str, data: dict) -> dict:
     ``tardieu`` {muscle: {quality 0-5, r1_deg, r2_deg, dynamic_component_deg = R2 - R1}} (signed
     angles, see :class:`Tardieu`), ``gmfcs`` {level}, ``pain`` {score 0-10, during},
     or ``gas`` {goals: [{description, weight, score}]} (with its T-score). Raises InvalidInput."""
-    errs: list[Violation] = []
+    errs: list[Violation] = _unknown_fields(kind, data) if isinstance(data, dict) else []
     stored: dict[str, Any] = {}
     try:
         if kind == "mas":

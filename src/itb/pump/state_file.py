@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from itb.domain.errors import InvalidInput, Violation
+from itb.contracts.bounds import PUMP_CLOCK_MAX_S, violations
+from itb.domain.errors import InvalidInput, Violation, bound_violation
 from itb.pump.firmware import PumpFirmware, TherapyInfo
 from itb.pump.scenario_json import parse_scenario
 from itb.pump.simulator import new_pump
@@ -68,6 +69,21 @@ def build(state: PumpState) -> PumpFirmware:
     return firmware
 
 
+def check_clock(state: PumpState, path: Path) -> None:
+    """The pump times the file holds, each a number of seconds from 0 to :data:`PUMP_CLOCK_MAX_S`
+    (a larger one, ``1e300``, would overflow the pump's calendar)."""
+    found = violations(
+        bound_violation("t", state.t, minimum=0, maximum=PUMP_CLOCK_MAX_S),
+        *(
+            bound_violation(f"journal[{i}].t", t, minimum=0, maximum=PUMP_CLOCK_MAX_S, required=True)
+            for i, (t, _) in enumerate(state.journal)
+        ),
+    )
+    if found:
+        problems = "; ".join(str(v) for v in found[:5])
+        raise InvalidInput([Violation("state", f"{path}: damaged, the pump cannot be restored from it ({problems})")])
+
+
 class PumpStore:
     """One pump's state file: load it, and save each change as it is applied."""
 
@@ -103,6 +119,7 @@ class PumpStore:
                 journal=[(entry["t"], entry["request"]) for entry in obj.get("journal") or []],
                 t=obj.get("t"),
             )
+            check_clock(state, self.path)
             firmware = build(state)
         except InvalidInput:
             raise

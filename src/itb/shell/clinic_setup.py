@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 
+from itb.adapters.audit_key import AuditKeyError
 from itb.adapters.db.engine import data_dir, database_url, make_engine, migrate
 from itb.bootstrap import clinic_on
 from itb.clinic.services import Clinic, ClinicConfig
@@ -31,6 +32,18 @@ def time_zone_from_env(env: dict[str, str] | None = None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SetupError(f"ITB_TIME_ZONE: {name!r} is not a time zone (e.g. Europe/Paris)") from None
     return name
+
+
+def https_from_env(env: dict[str, str] | None = None) -> bool:
+    """``ITB_HTTPS`` (``1``/``true``/``yes``, default off): the service is served over HTTPS (behind
+    a TLS proxy): the login cookie is then ``Secure`` and responses carry HSTS."""
+    env = dict(os.environ) if env is None else env
+    text = env.get("ITB_HTTPS", "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise SetupError(f"ITB_HTTPS: {text!r} is not yes or no (1/0, true/false)")
 
 
 def calendar_from_env(env: dict[str, str] | None = None) -> ClinicCalendar:
@@ -65,4 +78,7 @@ def open_clinic(db_path: str | None = None) -> tuple[Clinic, Engine]:
     migrate(engine)
     where = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else data_dir()
     config = ClinicConfig(data_dir=where, calendar=calendar_from_env(), time_zone=time_zone_from_env())
-    return clinic_on(engine, config), engine
+    try:
+        return clinic_on(engine, config), engine
+    except AuditKeyError as exc:  # $ITB_AUDIT_KEY too short, or the key file damaged
+        raise SetupError(str(exc)) from None

@@ -50,6 +50,7 @@ from itb.adapters.db import models as m
 from itb.clinic.derived import earliest_alarm_at, estimated_reservoir_ml, program_of
 from itb.clinic.services import SYSTEM, Actor, Clinic, NotSent
 from itb.clinic.users import create_user
+from itb.domain.clinic_settings import ClinicContacts
 from itb.domain.devices import MODELS
 from itb.domain.program import DosingProgram, Step
 from itb.domain.scales import mas_response
@@ -57,14 +58,17 @@ from itb.domain.scheduling import refill_booking_date
 
 __all__ = ["DemoNotEmpty", "fill_demo_clinic"]
 
-#: (username, role); each password is ``demo-<username>-1``
+#: (username, role, password): printed by ``itb serve --demo``; each meets the clinic's password
+#: rule (``itb.clinic.password_policy``: 12 characters or more, hard to guess, not the username)
 DEMO_USERS = (
-    ("admin", "admin"),
-    ("clinician", "clinician"),
-    ("nurse", "nurse"),
-    ("parent1", "caregiver"),
-    ("parent2", "caregiver"),
+    ("admin", "admin", "harbor-violet-quill-47"),
+    ("clinician", "clinician", "cedar-meadow-ferry-31"),
+    ("nurse", "nurse", "willow-canyon-ember-26"),
+    ("parent1", "caregiver", "tidal-marble-sparrow-73"),
+    ("parent2", "caregiver", "amber-falcon-thicket-64"),
 )
+#: the demo clinic's name and numbers, obviously fictional (555-01xx numbers are reserved for fiction)
+DEMO_CONTACTS = ClinicContacts("Demo Pump Clinic (fictional)", day_phone="+1 555 0100", after_hours_phone="+1 555 0199")
 CONCENTRATIONS = (500.0, 1000.0, 2000.0)
 LOW_ALARM_ML = 2.0
 #: a refill is aimed this many days before the low-reservoir alarm (the booking margin is 7 days
@@ -178,6 +182,7 @@ class _Demo:
         heapq.heapify(queue)
         self.now = min(t for t, _, _ in queue) - timedelta(days=1) if queue else self.today
         self.create_users()
+        self.name_the_clinic()
         while queue:
             t, i, story = heapq.heappop(queue)
             if t < self.now or t > self.today:
@@ -188,11 +193,20 @@ class _Demo:
                 heapq.heappush(queue, (following, i, story))
         self.now = self.today
 
+    def name_the_clinic(self) -> None:
+        """The demo's fictional name and numbers, when the clinic has set no settings of its own."""
+        if self.clinic.clinic_settings(SYSTEM).version == 0:
+            contacts = DEMO_CONTACTS
+            self.clinic.update_clinic_settings(
+                SYSTEM, name=contacts.name, day_phone=contacts.day_phone, after_hours_phone=contacts.after_hours_phone,
+                expected_version=0,
+            )  # fmt: skip
+
     # ------------------------------------------------------------------ people
     def create_users(self) -> None:
         with self.clinic.transaction() as s:
-            for username, role in DEMO_USERS:
-                user = create_user(s, username, f"demo-{username}-1", role, by=SYSTEM, at=self.now)
+            for username, role, password in DEMO_USERS:
+                user = create_user(s, username, password, role, by=SYSTEM, at=self.now)
                 self.users[username] = Actor(username, role, user.id)
 
     @property
@@ -851,7 +865,7 @@ def fill_demo_clinic(
     with clinic.sessions() as s:
         if s.execute(select(func.count()).select_from(m.Patient)).scalar():
             raise DemoNotEmpty("the database already has patients: the demo only fills an empty one")
-        taken = s.execute(select(m.User.username).where(m.User.username.in_([u for u, _ in DEMO_USERS]))).first()
+        taken = s.execute(select(m.User.username).where(m.User.username.in_([u for u, _, _ in DEMO_USERS]))).first()
         if taken:
             raise DemoNotEmpty(f"the database already has a user {taken[0]!r}: the demo only fills an empty one")
     rng = random.Random(seed)
@@ -873,4 +887,4 @@ def fill_demo_clinic(
         )
     finally:
         clinic.clock = original_clock
-    return [(username, f"demo-{username}-1", role) for username, role in DEMO_USERS]
+    return [(username, password, role) for username, role, password in DEMO_USERS]

@@ -25,6 +25,8 @@ from matplotlib.figure import Figure
 from itb.domain.formatting import day, quantity
 from itb.pump.simulator import Scenario, apply, new_pump
 
+matplotlib.rcParams["text.parse_math"] = False  # labels are plain text, never mathtext
+
 #: Reservoir readings along the run (more where actions are: each one is read before and after).
 SAMPLES = 800
 FORMATS = ("svg", "png")

@@ -39,6 +39,8 @@ from itb.domain.errors import InvalidInput
 from itb.web.api import install_api
 from itb.web.api.auth import DISCLAIMER
 from itb.web.api.deps import TOKEN_HOURS, make_token
+from itb.web.input_errors import field_messages, install_input_error_handlers
+from itb.web.security_headers import SecurityHeaders
 
 __all__ = ["DISCLAIMER", "TOKEN_HOURS", "create_app", "error_page", "json_safe", "secret_key"]
 
@@ -102,7 +104,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def unreadable(request: Request, exc: RequestValidationError) -> Response:
         """FastAPI's 422, with the echoed input made JSON-safe (a NaN, an infinity or a lone
-        surrogate in the request made the default handler fail with a 500)."""
+        surrogate in the request made the default handler fail with a 500); a page's, as a page."""
+        if not request.url.path.startswith("/api/"):
+            return HTMLResponse(error_page(422, field_messages(exc.errors())), status_code=422)
         return JSONResponse(status_code=422, content={"detail": json_safe(list(exc.errors()))})
 
     @app.exception_handler(ImportInvalid)
@@ -111,7 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=json_safe({"errors": errors}))
 
     @app.exception_handler(NotSent)
-    async def not_sent(_: Request, exc: NotSent) -> JSONResponse:
+    async def not_sent(request: Request, exc: NotSent) -> Response:
+        """Limits not met (``NotSentOut``); a page's, as a page."""
+        if not request.url.path.startswith("/api/"):
+            return HTMLResponse(error_page(422, f"not sent to the pump: {exc}"), status_code=422)
         return JSONResponse(status_code=422, content={"detail": "not sent to the pump", "findings": exc.findings})
 
     for kind, code in (
@@ -128,22 +135,26 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(status_code=code, content={"detail": str(exc)})
 
         app.add_exception_handler(kind, handler)
+    install_input_error_handlers(app, error_page)
 
 
-def create_app(clinic: Clinic, secret: str) -> FastAPI:
+def create_app(clinic: Clinic, secret: str, *, https: bool = False) -> FastAPI:
+    """The clinic's web app; ``https``: it is served over HTTPS (HSTS, ``Secure`` cookies)."""
     # /docs and /redoc from the package's own copies of Swagger UI and ReDoc: no CDN, so they work offline
     app = FastAPIOffline(
         title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1"
     )
     app.state.clinic = clinic
     app.state.secret = secret
+    app.state.https = https
+    app.add_middleware(SecurityHeaders, https=https)
     install_error_handlers(app)
     install_api(app)
 
     from itb.web.pages import install_pages
 
-    def page_token(user: Actor) -> str:
-        return make_token(user, secret)
+    def page_token(user: Actor, token_version: int) -> str:
+        return make_token(user, secret, token_version)
 
     install_pages(app, clinic, secret, page_token)
     return app

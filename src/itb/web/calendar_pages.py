@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from itb.clinic.services import Actor, Clinic
 from itb.clinic.usecases.calendar import FeedVisit
+from itb.web.page_params import PageId
 
 #: how long a visit is shown in the calendar (the clinic's booking has no end time)
 VISIT_MINUTES = 30
@@ -39,7 +40,8 @@ def ics_calendar(patient_name: str, time_zone: str, visits: Iterable[FeedVisit],
         event.add("uid", f"itb-appointment-{visit.id}@itb")
         event.add("summary", f"ITB clinic: {visit.kind.replace('_', ' ')} visit")
         event.add("dtstart", start)
-        event.add("dtend", start + timedelta(minutes=VISIT_MINUTES))
+        # a visit at the calendar's very end (a record older than the bookings' window) ends with it
+        event.add("dtend", start + min(timedelta(minutes=VISIT_MINUTES), datetime.max.replace(tzinfo=zone) - start))
         event.add("dtstamp", now.replace(tzinfo=zone))
         event.add("status", _STATUS[visit.status])
         event.add("sequence", 1 if visit.status == "cancelled" else 0)
@@ -69,7 +71,7 @@ def install_calendar_pages(
         )
 
     @router.post("/patients/{patient_id}/calendar-link", response_class=HTMLResponse)
-    def new_link(request: Request, patient_id: int, csrf: str = Form("")) -> HTMLResponse:
+    def new_link(request: Request, patient_id: PageId, csrf: str = Form("")) -> HTMLResponse:
         """A new link for the phone (shown once); the earlier one of this person stops working."""
         actor, token = session(request)
         check_csrf(token, csrf)
@@ -78,7 +80,7 @@ def install_calendar_pages(
         return render(request, "calendar_link.html", actor, token, url=url, patient_id=patient_id)
 
     @router.post("/patients/{patient_id}/calendar-link/revoke")
-    def revoke(request: Request, patient_id: int, csrf: str = Form("")) -> Response:
+    def revoke(request: Request, patient_id: PageId, csrf: str = Form("")) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         clinic.revoke_calendar_links(actor, patient_id)

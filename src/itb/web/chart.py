@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
@@ -22,6 +23,8 @@ from itb.domain.management import management_for
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantity
 from itb.web import family
+
+log = logging.getLogger(__name__)
 
 #: The dilution planner's entries (query parameters of the chart): name -> (label, dimension, example).
 PLANNER_FIELDS: dict[str, tuple[str, Dimension, str]] = {
@@ -61,7 +64,9 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
         program = program_of(pump)
         history = sorted((r.at, r.expected_ml, r.withdrawn_ml, r.added_ml) for r in records.refills)
         learned = learned_flow(pump, history, clinic.config.flow)
-        svgs["reservoir"] = plots.reservoir_forecast_svg(
+        svgs["reservoir"] = drawn(
+            "Reservoir forecast",
+            plots.reservoir_forecast_svg,
             at=pump.reading_at,
             reservoir_ml=pump.reading_reservoir_ml,
             concentration_mcg_per_ml=pump.concentration_mcg_per_ml,
@@ -74,8 +79,10 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             fast_ratio=learned.upper,
             fill_ml=learned.fill_ml,
         )
-    svgs["dose"] = plots.dose_history_svg([(v.at, v.daily_dose_mcg) for v in versions], until=now)
-    svgs["tone"] = plots.tone_trend_svg(
+    svgs["dose"] = drawn("Daily dose", plots.dose_history_svg, [(v.at, v.daily_dose_mcg) for v in versions], until=now)
+    svgs["tone"] = drawn(
+        "Tone and goals",
+        plots.tone_trend_svg,
         [(a.at, a.data) for a in assessments if a.kind == "mas"] + [(t.at, t.mas_before) for t in screenings],
         [(a.at, a.data["t_score"]) for a in assessments if a.kind == "gas"] or None,
     )
@@ -119,6 +126,19 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
     }
 
 
+def drawn(title: str, draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
+    """``draw(*args, **kwargs)``, or, when the stored records cannot be drawn, a small SVG that
+    says so: one plot that fails never takes the chart (or the family page) down."""
+    try:
+        return draw(*args, **kwargs)
+    except Exception as exc:  # any failure of one plot: the rest of the page is still shown
+        from itb.web import plots
+
+        log.exception("the %s plot could not be drawn", title)
+        why = f"This plot could not be drawn from the stored records ({type(exc).__name__})."
+        return plots.no_data_svg(title, why, shown="could not be drawn from the stored records")
+
+
 #: What a stopped pump's state means, for the clinic's staff (the family reads ``family._STOPPED_WHY``).
 _NOT_INFUSING = {
     "end_of_service": "end of service (battery exhausted)",
@@ -140,7 +160,8 @@ def staff_pump_status(
     today: date,
 ) -> str:
     """The pump's status for the clinic's staff, in clinical words with ISO dates (the same
-    arguments as :func:`itb.web.family.plain_pump_status`, which speaks to the family)."""
+    arguments as :func:`itb.web.family.plain_pump_status`, which speaks to the family).
+    ``days_until_alarm`` counts to the earliest plausible low-reservoir alarm (refills are booked from it)."""
     stopped = [_NOT_INFUSING[x] for x in (state, *active_alarms) if x in _NOT_INFUSING]
     critical = [a for a in active_alarms if a in ALARMS and ALARMS[a].priority is Priority.CRITICAL]
     if stopped or critical:
@@ -153,15 +174,18 @@ def staff_pump_status(
     refill = f"next refill booked {fmt.day(next_refill)}" if next_refill else "no refill booked"
     alarm_day = None if days_until_alarm is None else today + timedelta(days=days_until_alarm)
     parts = ["Running"]
-    if "low_reservoir" in active_alarms or (days_until_alarm is not None and days_until_alarm <= 0):
-        parts = ["Running; low-reservoir alarm reached: refill now"]
+    if "low_reservoir" in active_alarms:
+        parts.append("the low-reservoir alarm is sounding: refill now")
+    elif alarm_day is not None and days_until_alarm <= 0:  # type: ignore[operator]
+        parts.append(f"the earliest plausible low-reservoir alarm passed on {fmt.day(alarm_day)}: refill now")
     elif alarm_day is not None:
-        parts.append(f"low-reservoir alarm expected {fmt.day(alarm_day)} (in {fmt.quantity(days_until_alarm, 'days')})")  # type: ignore[arg-type]
+        in_days = fmt.quantity(days_until_alarm, "days")  # type: ignore[arg-type]
+        parts.append(f"earliest plausible low-reservoir alarm {fmt.day(alarm_day)} (in {in_days})")
     if "elective_replacement_indicator" in active_alarms:
         parts.append("elective replacement indicator: plan the replacement")
     parts.append(refill)
     words = "; ".join(parts) + "."
-    if alarm_day is not None and next_refill is not None and next_refill > alarm_day:
+    if alarm_day is not None and next_refill is not None and next_refill > alarm_day > today:
         words += " The booked refill is after the expected alarm: book an earlier one."
     return words
 

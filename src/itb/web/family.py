@@ -9,11 +9,15 @@ advice: the dose is the clinic's job.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from markupsafe import Markup, escape
+
 from itb.domain.alarms import ALARMS, Priority
 from itb.domain.catalogue import PumpKind, kind_of
+from itb.domain.clinic_settings import ClinicContacts
 from itb.domain.constant_flow import FLOW_CONDITIONS
 
 DISCLAIMER = (
@@ -497,3 +501,36 @@ def plain_pump_status(
     if today is not None and next_refill is not None and next_refill > today + timedelta(days=days_until_alarm):
         words += " That visit is after the medicine runs low: call the clinic to book an earlier one."
     return words
+
+
+# ----------------------------------------------------------------------------- the clinic's numbers
+#: "call the clinic" / "Call the clinic" where the words say to phone it (not "the clinic's ...")
+_CALL_THE_CLINIC = re.compile(r"\b([Cc]all the clinic)(?![\w'’])")
+
+
+def tel_href(phone: str) -> str:
+    """The ``tel:`` link of a number as people write it: its digits, a leading + and pauses (,)."""
+    return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch in "+,")
+
+
+def clinic_numbers(contacts: ClinicContacts) -> Markup | None:
+    """``day: <a href="tel:...">...</a>; after hours: <a ...>...</a>``, the numbers that are set
+    (None when none is: nothing is shown)."""
+    numbers = [("day", contacts.day_phone), ("after hours", contacts.after_hours_phone)]
+    links = [
+        Markup('{}: <a href="{}">{}</a>').format(label, tel_href(phone), phone) for label, phone in numbers if phone
+    ]
+    return Markup("; ").join(links) if links else None
+
+
+def with_clinic_numbers(text: str, contacts: ClinicContacts) -> Markup:
+    """``text``, escaped, with the clinic's numbers after each "call the clinic" (as ``tel:``
+    links): "call the clinic (day: +1 555 0100; after hours: +1 555 0199) now". With no number
+    set, the words stay as they are."""
+    numbers = clinic_numbers(contacts)
+    if numbers is None:
+        return escape(text)
+    parts = _CALL_THE_CLINIC.split(text)  # words, "call the clinic", words, ...
+    return Markup("").join(
+        Markup("{} ({})").format(part, numbers) if i % 2 else escape(part) for i, part in enumerate(parts)
+    )

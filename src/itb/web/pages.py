@@ -15,8 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import jwt
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -31,16 +30,23 @@ from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
+from itb.web.api.deps import token_actor
 from itb.web.calendar_pages import ics_calendar, install_calendar_pages
-from itb.web.chart import chart_context
+from itb.web.chart import chart_context, drawn
+from itb.web.login_pages import COOKIE, install_login_pages
+from itb.web.page_context import PageContext
+from itb.web.page_params import FormId, FormVersion, PageId, QueryId, form_id, week_start
 from itb.web.report_pages import install_report_pages
+from itb.web.settings_pages import install_settings_pages
 from itb.web.task_pages import install_task_pages, program_rows, read_program_form
 from itb.web.vendor_pages import install_vendor_pages
 
 HERE = Path(__file__).parent
-#: Worklist rows shown at first (the most urgent; "show all" lists the rest).
+#: Worklist rows shown at first (the most urgent; "show all" lists the rest), and at most.
 WORKLIST_PAGE_ROWS = 200
-COOKIE = "itb_session"
+MAX_WORKLIST_ROWS = 100_000
+#: who the refill, program and screening pages are for (a caregiver is refused before any pump is read)
+STAFF_ROLES = ("admin", "clinician", "nurse")
 DATE_FORMAT = "%Y-%m-%d %H:%M"  # the clinic's format for dates and times (a setting)
 DAY_FORMAT = "%Y-%m-%d"
 
@@ -85,7 +91,7 @@ def fmt_dose(value: float | None, unit: str = "mcg/day") -> str:
     return "—" if value is None else formatting.quantity(value, unit, grouping=True)
 
 
-def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callable[[Actor], str]) -> None:
+def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callable[[Actor, int], str]) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["dt"] = fmt_dt
     templates.env.filters["dose"] = fmt_dose
@@ -99,14 +105,20 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()[:32]
 
     def session(request: Request) -> tuple[Actor, str]:
-        token = request.cookies.get(COOKIE)
-        if not token:
+        """The signed-in user and their token; a missing, expired or signed-out one goes to the login."""
+        token = request.cookies.get(COOKIE, "")
+        actor = token_actor(clinic, secret, token) if token else None
+        if actor is None:
             raise LoginRequired
-        try:
-            claims = jwt.decode(token, secret, algorithms=["HS256"])
-        except jwt.PyJWTError:
-            raise LoginRequired from None
-        return Actor(claims["sub"], claims["role"], claims["uid"]), token
+        return actor, token
+
+    def staff_session(request: Request) -> tuple[Actor, str]:
+        """As :func:`session`, for a page of the clinic's staff: a caregiver is refused (403) before
+        anything of a pump is read (the refill, program and screening pages)."""
+        actor, token = session(request)
+        if actor.role not in STAFF_ROLES:
+            raise Forbidden("this page is for the clinic's staff; the family page shows your child's pump")
+        return actor, token
 
     def check_csrf(token: str, given: str) -> None:
         if not hmac.compare_digest(csrf_of(token), given or ""):
@@ -125,29 +137,9 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             return Response(status_code=401)
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
-    # -- login -----------------------------------------------------------------------------
-    @router.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request, next: str = "/") -> HTMLResponse:
-        return render(request, "login.html", None, next=next if next.startswith("/") else "/")
-
-    @router.post("/login")
-    def login(
-        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
-    ) -> Response:
-        user = views.sign_in(clinic, username, password)
-        if user is None:
-            return render(request, "login.html", None, status=401, error="Wrong username or password.", next=next)
-        response = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
-        response.set_cookie(COOKIE, make_token(user), httponly=True, samesite="strict", max_age=8 * 3600)
-        return response
-
-    @router.post("/logout")
-    def logout(request: Request, csrf: str = Form("")) -> Response:
-        _actor, token = session(request)
-        check_csrf(token, csrf)
-        response = RedirectResponse("/login", 303)
-        response.delete_cookie(COOKIE)
-        return response
+    install_login_pages(
+        router, clinic, render=render, csrf_of=csrf_of, session=session, check_csrf=check_csrf, make_token=make_token
+    )
 
     @router.get("/")
     def home(request: Request) -> Response:
@@ -158,10 +150,10 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     @router.get("/worklist", response_class=HTMLResponse)
     def worklist_page(
         request: Request,
-        urgency: int | None = None,
+        urgency: Annotated[int | None, Query(ge=0, le=2)] = None,
         reason: str | None = None,
         q: str | None = None,
-        show: int = WORKLIST_PAGE_ROWS,
+        show: Annotated[int, Query(ge=1, le=MAX_WORKLIST_ROWS)] = WORKLIST_PAGE_ROWS,
     ) -> HTMLResponse:
         actor, token = session(request)
         if actor.role == "caregiver":
@@ -201,12 +193,12 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         return render(request, "patients.html", actor, token, patients=views.patient_list(clinic, actor))
 
     @router.get("/patients/{patient_id:int}", response_class=HTMLResponse)  # not /patients/new
-    def chart(request: Request, patient_id: int) -> HTMLResponse:
+    def chart(request: Request, patient_id: PageId) -> HTMLResponse:
         actor, token = session(request)
         return render(request, "chart.html", actor, token, **chart_context(clinic, actor, patient_id))
 
     @router.post("/pumps/{pump_id}/interrogate")
-    def interrogate(request: Request, pump_id: int, csrf: str = Form("")) -> Response:
+    def interrogate(request: Request, pump_id: PageId, csrf: str = Form("")) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         pump = clinic.interrogate(actor, pump_id)
@@ -214,7 +206,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     @router.post("/pumps/{pump_id}/resolve-regression")
     def resolve_regression(
-        request: Request, pump_id: int, csrf: str = Form(""), version: int = Form(0), note: str = Form("")
+        request: Request, pump_id: PageId, csrf: str = Form(""), version: FormVersion = 0, note: str = Form("")
     ) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
@@ -222,7 +214,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         return RedirectResponse(f"/patients/{pump.patient_id}", 303)
 
     @router.post("/pump-changes/{change_id}/review")
-    def review_change(request: Request, change_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
+    def review_change(request: Request, change_id: PageId, csrf: str = Form(""), note: str = Form("")) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         change = clinic.review_unrecorded_change(actor, change_id, note)
@@ -230,15 +222,15 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     # -- guided refill ---------------------------------------------------------------------
     @router.get("/pumps/{pump_id}/refill", response_class=HTMLResponse)
-    def refill_start(request: Request, pump_id: int) -> HTMLResponse:
-        actor, token = session(request)
+    def refill_start(request: Request, pump_id: PageId) -> HTMLResponse:
+        actor, token = staff_session(request)
         pump = views.pump_record(clinic, actor, pump_id)
         return render(request, "refill.html", actor, token, step="enter", pump=pump, form={}, products=DRUG_PRODUCTS)
 
     @router.post("/pumps/{pump_id}/refill", response_class=HTMLResponse)
     def refill_step(
         request: Request,
-        pump_id: int,
+        pump_id: PageId,
         csrf: str = Form(""),
         step: str = Form("review"),
         withdrawn: str = Form(""),
@@ -246,11 +238,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         concentration: str = Form(""),
         lot: str = Form(""),
         product: str = Form(""),
-        version: int = Form(0),
+        version: FormVersion = 0,
         ack: Annotated[list[str] | None, Form()] = None,
         request_key: str = Form(""),
     ) -> HTMLResponse:
-        actor, token = session(request)
+        actor, token = staff_session(request)
         check_csrf(token, csrf)
         pump = views.pump_record(clinic, actor, pump_id)
         form = {"withdrawn": withdrawn, "added": added, "concentration": concentration, "lot": lot, "product": product}
@@ -323,15 +315,15 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     # -- program change --------------------------------------------------------------------
     @router.get("/pumps/{pump_id}/program", response_class=HTMLResponse)
-    def program_start(request: Request, pump_id: int) -> HTMLResponse:
-        actor, token = session(request)
+    def program_start(request: Request, pump_id: PageId) -> HTMLResponse:
+        actor, token = staff_session(request)
         pump = views.pump_record(clinic, actor, pump_id)
         return render(request, "program.html", actor, token, step="enter", pump=pump, form=program_rows(pump.program))
 
     @router.post("/pumps/{pump_id}/program", response_class=HTMLResponse)
     def program_step(
         request: Request,
-        pump_id: int,
+        pump_id: PageId,
         csrf: str = Form(""),
         step: str = Form("review"),
         rate: str = Form(""),
@@ -341,11 +333,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         bolus_dose: Annotated[list[str] | None, Form()] = None,
         bolus_duration: Annotated[list[str] | None, Form()] = None,
         edit: str = Form(""),
-        version: int = Form(0),
+        version: FormVersion = 0,
         ack: Annotated[list[str] | None, Form()] = None,
         request_key: str = Form(""),
     ) -> HTMLResponse:
-        actor, token = session(request)
+        actor, token = staff_session(request)
         check_csrf(token, csrf)
         pump = views.pump_record(clinic, actor, pump_id)
         # every step and daily bolus as entered (a bare ``rate``: one step all day, as the form once was)
@@ -413,8 +405,8 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     # -- screening -------------------------------------------------------------------------
     @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
-    def screening_form(request: Request, patient_id: int) -> HTMLResponse:
-        actor, token = session(request)
+    def screening_form(request: Request, patient_id: PageId) -> HTMLResponse:
+        actor, token = staff_session(request)
         patient = views.patient_summary(clinic, actor, patient_id)
         return render(
             request,
@@ -428,8 +420,8 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         )
 
     @router.post("/patients/{patient_id}/screening", response_class=HTMLResponse)
-    async def screening_save(request: Request, patient_id: int) -> Response:
-        actor, token = session(request)
+    async def screening_save(request: Request, patient_id: PageId) -> Response:
+        actor, token = staff_session(request)
         data = await request.form()
         check_csrf(token, str(data.get("csrf", "")))
         patient = views.patient_summary(clinic, actor, patient_id)
@@ -497,7 +489,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     def appointments_page(request: Request, week: str | None = None) -> HTMLResponse:
         actor, token = session(request)
         today = clinic.clock().date()
-        start = date.fromisoformat(week) if week else today - timedelta(days=today.weekday())
+        start = week_start(week, today)
         end = start + timedelta(days=7)
         visits = views.appointments_between(
             clinic, actor, datetime.combine(start, datetime.min.time()), datetime.combine(end, datetime.min.time())
@@ -518,8 +510,8 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     @router.post("/appointments/book")
     def book(
         request: Request,
+        patient_id: FormId,
         csrf: str = Form(""),
-        patient_id: int = Form(...),
         kind: str = Form(...),
         day: str = Form(...),
         at_time: str = Form("10:00"),
@@ -533,7 +525,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     @router.post("/patients/{patient_id}/mri")
     def book_mri(
         request: Request,
-        patient_id: int,
+        patient_id: PageId,
         csrf: str = Form(""),
         day: str = Form(...),
         at_time: str = Form("14:00"),
@@ -548,7 +540,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     @router.post("/appointments/{appointment_id}/status")
     def appointment_status(
         request: Request,
-        appointment_id: int,
+        appointment_id: PageId,
         csrf: str = Form(""),
         status: str = Form(...),
         back: str = Form("/appointments"),
@@ -559,7 +551,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
 
     @router.get("/patients/{patient_id}/appointments.ics")
-    def ics(request: Request, patient_id: int) -> Response:
+    def ics(request: Request, patient_id: PageId) -> Response:
         actor, _ = session(request)
         found = clinic.calendar_of(actor, patient_id)
         return Response(
@@ -570,7 +562,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
 
     # -- the family's page -----------------------------------------------------------------
     @router.get("/family", response_class=HTMLResponse)
-    def family_page(request: Request, sent: int = 0, calendar: str = "") -> HTMLResponse:
+    def family_page(request: Request, sent: QueryId = 0, calendar: str = "") -> HTMLResponse:
         actor, token = session(request)
         children = views.patient_list(clinic, actor)
         charts = [chart_context(clinic, actor, c.id) for c in children] if actor.role == "caregiver" else []
@@ -582,6 +574,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             token,
             charts=charts,
             family=family,
+            contacts=clinic.clinic_contacts(actor),
             sent=sent,
             calendar_revoked=calendar == "revoked",
             answer=answer,
@@ -597,7 +590,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     def csf_svgs(charts: list[dict]) -> dict[int, str]:
         from itb.web.plots import csf_run_dry_svg
 
-        return {c["patient"].id: csf_run_dry_svg(c["program"]) for c in charts if c["program"] is not None}
+        return {
+            c["patient"].id: drawn("Spinal fluid if the pump stops", csf_run_dry_svg, c["program"])
+            for c in charts
+            if c["program"] is not None
+        }
 
     @router.post("/family/symptoms")
     async def report(request: Request) -> Response:
@@ -606,20 +603,18 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         check_csrf(token, str(data.get("csrf", "")))
         report = clinic.report_symptoms(
             actor,
-            int(str(data.get("patient_id", "0")) or 0),
+            form_id(data.get("patient_id"), "patient_id"),
             [str(x) for x in data.getlist("symptoms")],
             str(data.get("note", "")),
         )
         return RedirectResponse(f"/family?sent={report.id}", 303)
 
-    install_vendor_pages(
-        router, clinic, templates=templates, render=render, session=session, check_csrf=check_csrf, problems=problems
-    )
-    install_task_pages(
-        router, clinic, templates=templates, render=render, session=session, check_csrf=check_csrf, problems=problems
-    )
+    page = PageContext(clinic, templates, render, session, check_csrf, problems)
+    install_vendor_pages(router, page)
+    install_task_pages(router, page)
     install_calendar_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
     install_report_pages(router, clinic, session=session, check_csrf=check_csrf)
+    install_settings_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
     app.include_router(router)
 
 

@@ -48,6 +48,8 @@ from itb.domain.scales import MAS, parse_mas
 
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: accessible and searchable
 matplotlib.rcParams["svg.hashsalt"] = "itb-plots"  # the same data gives the same SVG
+#: text is plain text: a stored name such as ``$\frac{$`` is drawn as typed, never parsed as mathtext
+matplotlib.rcParams["text.parse_math"] = False
 
 #: Figure size in inches; at 100 px per inch the SVG is 720 x 300 px (a tablet's width).
 FIG_INCHES = (7.2, 3.0)
@@ -558,15 +560,15 @@ def _wrap(open_tag: str, title: str, desc: str, rest: str) -> str:
     )
 
 
-def no_data_svg(title: str, desc: str = NO_DATA) -> str:
-    """A small SVG saying "no data yet", with its title and description."""
+def no_data_svg(title: str, desc: str = NO_DATA, *, shown: str = NO_DATA) -> str:
+    """A small SVG saying ``shown`` ("no data yet"), with its title and description."""
     w, h = FIG_INCHES[0] * PX_PER_INCH, 90
     body = (
         f'\n <rect x="0.5" y="0.5" width="{w - 1:g}" height="{h - 1}" fill="#f6f7f9" stroke="#d5dae3" rx="8"/>\n'
         f' <text x="{w / 2:g}" y="{h / 2 - 6:g}" text-anchor="middle" font-family="sans-serif" font-size="15" '
         f'font-weight="600" fill="#333">{escape(title)}</text>\n'
         f' <text x="{w / 2:g}" y="{h / 2 + 16:g}" text-anchor="middle" font-family="sans-serif" font-size="14" '
-        f'fill="#555">{NO_DATA}</text>\n</svg>\n'
+        f'fill="#555">{escape(shown)}</text>\n</svg>\n'
     )
     open_tag = f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:g}" height="{h}" viewBox="0 0 {w:g} {h}"'
     return _wrap(open_tag, title, desc, body)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from itb.clinic.services import Actor, Clinic
+from itb.web.page_params import PageId
 
 
 def install_report_pages(
@@ -23,7 +24,7 @@ def install_report_pages(
     check_csrf: Callable[[str, str], None],
 ) -> None:
     @router.post("/symptom-reports/{report_id}/review")
-    def review_report(request: Request, report_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
+    def review_report(request: Request, report_id: PageId, csrf: str = Form(""), note: str = Form("")) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         clinic.review_symptom_report(actor, report_id, note)

@@ -22,32 +22,30 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
 from itb.clinic import views
 from itb.clinic.derived import is_constant_flow
-from itb.clinic.services import SESSION_KINDS, Actor, Clinic, Conflict, Forbidden, ImportInvalid, NotFound
+from itb.clinic.services import SESSION_KINDS, Actor, Clinic, Conflict, ImportInvalid, NotFound
 from itb.contracts.clinic_import import parse_clinic_csv, parse_program_cell
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import DRUG_PRODUCTS
 from itb.domain.program import DosingProgram
 from itb.domain.units import Dimension, parse_quantity
+from itb.web.page_context import CLINICIANS, STAFF, PageContext
+from itb.web.page_params import PageId
 
 #: The largest import file the page takes (the API takes any size): 10,000 rows are about 1.5 MB.
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 #: How many sessions the chart lists (the latest first; the API lists them all).
 CHART_SESSIONS = 10
-IMPORTERS = ("admin", "clinician")
-STAFF = ("admin", "clinician", "nurse")
 
 
 @dataclass(frozen=True)
@@ -195,17 +193,10 @@ def field_errors(exc: InvalidInput) -> dict[str, str]:
 # ---------------------------------------------------------------------------------- the pages
 
 
-def install_vendor_pages(
-    router: APIRouter,
-    clinic: Clinic,
-    *,
-    templates: Jinja2Templates,
-    render: Callable[..., HTMLResponse],
-    session: Callable[[Request], tuple[Actor, str]],
-    check_csrf: Callable[[str, str], None],
-    problems: Callable[[Exception], list[dict]],
-) -> None:
+def install_vendor_pages(router: APIRouter, page: PageContext) -> None:
     """Add the import, session and session-review pages to ``router``; ``vendor_sessions`` to the templates."""
+    clinic, templates, render, session = page.clinic, page.templates, page.render, page.session
+    check_csrf, problems = page.check_csrf, page.problems
 
     def recent_sessions(actor: Actor, pump_id: int, limit: int = CHART_SESSIONS) -> list[dict]:
         return list(reversed(views.pump_sessions(clinic, actor, pump_id)))[:limit]
@@ -214,12 +205,7 @@ def install_vendor_pages(
     templates.env.globals["session_kind_labels"] = RECORDED_LABELS
 
     def importer(request: Request) -> tuple[Actor, str]:
-        actor, token = session(request)
-        if actor.role == "caregiver":
-            raise NotFound("page not found")
-        if actor.role not in IMPORTERS:
-            raise Forbidden("importing a clinic is for an admin or a clinician")
-        return actor, token
+        return page.staff(request, CLINICIANS, "importing a clinic")
 
     # -- the import ------------------------------------------------------------------------
     @router.get("/import", response_class=HTMLResponse)
@@ -305,7 +291,7 @@ def install_vendor_pages(
         )  # fmt: skip
 
     @router.get("/pumps/{pump_id}/session", response_class=HTMLResponse)
-    def session_start(request: Request, pump_id: int, kind: str = "refill") -> HTMLResponse:
+    def session_start(request: Request, pump_id: PageId, kind: str = "refill") -> HTMLResponse:
         actor, token = session(request)
         pump = vendor_pump(actor, pump_id)
         kind = kind if kind in kinds_of(pump) else "refill"
@@ -317,7 +303,7 @@ def install_vendor_pages(
         return show_form(request, actor, token, pump, kind, form)
 
     @router.post("/pumps/{pump_id}/session", response_class=HTMLResponse)
-    async def session_step(request: Request, pump_id: int) -> Response:
+    async def session_step(request: Request, pump_id: PageId) -> Response:
         actor, token = session(request)
         data = await request.form()
         check_csrf(token, str(data.get("csrf", "")))
@@ -362,7 +348,7 @@ def install_vendor_pages(
         )  # fmt: skip
 
     @router.post("/pump-sessions/{session_id}/review")
-    def review_session(request: Request, session_id: int, csrf: str = Form("")) -> Response:
+    def review_session(request: Request, session_id: PageId, csrf: str = Form("")) -> Response:
         actor, token = session(request)
         check_csrf(token, csrf)
         reviewed = clinic.review_session(actor, session_id)

@@ -14,6 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from itb.adapters.db.value_guard import install_value_guard
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -46,8 +48,10 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    install_value_guard(engine)  # no value either database cannot store reaches it (a 422, never a 500)
+    return engine
 
 
 def alembic_config(url: str) -> Config:
@@ -65,5 +69,11 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+#: the key under which a session carries the audit log's key in ``Session.info`` (:func:`session_factory`)
+AUDIT_KEY = "audit_key"
+
+
+def session_factory(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; with ``audit_key`` (``itb.adapters.audit_key``), sessions that may
+    write and verify the audit log (``itb.clinic.audit`` refuses a session without it)."""
+    return sessionmaker(engine, expire_on_commit=False, info={} if audit_key is None else {AUDIT_KEY: audit_key})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -26,6 +26,23 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # admin, clinician, nurse, caregiver
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: every token carries the version it was made under; a sign-out, a new password, a new role or
+    #: deactivation adds one, and every token made before stops working at once
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginAttempt(Base):
+    """A failed sign-in (``itb.clinic.login_throttle``): the name tried, from which address, when."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Patient(Base):
@@ -342,3 +359,42 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditCheckpoint(Base):
+    """A signed point of the audit chain (``itb.clinic.audit_check``): after ``entry_count`` entries,
+    the last one ``entry_id``, the chain value was ``chain_value``. ``mac`` is the HMAC-SHA256 of it
+    all under the audit key, which is kept outside the database. The first checkpoint is the
+    ``seal``: the entries up to its entry were written before the chain had a key (plain SHA-256),
+    every later one is keyed; a ``verified`` checkpoint is where a verification found the chain intact."""
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # seal, verified
+    entry_id: Mapped[int] = mapped_column(Integer)  # 0: before the first entry
+    entry_count: Mapped[int] = mapped_column(Integer)
+    chain_value: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class ClinicSettings(Base):
+    """One row (``id`` 1): the clinic's settings an admin changes while it runs (the settings page).
+
+    A null column means "the startup default holds" (the environment, ``ITB_CLINIC_DAYS`` and the
+    like, or the built-in default). ``clinic_days`` is a comma list (``mon,tue,thu``), ``closed_days``
+    a JSON list of ``YYYY-MM-DD`` dates. ``version`` is the optimistic-concurrency number.
+    """
+
+    __tablename__ = "clinic_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    day_phone: Mapped[str | None] = mapped_column(String(30))
+    after_hours_phone: Mapped[str | None] = mapped_column(String(30))
+    clinic_days: Mapped[str | None] = mapped_column(String(32))
+    closed_days: Mapped[list[str] | None] = mapped_column(JSON)
+    refill_margin_days: Mapped[int | None] = mapped_column(Integer)
+    stale_margin_days: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))

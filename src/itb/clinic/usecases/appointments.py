@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from itb.adapters.db import models as m
 from itb.clinic.derived import estimated_reservoir_ml
-from itb.clinic.usecases.base import Actor, AuditBatch, ClinicBase, NotFound, require, row_json
+from itb.clinic.usecases.base import Actor, AuditBatch, ClinicBase, Conflict, NotFound, require, row_json
+from itb.contracts.bounds import NOTE_MAX, event_violation, raise_violations, text_violation, violations
 from itb.domain.devices import MODELS
 from itb.domain.errors import InvalidInput, Violation
 
@@ -55,22 +56,34 @@ class AppointmentUseCases(ClinicBase):
         notes: str | None = None,
     ) -> m.Appointment:
         require(actor, "admin", "clinician", "nurse")
-        errs = []
+        raise_violations(text_violation("notes", notes, max_length=NOTE_MAX, multiline=True))
+        self._check_booking(kind, at)
+        with self.transaction() as s:
+            return self._insert_booking(s, actor, patient_id, kind, at, pump_id, notes)
+
+    def _check_booking(self, kind: str, at: datetime, field: str = "at") -> None:
+        """Refuses a booking of an unknown kind, outside the bookings' window (``itb.contracts.bounds``)
+        or on a day the clinic is closed (nothing stored)."""
+        errs = violations(event_violation(field, at, self.clock().date()))
         if kind not in APPOINTMENT_KINDS:
             errs.append(Violation("kind", f"must be one of {', '.join(APPOINTMENT_KINDS)}"))
-        if not self.config.calendar.is_open(at.date()):
-            errs.append(Violation("at", f"{at:%A %Y-%m-%d} is not a clinic day"))
+        if not errs and not self.config.calendar.is_open(at.date()):
+            errs.append(Violation(field, f"{at:%A %Y-%m-%d} is not a clinic day"))
         if errs:
             raise InvalidInput(errs)
-        with self.transaction() as s:
-            self.patient(s, actor, patient_id)
-            if pump_id is not None and self.pump(s, actor, pump_id).patient_id != patient_id:
-                raise InvalidInput([Violation("pump_id", "is not this patient's pump")])
-            appointment = m.Appointment(
-                patient_id=patient_id, pump_id=pump_id, kind=kind, at=at, notes=notes, by=actor.username
-            )
-            self._add_audited(s, actor, "book_appointment", "appointment", appointment)
-            return appointment
+
+    def _insert_booking(
+        self, s: Session, actor: Actor, patient_id: int, kind: str, at: datetime, pump_id: int | None,
+        notes: str | None,
+    ) -> m.Appointment:  # fmt: skip
+        self.patient(s, actor, patient_id)
+        if pump_id is not None and self.pump(s, actor, pump_id).patient_id != patient_id:
+            raise InvalidInput([Violation("pump_id", "is not this patient's pump")])
+        appointment = m.Appointment(
+            patient_id=patient_id, pump_id=pump_id, kind=kind, at=at, notes=notes, by=actor.username
+        )
+        self._add_audited(s, actor, "book_appointment", "appointment", appointment)
+        return appointment
 
     def book_mri(
         self,
@@ -91,6 +104,7 @@ class AppointmentUseCases(ClinicBase):
         if not 0 < duration_minutes <= MRI_SCAN_MAX_MINUTES:
             limit = f"{MRI_SCAN_MAX_MINUTES:g}"
             raise InvalidInput([Violation("duration_minutes", f"must be more than 0 and at most {limit}")])
+        raise_violations(event_violation("at", at, self.clock().date()))  # before its check's time is counted
         with self.sessions() as s:
             patient = self.patient(s, actor, patient_id)
             pump = next((p for p in patient.pumps if p.status == "implanted"), None)
@@ -107,15 +121,13 @@ class AppointmentUseCases(ClinicBase):
         steps = "Before: " + " ".join(plan.before) + " After: " + " ".join(plan.after)
         if plan.warnings:
             steps += " Warnings: " + " ".join(plan.warnings)
-        scan = self.book(actor, patient_id, kind="mri", at=at, pump_id=pump_id, notes=steps)
-        check = self.book(
-            actor,
-            patient_id,
-            kind="mri_check",
-            at=at + timedelta(minutes=duration_minutes),
-            pump_id=pump_id,
-            notes="Interrogate the pump after the MRI: " + " ".join(plan.after),
-        )
+        check_at = at + timedelta(minutes=duration_minutes)
+        self._check_booking("mri", at)
+        self._check_booking("mri_check", check_at, "duration_minutes")  # both or neither
+        after = "Interrogate the pump after the MRI: " + " ".join(plan.after)
+        with self.transaction() as s:  # the scan and its check in one transaction: both or neither
+            scan = self._insert_booking(s, actor, patient_id, "mri", at, pump_id, steps)
+            check = self._insert_booking(s, actor, patient_id, "mri_check", check_at, pump_id, after)
         return scan, check, plan
 
     def set_appointment_status(self, actor: Actor, appointment_id: int, status: str) -> m.Appointment:
@@ -127,8 +139,8 @@ class AppointmentUseCases(ClinicBase):
             if appointment is None:
                 raise NotFound(f"appointment {appointment_id}: not found")
             self.patient(s, actor, appointment.patient_id)
-            if appointment.status != "booked":
-                raise InvalidInput([Violation("status", f"the appointment is already {appointment.status}")])
+            if appointment.status != "booked":  # the request does not fit the record's state: 409
+                raise Conflict(f"appointment {appointment_id} is already {appointment.status}")
             before = row_json(appointment)
             appointment.status = status
             self._audit(

@@ -7,9 +7,10 @@ caregiver reads their own child's record only (any other patient is "not found")
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from itb.adapters.db import models as m
 from itb.clinic import audit
 from itb.clinic.ports import PumpGateway, PumpLocks
+from itb.clinic.usecases.settings_cache import SettingsCache
+from itb.contracts import bounds
+from itb.contracts.bounds import text_violation
 from itb.domain.calibration import DEFAULT_FLOW, FlowSettings
+from itb.domain.clinic_settings import ClinicSettings
 from itb.domain.errors import Violation
 from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
@@ -141,15 +146,47 @@ class ClinicBase:
         locks: PumpLocks,
     ) -> None:
         self.sessions = sessions
-        self.config = config
+        self.startup_config = config
         self.clock = clock
         self.gateway = gateway
         self.locks = locks
+        self.settings_cache = SettingsCache(sessions)
+        self._effective: tuple[ClinicConfig, ClinicSettings, ClinicConfig] | None = None
+        self._local = threading.local()  # this thread's depth of open transactions
+
+    # ------------------------------------------------------------------ the settings in effect
+    @property
+    def config(self) -> ClinicConfig:
+        """The settings in effect: the startup config (the environment's) with the clinic's stored
+        settings over it (``itb.domain.clinic_settings``: the calendar's days, the booking margins).
+
+        The stored settings are those of :class:`SettingsCache`: read again when more than a second
+        old, so a change an admin makes in another process holds here a second later at most. Inside
+        a transaction they are not read again: a use case sees one set of settings throughout (those
+        read when its transaction began). Assigning ``config`` replaces the startup config.
+        """
+        settings = self.settings_cache.current(may_read=not getattr(self._local, "depth", 0))
+        startup, cached = self.startup_config, self._effective
+        if cached is not None and cached[0] is startup and cached[1] == settings:
+            return cached[2]
+        effective = replace(
+            startup, calendar=settings.calendar(startup.calendar), booking=settings.booking(startup.booking)
+        )
+        self._effective = (startup, settings, effective)
+        return effective
+
+    @config.setter
+    def config(self, value: ClinicConfig) -> None:
+        self.startup_config = value
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        depth = getattr(self._local, "depth", 0)
+        if not depth:
+            self.settings_cache.current()  # read before the transaction's session, never inside it
         session = self.sessions()
+        self._local.depth = depth + 1
         try:
             yield session
             session.commit()
@@ -161,6 +198,7 @@ class ClinicBase:
             raise
         finally:
             session.close()
+            self._local.depth = depth
 
     def _mark_reviewed(self, actor: Actor, kind: type, record_id: int, label: str, action: str, audited_as: str) -> Any:
         """A clinician has reviewed a record of one pump (``kind``: a refill, a recorded session):
@@ -253,16 +291,11 @@ class ClinicBase:
 
 
 #: The longest note a person types in a form (side effects, feedback), in characters.
-NOTE_MAX = 2000
+NOTE_MAX = bounds.NOTE_MAX
 
 
 def check_note(field: str, value: str | None, max_length: int = NOTE_MAX) -> list[Violation]:
     """A note a person typed, on several lines: at most ``max_length``, no control character but
     line breaks and tabs (a NUL byte is refused before it reaches the database)."""
-    if value is None:
-        return []
-    if len(value) > max_length:
-        return [Violation(field, f"must be at most {max_length} characters")]
-    if any(not (ch.isprintable() or ch in "\n\r\t") for ch in value):
-        return [Violation(field, "must not contain control characters")]
-    return []
+    bad = text_violation(field, value, max_length=max_length, multiline=True)  # itb.contracts.bounds
+    return [bad] if bad else []

@@ -18,6 +18,7 @@ from itb.clinic.derived import refill_rows
 from itb.clinic.ports import ChangeStatus, PumpChange
 from itb.clinic.usecases.base import Actor, NotSent, PumpChangeFailed, require
 from itb.clinic.usecases.pumps import Planned, PumpUseCases
+from itb.contracts.bounds import code_violations
 from itb.domain.calibration import refill_history
 from itb.domain.errors import InvalidInput, Violation, bound_violation
 from itb.domain.reading import PumpReading
@@ -120,6 +121,7 @@ class BolusUseCases(PumpUseCases):
         """Judge, record as pending, send and settle one bolus; its change as settled."""
         require(actor, "admin", "clinician")
         errs = bolus_errors(kind, dose_mcg, catheter_length_cm, duration_minutes)
+        errs += code_violations("acknowledged", acknowledged)
         if errs:
             raise InvalidInput(errs)
 

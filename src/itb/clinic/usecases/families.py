@@ -6,21 +6,23 @@ from __future__ import annotations
 from itb.adapters.db import models as m
 from itb.clinic.triage_context import pump_context
 from itb.clinic.usecases.base import Actor, ClinicBase, Conflict, NotFound, require, row_json
+from itb.contracts import bounds
+from itb.contracts.bounds import SYMPTOMS_MAX, count_violation, raise_violations, text_violation, violations
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.triage import OTHER, SYMPTOM_CODES, codes_in_text, triage
 
-#: The longest note a family or a reviewer writes.
-NOTE_MAX = 2000
+#: The longest note a family or a reviewer writes (``itb.contracts.bounds``).
+NOTE_MAX = bounds.NOTE_MAX
 
 
 class FamilyUseCases(ClinicBase):
     def report_symptoms(self, actor: Actor, patient_id: int, symptoms: list[str], note: str = "") -> m.SymptomReport:
         """A family (or staff) reports symptoms seen at home; the clinic sees them on the chart."""
+        raise_violations(count_violation("symptoms", symptoms, SYMPTOMS_MAX))
         errs = [Violation("symptoms", f"unknown symptom {x!r}") for x in symptoms if x not in SYMPTOM_CODES]
         if not symptoms and not note.strip():
             errs.append(Violation("symptoms", "choose at least one symptom or describe what you see"))
-        if len(note) > NOTE_MAX:
-            errs.append(Violation("note", f"must be at most {NOTE_MAX} characters"))
+        errs += violations(text_violation("note", note, max_length=NOTE_MAX, multiline=True))
         if errs:
             raise InvalidInput(errs)
         # The note's own words count as the signs they name; what was ticked is never lowered by them.
@@ -56,8 +58,7 @@ class FamilyUseCases(ClinicBase):
         errs = []
         if not note.strip():
             errs.append(Violation("note", "say what was done (e.g. called back: ...)"))
-        if len(note) > NOTE_MAX:
-            errs.append(Violation("note", f"must be at most {NOTE_MAX} characters"))
+        errs += violations(text_violation("note", note, max_length=NOTE_MAX, multiline=True))
         if errs:
             raise InvalidInput(errs)
         with self.transaction() as s:

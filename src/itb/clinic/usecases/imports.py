@@ -27,6 +27,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from itb.adapters.db import models as m
 from itb.clinic.derived import earliest_alarm_at, last_reading_state, program_of
 from itb.clinic.usecases.base import Actor, AuditBatch, require, row_json
+from itb.clinic.usecases.dry_runs import transaction_or_dry_run
+from itb.clinic.usecases.implants import PumpRegistration
 from itb.clinic.usecases.refills import RefillUseCases
 from itb.contracts.clinic_import import ImportRow, RowError, judge_pump_cells, parse_clinic_csv, program_cell
 from itb.contracts.forecast import program_json
@@ -68,10 +70,6 @@ def patient_ref(patient: m.Patient) -> str:
     return patient.patient_ref or f"P{patient.id}"
 
 
-class _Rollback(Exception):
-    """Ends a dry run's transaction without storing anything."""
-
-
 def _when(at: datetime | None) -> str | None:
     return None if at is None else at.replace(microsecond=0).isoformat()
 
@@ -84,23 +82,18 @@ class ImportUseCases(RefillUseCases):
         if errors:
             raise ImportInvalid(errors)
         report = ImportReport(dry_run)
-        try:
-            with self.transaction() as s:
-                found: list[RowError] = []
-                claimed: dict[int, list[str]] = {}
-                for start in range(0, len(rows), _CHUNK):
-                    plans = self._judge_rows(s, rows[start : start + _CHUNK], claimed)
-                    found += [e for plan in plans for e in plan.errors]
-                    if not found:  # after an error nothing is stored: the rest is only judged
-                        self._store_rows(s, actor, plans, report)
-                    s.flush()
-                    s.expunge_all()  # a chunk's records are written: keep the session's work per chunk, not per file
-                if found:
-                    raise ImportInvalid(found)
-                if dry_run:
-                    raise _Rollback
-        except _Rollback:
-            pass
+        with transaction_or_dry_run(self, dry_run) as s:
+            found: list[RowError] = []
+            claimed: dict[int, list[str]] = {}
+            for start in range(0, len(rows), _CHUNK):
+                plans = self._judge_rows(s, rows[start : start + _CHUNK], claimed)
+                found += [e for plan in plans for e in plan.errors]
+                if not found:  # after an error nothing is stored: the rest is only judged
+                    self._store_rows(s, actor, plans, report)
+                s.flush()
+                s.expunge_all()  # a chunk's records are written: keep the session's work per chunk, not per file
+            if found:
+                raise ImportInvalid(found)
         return report
 
     def register_vendor_pump(
@@ -111,8 +104,22 @@ class ImportUseCases(RefillUseCases):
         import's columns and rules for one pump of a patient already recorded (``cells``: the
         pump's columns as text, ``program`` already parsed). Errors name the column (raises
         :class:`ImportInvalid`); limits its program breaks are warnings, never refusals."""
+        return self._register_vendor(actor, patient_id, cells, program, acknowledged, dry_run=False).pump
+
+    def preview_vendor_pump(
+        self, actor: Actor, patient_id: int, cells: dict[str, str], program: DosingProgram | None,
+        acknowledged: tuple[str, ...] = (),
+    ) -> PumpRegistration:  # fmt: skip
+        """The dry run of :meth:`register_vendor_pump`: the same rules, record, warnings and booked
+        refill, then undone (nothing stored, nothing audited)."""
+        return self._register_vendor(actor, patient_id, cells, program, acknowledged, dry_run=True)
+
+    def _register_vendor(
+        self, actor: Actor, patient_id: int, cells: dict[str, str], program: DosingProgram | None,
+        acknowledged: tuple[str, ...], dry_run: bool,
+    ) -> PumpRegistration:  # fmt: skip
         require(actor, "admin", "clinician")
-        with self.transaction() as s:
+        with transaction_or_dry_run(self, dry_run) as s:
             patient = self.patient(s, actor, patient_id)
             given, _, family = patient.name.rpartition(" ")
             cells = {
@@ -131,8 +138,11 @@ class ImportUseCases(RefillUseCases):
                 warnings=row.warnings, by=actor.username,
             )  # fmt: skip
             self._add_audited(s, actor, "register_session", "pump", session, entity_id=pump.id)
-            self._import_booking(s, actor, pump, row.values["next_refill_on"])
-            return pump
+            booked = self._import_booking(s, actor, pump, row.values["next_refill_on"])
+        return PumpRegistration(
+            pump, row.assessment, acknowledged, dry_run, refuses=False, warnings=row.warnings, session=session,
+            booked=booked,
+        )  # fmt: skip
 
     def review_session(self, actor: Actor, session_id: int) -> m.PumpSession:
         """A clinician has looked at a recorded session's warnings: they leave the worklist."""

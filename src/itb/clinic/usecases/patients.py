@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from itb.adapters.db import models as m
 from itb.clinic.usecases.base import Actor, ClinicBase, check_note, require, row_json
+from itb.contracts.bounds import (
+    NAME_MAX,
+    assessment_violations,
+    birth_date_violation,
+    event_violation,
+    json_violations,
+    raise_violations,
+    text_violation,
+    violations,
+)
 from itb.domain.errors import InvalidInput, Violation
 
 PHASES = ("screening", "titrating", "maintenance", "ended")
@@ -17,6 +29,10 @@ EDITABLE = ("name", "weight_kg", "gmfcs", "injury_t6_or_above", "cannot_communic
 class PatientUseCases(ClinicBase):
     def register_patient(self, actor: Actor, **fields: Any) -> m.Patient:
         require(actor, "admin", "clinician", "nurse")
+        raise_violations(
+            text_violation("name", fields.get("name"), max_length=NAME_MAX, required=True),
+            birth_date_violation("birth_date", fields.get("birth_date"), self.clock().date()),
+        )
         with self.transaction() as s:
             patient = m.Patient(created_at=self.clock(), **fields)
             self._add_audited(s, actor, "register_patient", "patient", patient)
@@ -29,6 +45,8 @@ class PatientUseCases(ClinicBase):
         errs = [Violation(name, "cannot be changed here") for name in changes if name not in EDITABLE]
         if not changes:
             errs.append(Violation("body", f"give at least one of {', '.join(EDITABLE)}"))
+        if "name" in changes:
+            errs += violations(text_violation("name", changes["name"], max_length=NAME_MAX, required=True))
         if errs:
             raise InvalidInput(errs)
         with self.transaction() as s:
@@ -40,17 +58,24 @@ class PatientUseCases(ClinicBase):
             return patient
 
     def link_caregiver(self, actor: Actor, patient_id: int, user_id: int, relation: str = "parent") -> None:
-        require(actor, "admin", "clinician")
         with self.transaction() as s:
-            self.patient(s, actor, patient_id)
-            user = s.get(m.User, user_id)
-            if user is None or user.role != "caregiver":
-                raise InvalidInput([Violation("user_id", "must be a caregiver's user id")])
-            if s.get(m.CaregiverLink, (user_id, patient_id)) is not None:
-                raise InvalidInput([Violation("user_id", "is already linked to this patient")])
-            link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
-            s.add(link)
-            self._audit(s, actor, "link_caregiver", "patient", patient_id, after=row_json(link))
+            self.link_caregiver_in(s, actor, patient_id, user_id, relation)
+
+    def link_caregiver_in(
+        self, s: Session, actor: Actor, patient_id: int, user_id: int, relation: str = "parent"
+    ) -> None:
+        """:meth:`link_caregiver` inside the caller's transaction ``s`` (e.g. with the user's
+        creation: both or neither)."""
+        require(actor, "admin", "clinician")
+        self.patient(s, actor, patient_id)
+        user = s.get(m.User, user_id)
+        if user is None or user.role != "caregiver":
+            raise InvalidInput([Violation("user_id", "must be a caregiver's user id")])
+        if s.get(m.CaregiverLink, (user_id, patient_id)) is not None:
+            raise InvalidInput([Violation("user_id", "is already linked to this patient")])
+        link = m.CaregiverLink(user_id=user_id, patient_id=patient_id, relation=relation)
+        s.add(link)
+        self._audit(s, actor, "link_caregiver", "patient", patient_id, after=row_json(link))
 
     def set_phase(self, actor: Actor, patient_id: int, phase: str) -> m.Patient:
         """Move a patient to another phase of care (e.g. titration done: ``maintenance``).
@@ -88,6 +113,10 @@ class PatientUseCases(ClinicBase):
         require(actor, "admin", "clinician")
         errs: list[Violation] = check_trial_entry(dose_mcg, effect_hours, assessed_after_hours)
         errs += check_note("side_effects", side_effects) + check_note("caregiver_feedback", caregiver_feedback)
+        errs += json_violations("mas_before", mas_before) + json_violations("mas_after", mas_after)
+        errs += violations(event_violation("at", at, self.clock().date()))
+        if errs:
+            raise InvalidInput(errs)
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for name, grades, out in (("mas_before", mas_before, before), ("mas_after", mas_after, after)):
@@ -129,6 +158,7 @@ class PatientUseCases(ClinicBase):
         from itb.domain.scales import assessment_record
 
         require(actor, "admin", "clinician")
+        raise_violations(assessment_violations(kind, data), event_violation("at", at, self.clock().date()))
         stored = assessment_record(kind, data)
         with self.transaction() as s:
             patient = self.patient(s, actor, patient_id)

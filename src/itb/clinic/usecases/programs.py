@@ -12,6 +12,7 @@ from itb.clinic.ports import ChangeStatus, PumpChange
 from itb.clinic.usecases.appointments import AppointmentUseCases
 from itb.clinic.usecases.base import Actor, Forbidden, NotSent, PumpChangeFailed, require, row_json
 from itb.clinic.usecases.pumps import Planned, PumpUseCases
+from itb.contracts.bounds import code_violations, program_violations, raise_violations
 from itb.contracts.forecast import program_json
 from itb.domain.program import DosingProgram
 from itb.domain.reading import PumpReading
@@ -23,6 +24,7 @@ class ProgramUseCases(PumpUseCases, AppointmentUseCases):
         self, actor: Actor, pump_id: int, program: DosingProgram, entered_rate: Any = None
     ) -> W.ProgramReview:
         """The review a clinician sees before sending: old against new, every limit judged."""
+        raise_violations(program_violations(program, self.clock().date()))
         return self._look(
             actor, pump_id, lambda view: W.review_program(view, program, self.config.limits, entered_rate=entered_rate)
         )
@@ -38,6 +40,9 @@ class ProgramUseCases(PumpUseCases, AppointmentUseCases):
         request_key: str | None = None,
     ) -> m.Pump:
         require(actor, "admin", "clinician", "nurse")
+        raise_violations(
+            program_violations(program, self.clock().date()), code_violations("acknowledged", acknowledged)
+        )
 
         def plan(reading: PumpReading, pump: m.Pump, patient: m.Patient, key: str) -> list[Planned]:
             if actor.role == "nurse" and program_json(program) != pump.program:

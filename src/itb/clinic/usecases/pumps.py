@@ -51,6 +51,7 @@ from itb.clinic.usecases.base import (
     require,
     row_json,
 )
+from itb.contracts.bounds import text_violation
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import Origin, PatientContext
@@ -77,15 +78,11 @@ def check_request_key(key: str) -> str:
     return key
 
 
-def check_text(field: str, value: str | None, max_length: int) -> list[Violation]:
-    """A short text a person typed: printable, no control characters, at most ``max_length``."""
-    if value is None:
-        return []
-    if len(value) > max_length:
-        return [Violation(field, f"must be at most {max_length} characters")]
-    if any(not ch.isprintable() for ch in value):
-        return [Violation(field, "must not contain control characters")]
-    return []
+def check_text(field: str, value: str | None, max_length: int, *, multiline: bool = False) -> list[Violation]:
+    """A text a person typed (``itb.contracts.bounds``): at most ``max_length``, no control
+    character (line breaks and tabs in a ``multiline`` note)."""
+    bad = text_violation(field, value, max_length=max_length, multiline=multiline)
+    return [bad] if bad else []
 
 
 def _no_telemetry(pump: m.Pump) -> None:
@@ -170,8 +167,8 @@ class PumpUseCases(ClinicBase):
             pump = self.pump(s, actor, pump_id, expected_version)
             patient = pump.patient
             _no_telemetry(pump)
-            if pump.status != "implanted":
-                raise InvalidInput([Violation("pump", "is not implanted")])
+            if pump.status != "implanted":  # the request does not fit the record's state: 409
+                raise Conflict(f"pump {pump_id} is not implanted (status: {pump.status})")
             if pump.regressed_at is not None:
                 raise Conflict(
                     f"pump {pump_id}: its state went backwards ({pump.regression_detail}); "

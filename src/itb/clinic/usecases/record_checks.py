@@ -11,17 +11,18 @@ from sqlalchemy import select
 
 from itb.adapters.db import models as m
 from itb.clinic.ports import ChangeStatus
-from itb.clinic.usecases.base import Actor, NotFound, require, row_json
+from itb.clinic.usecases.base import Actor, Conflict, NotFound, require, row_json
 from itb.clinic.usecases.pumps import PumpUseCases, check_text
+from itb.contracts import bounds
 from itb.domain.errors import InvalidInput, Violation
 
 #: Longest note kept with a clinician's check.
-NOTE_MAX = 2000
+NOTE_MAX = bounds.NOTE_MAX
 
 
 def required_note(note: str, what: str) -> str:
     """The clinician's note, stripped; InvalidInput naming ``note`` when it is empty or not text."""
-    errs = check_text("note", note, NOTE_MAX)
+    errs = check_text("note", note, NOTE_MAX, multiline=True)
     if not note.strip():
         errs.append(Violation("note", what))
     if errs:
@@ -42,7 +43,7 @@ class RecordCheckUseCases(PumpUseCases):
             with self.sessions() as s:
                 pump = self.pump(s, actor, pump_id, expected_version)
                 if pump.regressed_at is None:
-                    raise InvalidInput([Violation("pump", "its state has not gone backwards")])
+                    raise Conflict(f"pump {pump_id}: its state has not gone backwards, there is nothing to resolve")
             with self.gateway.connect(pump_id) as connection:
                 reading = self._read(connection)
             with self.transaction() as s:
@@ -75,7 +76,7 @@ class RecordCheckUseCases(PumpUseCases):
                 raise NotFound(f"pump change {change_id}: not found")
             self.pump(s, actor, change.pump_id)
             if change.status != ChangeStatus.UNRECORDED.value or change.reviewed_by is not None:
-                raise InvalidInput([Violation("change", "is not an unrecorded change waiting for review")])
+                raise Conflict(f"pump change {change_id} is not an unrecorded change waiting for review")
             before = row_json(change)
             change.reviewed_by = actor.username
             change.detail = f"{change.detail} Reviewed: {note}"

@@ -13,6 +13,7 @@ from itb.clinic.ports import ChangeStatus, PumpChange
 from itb.clinic.usecases.appointments import AppointmentUseCases
 from itb.clinic.usecases.base import Actor, NotSent, PumpChangeFailed, require, row_json
 from itb.clinic.usecases.pumps import Planned, PumpUseCases, check_text
+from itb.contracts.bounds import CODE_MAX, code_violations
 from itb.domain.calibration import FlowEstimate
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import DRUG_PRODUCTS, product_named
@@ -22,7 +23,7 @@ from itb.programmer import workflows as W
 from itb.programmer.link import new_key
 
 #: Longest drug lot number kept (the column's width).
-LOT_MAX = 64
+LOT_MAX = CODE_MAX
 
 
 def product_errors(product: str | None) -> list[Violation]:
@@ -99,7 +100,7 @@ class RefillUseCases(PumpUseCases, AppointmentUseCases):
         request_key: str | None = None,
     ) -> m.Refill:
         require(actor, "admin", "clinician", "nurse")
-        errs = check_text("lot", lot, LOT_MAX) + product_errors(product)
+        errs = check_text("lot", lot, LOT_MAX) + product_errors(product) + code_violations("acknowledged", acknowledged)
         if errs:
             raise InvalidInput(errs)
 

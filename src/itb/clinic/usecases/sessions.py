@@ -11,7 +11,7 @@ learned flow and the next refill follow from it, as for any pump.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from itb.adapters.db import models as m
 from itb.clinic.derived import is_constant_flow, last_reading_state, program_of
 from itb.clinic.usecases.base import Actor, Conflict, require, row_json
+from itb.clinic.usecases.dry_runs import transaction_or_dry_run
 from itb.clinic.usecases.imports import ImportUseCases
 from itb.clinic.usecases.refills import product_errors
+from itb.contracts.bounds import DEVICE_WINDOW, code_violations, event_violation, program_violations, violations
 from itb.contracts.clinic_import import ALARM_AGREEMENT, ALARM_WARNING
 from itb.contracts.forecast import program_json
 from itb.domain.errors import InvalidInput, Violation, bound_violation
@@ -50,6 +52,18 @@ CONSTANT_FLOW_NO_PROGRAM = (
 
 def _need(fields: dict[str, Any], names: tuple[str, ...], kind: str) -> list[Violation]:
     return [Violation(n, f"is required for a {kind} session") for n in names if fields.get(n) is None]
+
+
+def session_bounds(at: datetime, fields: dict[str, Any], acknowledged: tuple[str, ...], today: date) -> list[Violation]:
+    """The session's times within the windows of ``itb.contracts.bounds``, its program's size, its codes."""
+    program = fields.get("program")
+    return violations(
+        event_violation("at", at, today),
+        event_violation("vendor_alarm_at", fields.get("vendor_alarm_at"), today),
+        event_violation("eri_at", fields.get("eri_at"), today, DEVICE_WINDOW),
+        program_violations(program, today) if isinstance(program, DosingProgram) else None,
+        code_violations("acknowledged", acknowledged),
+    )
 
 
 def session_errors(
@@ -88,10 +102,6 @@ class SessionOutcome:
     dry_run: bool
 
 
-class _Reviewed(Exception):
-    """Ends a dry run's transaction: the session was judged, nothing is stored."""
-
-
 class SessionUseCases(ImportUseCases):
     def record_session(
         self, actor: Actor, pump_id: int, *, kind: str, at: datetime, expected_version: int, dry_run: bool = False,
@@ -104,17 +114,8 @@ class SessionUseCases(ImportUseCases):
         refill that would be booked) and nothing is stored."""
         require(actor, "admin", "clinician", "nurse")
         acknowledged = tuple(fields.pop("acknowledged", ()) or ())
-        outcome = None
-        try:
-            with self.transaction() as s:
-                outcome = self._record(s, actor, pump_id, kind, at, expected_version, acknowledged, fields, dry_run)
-                if dry_run:
-                    s.flush()
-                    s.expunge_all()  # the reviewed objects keep their state; the transaction is undone
-                    raise _Reviewed
-        except _Reviewed:
-            pass
-        assert outcome is not None
+        with transaction_or_dry_run(self, dry_run) as s:
+            outcome = self._record(s, actor, pump_id, kind, at, expected_version, acknowledged, fields, dry_run)
         return outcome
 
     def _record(
@@ -125,6 +126,7 @@ class SessionUseCases(ImportUseCases):
         if pump.connection != "vendor":
             raise Conflict(f"pump {pump_id}: ITB talks to this pump; record its changes by sending them")
         errs = session_errors(kind, fields, pump.reservoir_capacity_ml, constant_flow=is_constant_flow(pump))
+        errs += session_bounds(at, fields, acknowledged, self.clock().date())
         if at > self.clock() or at <= pump.reading_at:  # one session per instant: never recorded twice
             errs.append(
                 Violation("at", f"must be after the last session ({pump.reading_at:%Y-%m-%d %H:%M}) and not after now")

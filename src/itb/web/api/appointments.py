@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter
 
@@ -14,6 +15,7 @@ from itb.web.api.schemas import (
     AppointmentIn,
     AppointmentOut,
     AppointmentStatusIn,
+    IsoDate,
     MriBookingOut,
     MriIn,
     RecordId,
@@ -29,11 +31,15 @@ router = APIRouter(tags=["appointments"])
     responses=errors(401, 422),
 )
 def appointments(
-    clinic: ClinicDep, me: CurrentUser, status: str | None = None, start: date | None = None, end: date | None = None
+    clinic: ClinicDep,
+    me: CurrentUser,
+    status: Literal["booked", "done", "missed", "cancelled"] | None = None,
+    start: IsoDate | None = None,
+    end: IsoDate | None = None,
 ) -> list:
     """The visible patients' appointments in time order, of one ``status``, from ``start`` to ``end`` (days)."""
     since = datetime.combine(start, datetime.min.time()) if start else None
-    before = datetime.combine(end, datetime.min.time()) + timedelta(days=1) if end else None
+    before = datetime.combine(end, datetime.min.time()) + timedelta(days=1) if end and end < date.max else None
     return views.appointments(clinic, me, status, since, before)
 
 

@@ -3,17 +3,22 @@ pump's plans (the replacement plan, the spinal-fluid curve)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
-from itb.clinic import views
+from itb.clinic import record_views, views
 from itb.clinic.derived import is_constant_flow, program_of
 from itb.clinic.services import Actor, Clinic, Conflict, ImportInvalid, row_json
+from itb.clinic.usecases.implants import PumpRegistration
 from itb.domain.csf import DEFAULT_CSF, periodic_steady_state, run_dry_curve
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.profile import DailyProfile
+from itb.domain.program import DosingProgram
 from itb.web.api.deps import ClinicDep, CurrentUser, IdempotencyKey
 from itb.web.api.patients import therapy_plans_of
 from itb.web.api.schemas import (
@@ -30,14 +35,17 @@ from itb.web.api.schemas import (
     PumpEventOut,
     PumpIn,
     PumpOut,
+    PumpRegistrationOut,
     RecordId,
     RefillIn,
     RefillOut,
+    RefillRecordOut,
     ReplacementOut,
     ResolveIn,
     RetireIn,
     ReviewIn,
     errors,
+    findings_json,
     program_from,
 )
 
@@ -83,8 +91,8 @@ def _cell(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def register_vendor(clinic: Clinic, me: Actor, patient_id: RecordId, body: PumpIn) -> Any:
-    """A vendor-programmed pump through the import's own rules; its errors named as the API names them."""
+def vendor_cells(body: PumpIn) -> tuple[dict[str, str], DosingProgram | None]:
+    """A vendor-programmed pump as the import's columns (and its program, parsed)."""
     errs = []
     for name in ("session_at", "vendor_alarm_at"):
         at = getattr(body, name)
@@ -104,21 +112,59 @@ def register_vendor(clinic: Clinic, me: Actor, patient_id: RecordId, body: PumpI
         "low_reservoir_alarm_ml": _cell(body.low_reservoir_alarm_ml), "flow_ml_per_day": _cell(body.flow_ml_per_day),
         "vendor_alarm_at": _cell(body.vendor_alarm_at), "next_refill_on": _cell(body.next_refill_on),
     }  # fmt: skip
-    program = None if body.program is None else program_from(body.program)
+    return cells, None if body.program is None else program_from(body.program)
+
+
+def register(clinic: Clinic, me: Actor, patient_id: RecordId, body: PumpIn, dry_run: bool) -> Any:
+    """The pump stored (its record), or with ``dry_run`` only judged (a :class:`PumpRegistration`); a
+    vendor-programmed pump through the import's own rules, its errors named as the API names them."""
+    if body.connection != "vendor":
+        implant = clinic.preview_implant if dry_run else clinic.implant_pump
+        return implant(me, patient_id, **telemetry_fields(body))
+    cells, program = vendor_cells(body)
+    how = clinic.preview_vendor_pump if dry_run else clinic.register_vendor_pump
     try:
-        return clinic.register_vendor_pump(me, patient_id, cells, program, tuple(body.acknowledged))
+        return how(me, patient_id, cells, program, tuple(body.acknowledged))
     except ImportInvalid as exc:
         raise InvalidInput([Violation(_VENDOR_FIELDS.get(e.column, e.column), e.message) for e in exc.errors]) from None
 
 
+def registration_json(outcome: PumpRegistration) -> dict[str, Any]:
+    """A dry run's answer (:class:`PumpRegistrationOut`)."""
+    booked = outcome.booked
+    return {
+        "dry_run": outcome.dry_run,
+        "would_store": outcome.would_store,
+        "pump": {**row_json(outcome.pump), **({"id": None} if outcome.dry_run else {})},
+        "findings": findings_json(outcome.assessment.findings),
+        "unconfirmed": findings_json(outcome.unconfirmed),
+        "warnings": list(outcome.warnings),
+        "booked_refill": None if booked is None else {"on": booked.at.date().isoformat(), "notes": booked.notes},
+    }
+
+
 # -- the pump's record -----------------------------------------------------------------------
-@router.post("/api/patients/{patient_id}/pumps", status_code=201, response_model=PumpOut, responses=errors(*PUMP_WRITE))
-def implant(patient_id: RecordId, body: PumpIn, clinic: ClinicDep, me: CurrentUser) -> dict:
-    if body.connection == "vendor":
-        pump = register_vendor(clinic, me, patient_id, body)
-    else:
-        pump = clinic.implant_pump(me, patient_id, **telemetry_fields(body))
-    return pump_json(clinic, pump)
+@router.post(
+    "/api/patients/{patient_id}/pumps",
+    status_code=201,
+    response_model=PumpOut,
+    responses={
+        200: {"model": PumpRegistrationOut, "description": "dry_run=true: judged, nothing stored"},
+        **errors(*PUMP_WRITE),
+    },
+)
+def implant(patient_id: RecordId, body: PumpIn, clinic: ClinicDep, me: CurrentUser, dry_run: bool = False) -> Any:
+    """Register a pump: implant one ITB talks to (its first program judged by the limits, then
+    sent), or record a vendor-programmed one as it stood after its last session.
+
+    ``dry_run=true`` is the review before it: the same checks (422 as without it), and 200 with
+    the record as it would be stored, every limit its first program meets, the soft ones not yet
+    in ``acknowledged`` and a vendor pump's warnings; nothing is stored, nothing audited, no pump
+    is created. Then send the same body, with the codes confirmed, without ``dry_run``."""
+    outcome = register(clinic, me, patient_id, body, dry_run)
+    if dry_run:
+        return JSONResponse(jsonable_encoder(PumpRegistrationOut.model_validate(registration_json(outcome))))
+    return pump_json(clinic, outcome)
 
 
 @router.get("/api/pumps/{pump_id}", response_model=PumpDetailOut, responses=errors(*READ))
@@ -233,6 +279,13 @@ def give_bolus(
 @router.post("/api/pumps/{pump_id}/retire", response_model=PumpOut, responses=errors(*WRITE))
 def retire(pump_id: RecordId, body: RetireIn, clinic: ClinicDep, me: CurrentUser) -> dict:
     return pump_json(clinic, clinic.retire_pump(me, pump_id, expected_version=body.version, reason=body.reason))
+
+
+@router.get("/api/refills/{refill_id}", response_model=RefillRecordOut, responses=errors(*READ))
+def refill_record(refill_id: RecordId, clinic: ClinicDep, me: CurrentUser) -> dict:
+    """One refill as its printed summary says it: the patient and pump, the drug and lot, the
+    volumes, the program the pump ran after it, the alarm date that followed, the next visit, who."""
+    return asdict(record_views.refill_record(clinic, me, refill_id))
 
 
 @router.post("/api/refills/{refill_id}/review", response_model=RefillOut, responses=errors(*WRITE))

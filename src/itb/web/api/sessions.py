@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request, Response
 
-from itb.clinic import views
+from itb.clinic import record_views, views
 from itb.clinic.services import row_json
 from itb.domain.errors import InvalidInput, Violation
 from itb.web.api.deps import ClinicDep, CurrentUser
@@ -14,10 +16,12 @@ from itb.web.api.schemas import (
     ImportRefusedOut,
     ImportReportOut,
     PumpSessionOut,
+    PumpSessionRecordOut,
     RecordId,
     SessionIn,
     SessionOutcomeOut,
     errors,
+    findings_json,
     program_from,
 )
 
@@ -112,9 +116,7 @@ def record_session(
     return {
         "dry_run": dry_run,
         "session": {**row_json(outcome.session), **({"id": None} if dry_run else {})},
-        "findings": [
-            {"code": f.code, "severity": f.severity.value, "message": f.message} for f in outcome.assessment.findings
-        ],
+        "findings": findings_json(outcome.assessment.findings),
         "pump": views.pump_data(outcome.pump, clinic.clock(), clinic.config.flow),
         "booked_refill": None if booked is None else {"on": booked.at.date().isoformat(), "notes": booked.notes},
     }
@@ -129,6 +131,18 @@ def record_session(
 def pump_sessions(pump_id: RecordId, clinic: ClinicDep, me: CurrentUser) -> list[dict]:
     """What the vendor's programmer did to a vendor-programmed pump, as recorded, oldest first."""
     return views.pump_sessions(clinic, me, pump_id)
+
+
+@router.get(
+    "/api/pump-sessions/{session_id}",
+    tags=["pumps"],
+    response_model=PumpSessionRecordOut,
+    responses=errors(*READ),
+)
+def session_record(session_id: RecordId, clinic: ClinicDep, me: CurrentUser) -> dict:
+    """One recorded session as its printed report says it: the patient and pump, the drug and lot,
+    each entry, the program the pump ran after it, the alarm dates, its warnings, the next visit, who."""
+    return asdict(record_views.session_record(clinic, me, session_id))
 
 
 @router.post(
