@@ -11,6 +11,7 @@ logged in through the token endpoint.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,10 +98,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest schema once per test process: each test's database
+    starts as a copy of it (a file copy takes a millisecond, the migrations a seventh of a second)."""
+    path = tmp_path_factory.mktemp("template") / "clinic.db"
+    engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
+    with engine.connect() as connection:  # the write-ahead log folded into the file before it is copied
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The test's database at the newest schema (SQLite: a copy of :func:`migrated_sqlite`)."""
+    if db_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), db_url.removeprefix("sqlite:///"))
+    engine = make_engine(db_url)
+    if not db_url.startswith("sqlite:///"):
+        migrate(engine)
     yield engine
     engine.dispose()
 
