@@ -71,12 +71,8 @@ def _postgres_unreachable() -> str | None:
     return _postgres_problem[0]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database of its own (SQLite file, or a fresh PostgreSQL schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clinic.db'}"
-        return
+def _require_postgres() -> str:
+    """The PostgreSQL URL, or the test is skipped (it fails when ``$CI`` is set)."""
     base = postgres_url()
     problem = _postgres_unreachable()
     if problem is not None:
@@ -85,6 +81,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{message} (CI is set: the PostgreSQL variants must run)")
         pytest.skip(message)
+    return base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of its own (SQLite file, or a fresh PostgreSQL schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'clinic.db'}"
+        return
+    base = _require_postgres()
     schema = f"itb_t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
@@ -111,14 +117,53 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """A PostgreSQL database migrated to the newest schema once per test process: each test's
+    database is made from it as a template (``CREATE DATABASE … TEMPLATE``, a file copy)."""
+    base = _require_postgres()
+    name = f"itb_tmpl_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(base).set(database=name).render_as_string(hide_password=False))
+    migrate(engine)
+    engine.dispose()  # a template must have no connection when it is copied
+    try:
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a database of its own at the newest schema: a copy of the migrated SQLite file,
+    or a PostgreSQL database made from the migrated template (``empty_db_url``: no tables)."""
+    if request.param == "sqlite":
+        path = tmp_path / "clinic.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("migrated_postgres")
+    base = postgres_url()
+    name = f"itb_t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """The test's database at the newest schema (SQLite: a copy of :func:`migrated_sqlite`)."""
-    if db_url.startswith("sqlite:///"):
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), db_url.removeprefix("sqlite:///"))
+def engine(db_url: str) -> Iterator[Engine]:
+    """The test's database, at the newest schema."""
     engine = make_engine(db_url)
-    if not db_url.startswith("sqlite:///"):
-        migrate(engine)
     yield engine
     engine.dispose()
 

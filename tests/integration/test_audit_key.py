@@ -222,8 +222,8 @@ def unkeyed_log(engine, count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("first", ["write", "verify"])
-def test_upgrading_from_an_unkeyed_chain_keeps_it_verifying(db_url, tmp_path, first):
-    engine = make_engine(db_url)
+def test_upgrading_from_an_unkeyed_chain_keeps_it_verifying(empty_db_url, tmp_path, first):
+    engine = make_engine(empty_db_url)
     try:
         migrate_to(engine, "0010")
         old = unkeyed_log(engine, 6)
