@@ -52,6 +52,7 @@ from itb.domain.devices import MODELS
 from itb.domain.forecast import ReservoirState, forecast_many
 from itb.domain.program import DailyBolus, DosingProgram, Step
 from itb.domain.scheduling import DEFAULT_BOOKING, DEFAULT_CALENDAR, refill_booking_date
+from itb.web.api.worklist import work_item_json
 
 SCHEMA = "itb_bench"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -561,19 +562,7 @@ def breakdown(engine: Engine, runs: int = 7) -> None:
         event.remove(engine, "before_cursor_execute", capture)
         items = build_worklist(found, now, DEFAULT_BOOKING)
         t2 = time.perf_counter()
-        out = [
-            {
-                "patient_id": i.patient_id,
-                "patient_name": i.patient_name,
-                "pump_id": i.pump_id,
-                "reasons": [str(r) for r in i.reasons],
-                "details": list(i.details),
-                "days_until_empty": i.days_until_empty,
-                "days_until_alarm": i.days_until_alarm,
-                "urgency": i.urgency,
-            }
-            for i in items
-        ]
+        out = [work_item_json(i) for i in items]  # the API's own answer
         t3 = time.perf_counter()
         body = response.dump_json(response.validate_python(out))
         t4 = time.perf_counter()

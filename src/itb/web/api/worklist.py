@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -24,19 +24,21 @@ def get_worklist(
     if max_urgency is not None:
         items = [i for i in items if i.urgency <= max_urgency]
     items = items[:limit] if limit else items
-    return [
-        {
-            "patient_id": i.patient_id,
-            "patient_name": i.patient_name,
-            "pump_id": i.pump_id,
-            "reasons": [str(r) for r in i.reasons],
-            "details": list(i.details),
-            "days_until_empty": i.days_until_empty,
-            "days_until_alarm": i.days_until_alarm,
-            "urgency": i.urgency,
-            "high_risk": i.high_risk,
-            "symptom_report_ids": list(i.symptom_report_ids),
-            "report_urgency": i.report_urgency,
-        }
-        for i in items
-    ]
+    return [work_item_json(i) for i in items]
+
+
+def work_item_json(i: Any) -> dict:
+    """One worklist item as ``GET /api/worklist`` answers it (a ``WorkItemOut``)."""
+    return {
+        "patient_id": i.patient_id,
+        "patient_name": i.patient_name,
+        "pump_id": i.pump_id,
+        "reasons": [str(r) for r in i.reasons],
+        "details": list(i.details),
+        "days_until_empty": i.days_until_empty,
+        "days_until_alarm": i.days_until_alarm,
+        "urgency": i.urgency,
+        "high_risk": i.high_risk,
+        "symptom_report_ids": list(i.symptom_report_ids),
+        "report_urgency": i.report_urgency,
+    }
