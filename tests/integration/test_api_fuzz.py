@@ -49,6 +49,7 @@ UNSTATABLE: tuple[tuple[str, str], ...] = (
     (r"^must be after the last session .* and not after now$", "the pump's last session, and now"),
     # one field against another of the same request (JSON Schema has no comparison between values)
     (r"^is only for a vendor-programmed pump$", "a telemetry pump takes no vendor field"),
+    (r"^is for staff contacts only$", "the contact's list as stored (a family's or the staff's)"),
     (r"^is required( for a \w+ session| for a vendor-programmed pump)?$", "required by another field's value"),
     (r"^must be peristaltic or valve-gated for a pump ITB talks to$", "the model by the connection"),
     (r"^must be one of [\d.]+(, [\d.]+)*$", "a reservoir size of the model given"),

@@ -27,6 +27,7 @@ NUMBERS = {"name": "Demo Pump Clinic", "day_phone": "+1 555 0100", "after_hours_
 EVERY_DEFAULT = {
     "name": None, "day_phone": None, "after_hours_phone": None, "clinic_days": None, "closed_days": None,
     "refill_margin_days": None, "stale_margin_days": None,
+    "smtp_url": None, "smtp_user": None, "notify_from": None, "webhook_url": None,
 }  # fmt: skip
 
 
@@ -358,3 +359,151 @@ def test_the_demo_clinic_has_fictional_numbers(engine, clock, tmp_path):
     contacts = clinic.clinic_contacts(SYSTEM)
     assert contacts == DEMO_CONTACTS
     assert "555 01" in contacts.day_phone and "fictional" in contacts.name
+
+
+# ---------------------------------------------------------------------------------- where messages go out
+
+OUTBOUND = {
+    "smtp_url": "smtp+starttls://itb@mail.example.org:587",
+    "smtp_user": "itb@example.org",
+    "notify_from": "Demo Pump Clinic <itb@example.org>",
+    "webhook_url": "https://gateway.example.org/itb?clinic=demo",
+}
+PASSWORD_IN_URL = "smtp://itb:hunter2@mail.example.org:587"
+PASSWORD_RULE = "keep the password in ITB_SMTP_PASSWORD, not in the stored settings"
+
+
+def test_an_admin_sets_where_messages_go_out_stored_audited_and_read_by_every_process(
+    clinic, users, db, engine, clock, tmp_path
+):
+    view = clinic.update_clinic_settings(users["admin"], **NUMBERS, **OUTBOUND, expected_version=0)
+    assert {field: getattr(view, field) for field in OUTBOUND} == OUTBOUND
+    row = db.get(m.ClinicSettings, 1)
+    assert {field: getattr(row, field) for field in OUTBOUND} == OUTBOUND
+    (audited,) = [e for e in db.audit() if e.entity == "clinic_settings"]
+    assert {field: audited.after[field] for field in OUTBOUND} == OUTBOUND
+    other = clinic_on(engine, clinic_config(tmp_path, ClinicCalendar()), clock=clock)  # another server process
+    stored = other.clinic_settings(users["nurse"]).stored
+    assert (stored.smtp_url, stored.smtp_user, stored.notify_from, stored.webhook_url) == tuple(OUTBOUND.values())
+    assert other.settings_cache.read() == stored and stored.contacts.day_phone == "+1 555 0100"
+
+
+def test_where_messages_go_out_left_blank_gives_it_back_to_the_environment(clinic, users, db):
+    clinic.update_clinic_settings(users["admin"], **OUTBOUND, expected_version=0)
+    blank = dict.fromkeys(OUTBOUND, " ")
+    view = clinic.update_clinic_settings(users["admin"], **blank, refill_margin_days=9, expected_version=1)
+    assert (view.smtp_url, view.smtp_user, view.notify_from, view.webhook_url) == (None, None, None, None)
+    row = db.get(m.ClinicSettings, 1)
+    assert (row.smtp_url, row.smtp_user, row.notify_from, row.webhook_url, row.refill_margin_days) == (
+        None, None, None, None, 9
+    )  # fmt: skip
+    assert view.defaults == ("clinic_days", "closed_days", "stale_margin_days")
+
+
+def test_a_password_in_the_smtp_url_is_refused_naming_smtp_url_and_nothing_is_stored(clinic, users, db):
+    before, audited = db.snapshot(), db.audit_count()
+    with pytest.raises(InvalidInput) as refused:
+        clinic.update_clinic_settings(
+            users["admin"], smtp_url=PASSWORD_IN_URL, notify_from="itb at example", smtp_user="a\x00b",
+            webhook_url="https://itb:s3cret@gateway.example.org/itb", expected_version=0,
+        )  # fmt: skip
+    found = {v.field: v.rule for v in refused.value.violations}
+    assert set(found) == {"smtp_url", "smtp_user", "notify_from", "webhook_url"}
+    assert found["smtp_url"] == PASSWORD_RULE
+    assert "hunter2" not in str(refused.value) and "s3cret" not in str(refused.value)
+    assert db.snapshot() == before and db.audit_count() == audited and db.count(m.ClinicSettings) == 0
+
+
+def test_the_api_reads_and_changes_where_messages_go_out(client, db, monkeypatch):
+    monkeypatch.setenv("ITB_SMTP_PASSWORD", "hunter2")
+    monkeypatch.delenv("ITB_NOTIFY_WEBHOOK_SECRET", raising=False)
+    admin = client("admin")
+    first = admin.get("/api/clinic/settings").json()
+    assert {field: first[field] for field in OUTBOUND} == dict.fromkeys(OUTBOUND)
+    assert (first["smtp_password"], first["webhook_secret"]) == ("set", "not set")
+    put = admin.put("/api/clinic/settings", json=settings_body(0, **OUTBOUND))
+    assert put.status_code == 200, put.text
+    assert {field: put.json()[field] for field in OUTBOUND} == OUTBOUND
+    monkeypatch.setenv("ITB_NOTIFY_WEBHOOK_SECRET", "s3cret")
+    read = client("nurse").get("/api/clinic/settings")
+    assert read.json()["webhook_secret"] == "set" and read.json()["smtp_url"] == OUTBOUND["smtp_url"]
+    assert "hunter2" not in read.text and "s3cret" not in read.text
+    assert db.get(m.ClinicSettings, 1).notify_from == OUTBOUND["notify_from"]
+
+
+def test_the_api_refuses_a_password_in_the_smtp_url_naming_smtp_url(client, db):
+    answer = client("admin").put(
+        "/api/clinic/settings", json=settings_body(0, smtp_url=PASSWORD_IN_URL, webhook_url="ftp://gateway")
+    )
+    assert answer.status_code == 422
+    found = {tuple(d["loc"]): d["msg"] for d in answer.json()["detail"]}
+    assert set(found) == {("smtp_url",), ("webhook_url",)} and PASSWORD_RULE in found[("smtp_url",)]
+    assert "hunter2" not in answer.text
+    assert db.count(m.ClinicSettings) == 0
+
+
+def test_the_api_documents_where_messages_go_out_and_the_secrets_states(anonymous):
+    schemas = anonymous.get("/openapi.json").json()["components"]["schemas"]
+    body, answer = schemas["ClinicSettingsIn"], schemas["ClinicSettingsOut"]
+    assert set(OUTBOUND) <= set(body["required"]) and "smtp_password" not in body["properties"]
+    assert all(body["properties"][field]["anyOf"][0]["maxLength"] == 1000 for field in OUTBOUND)
+    assert answer["properties"]["smtp_password"]["enum"] == ["set", "not set"]
+    assert answer["properties"]["webhook_secret"]["enum"] == ["set", "not set"]
+
+
+def test_the_settings_page_sets_where_messages_go_out(app, users, passwords, db, monkeypatch):
+    monkeypatch.delenv("ITB_SMTP_PASSWORD", raising=False)
+    monkeypatch.setenv("ITB_NOTIFY_WEBHOOK_SECRET", "s3cret")
+    admin = browser(app, "admin", passwords)
+    page = admin.get("/settings")
+    said = text_of(page.text)
+    assert "Messages (email, text/push webhook)" in said and "set on the server as ITB_SMTP_PASSWORD" in said
+    assert "Email password: not set" in said and "Webhook secret: set" in said and "s3cret" not in page.text
+    form = {"csrf": csrf_of(page.text), "version": "0", "clinic_days": ["mon"], **OUTBOUND}
+    saved = admin.post("/settings", data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    row = db.get(m.ClinicSettings, 1)
+    assert {field: getattr(row, field) for field in OUTBOUND} == OUTBOUND
+    again = admin.get("/settings?saved=1").text
+    assert 'value="smtp+starttls://itb@mail.example.org:587"' in again
+    assert 'value="Demo Pump Clinic &lt;itb@example.org&gt;"' in again
+
+
+def test_the_settings_page_refuses_a_password_in_the_smtp_url_under_its_field(app, users, passwords, db):
+    admin = browser(app, "admin", passwords)
+    page = admin.get("/settings").text
+    form = {
+        "csrf": csrf_of(page), "version": "0", "clinic_days": ["mon"], "smtp_url": PASSWORD_IN_URL,
+        "smtp_user": "", "notify_from": "not an address", "webhook_url": "https://gateway.example.org/itb",
+    }  # fmt: skip
+    answer = admin.post("/settings", data=form)
+    assert answer.status_code == 422
+    assert 'id="smtp_url-error"' in answer.text and 'id="notify_from-error"' in answer.text
+    assert 'id="webhook_url-error"' not in answer.text
+    assert PASSWORD_RULE in text_of(answer.text)
+    assert "hunter2" not in answer.text and 'value="smtp://itb@mail.example.org:587"' in answer.text
+    assert 'value="https://gateway.example.org/itb"' in answer.text  # what was typed stays in the form
+    assert db.count(m.ClinicSettings) == 0
+
+
+def test_the_cli_sets_and_shows_where_messages_go_out(itb, engine, db, monkeypatch):
+    monkeypatch.setenv("ITB_SMTP_PASSWORD", "hunter2")
+    shown = itb("clinic", "settings")
+    assert "smtp url: - (the environment's ITB_SMTP_URL)" in shown.output
+    assert "smtp password: set (ITB_SMTP_PASSWORD here)" in shown.output and "hunter2" not in shown.output
+    done = itb(
+        "clinic", "settings", "set", "--smtp-url", OUTBOUND["smtp_url"], "--smtp-user", OUTBOUND["smtp_user"],
+        "--notify-from", OUTBOUND["notify_from"], "--webhook-url", OUTBOUND["webhook_url"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert f"smtp url: {OUTBOUND['smtp_url']}\n" in done.output
+    assert f"notify from: {OUTBOUND['notify_from']}\n" in done.output
+    cleared = orjson.loads(itb("clinic", "settings", "set", "--webhook-url", "", "--json").stdout)
+    assert (cleared["webhook_url"], cleared["smtp_user"], cleared["smtp_password"]) == (None, "itb@example.org", "set")
+    assert db.get(m.ClinicSettings, 1).smtp_url == OUTBOUND["smtp_url"]
+
+
+def test_the_cli_refuses_a_password_in_the_smtp_url_naming_smtp_url_exit_2(itb, engine, db):
+    bad = itb("clinic", "settings", "set", "--smtp-url", PASSWORD_IN_URL)
+    assert bad.exit_code == 2 and f"smtp_url: {PASSWORD_RULE}" in bad.output
+    assert "hunter2" not in bad.output and db.count(m.ClinicSettings) == 0

@@ -10,8 +10,12 @@ import pytest
 
 from itb.domain.clinic_settings import (
     CLOSED_DAYS_MAX,
+    NOTIFY_FROM_MAX_CHARS,
     REFILL_MARGIN_RANGE_DAYS,
+    SMTP_URL_MAX_CHARS,
+    SMTP_USER_MAX_CHARS,
     STALE_MARGIN_RANGE_DAYS,
+    WEBHOOK_URL_MAX_CHARS,
     ClinicContacts,
     ClinicSettings,
     checked_settings,
@@ -196,3 +200,133 @@ def test_every_family_text_that_says_call_the_clinic_gets_the_numbers() -> None:
     assert len(calls) >= 10
     for text in calls:
         assert 'href="tel:+15550100"' in str(with_clinic_numbers(text, NUMBERS)), text
+
+
+# ---------------------------------------------------------------------------------- where messages go out
+
+SMTP_SCHEME_RULE = (
+    "must be a URL starting smtp://, smtp+starttls:// or smtps:// with a server, "
+    "as in smtp+starttls://mail.example.org:587"
+)
+WEBHOOK_SCHEME_RULE = "must be a URL starting http:// or https:// with a server, as in https://gateway.example.org/itb"
+FROM_RULE = (
+    "must be an email address (name@example.org or Clinic name <name@example.org>), "
+    f"at most {NOTIFY_FROM_MAX_CHARS} characters"
+)
+
+
+def test_where_messages_go_out_left_blank_is_the_environment_s() -> None:
+    settings = checked_settings(smtp_url=" ", smtp_user="", notify_from=None, webhook_url="  ")
+    assert (settings.smtp_url, settings.smtp_user, settings.notify_from, settings.webhook_url) == (None,) * 4
+    assert settings == ClinicSettings() and settings.defaults() == ClinicSettings().defaults()
+
+
+def test_where_messages_go_out_is_kept_as_written_stripped() -> None:
+    settings = checked_settings(
+        smtp_url=" smtps://mail.example.org:465 ", smtp_user=" itb@example.org ",
+        notify_from=" Pump clinic <itb@example.org> ", webhook_url=" https://gateway.example.org:8443/itb?clinic=1 ",
+        name="Demo Pump Clinic",
+    )  # fmt: skip
+    assert (settings.smtp_url, settings.smtp_user) == ("smtps://mail.example.org:465", "itb@example.org")
+    assert settings.notify_from == "Pump clinic <itb@example.org>"
+    assert settings.webhook_url == "https://gateway.example.org:8443/itb?clinic=1"
+    assert settings.contacts == ClinicContacts(name="Demo Pump Clinic")  # the family's contacts: unchanged
+
+
+def test_smtp_url_is_smtp_smtp_starttls_or_smtps_with_a_server() -> None:
+    for good in ("smtp://mail.example.org", "smtp+starttls://mail.example.org:587", "smtps://[2001:db8::1]:465"):
+        assert checked_settings(smtp_url=good).smtp_url == good
+    for bad in ("http://mail.example.org", "mail.example.org:25", "smtp://", "smtp://:25", "smtp://[::1"):
+        assert rules_of("smtp_url", smtp_url=bad) == [SMTP_SCHEME_RULE], bad
+
+
+def test_smtp_url_port_from_1_to_65535() -> None:
+    for bad in ("smtp://mail.example.org:0", "smtp://mail.example.org:65536", "smtp://mail.example.org:tls"):
+        assert rules_of("smtp_url", smtp_url=bad) == ["the port must be a number from 1 to 65535"], bad
+
+
+def test_smtp_url_only_a_server_and_port() -> None:
+    for bad in ("smtp://mail.example.org/relay", "smtp://mail.example.org:25?tls=1", "smtp://mail.example.org#x"):
+        assert rules_of("smtp_url", smtp_url=bad) == [
+            "must be only a server and port, as in smtp+starttls://mail.example.org:587 (no path or query)"
+        ], bad
+    assert checked_settings(smtp_url="smtp://mail.example.org:25/").smtp_url == "smtp://mail.example.org:25/"
+
+
+def test_smtp_url_keep_the_password_in_itb_smtp_password() -> None:
+    for bad in ("smtp://itb:hunter2@mail.example.org:587", "smtps://itb:@mail.example.org"):
+        assert rules_of("smtp_url", smtp_url=bad) == [
+            "keep the password in ITB_SMTP_PASSWORD, not in the stored settings"
+        ], bad
+        assert all("hunter2" not in v.rule for v in violations(smtp_url=bad))  # never repeated back
+    assert checked_settings(smtp_url="smtp://itb@mail.example.org:587").smtp_url == "smtp://itb@mail.example.org:587"
+
+
+def test_smtp_url_at_most_300_characters() -> None:
+    assert SMTP_URL_MAX_CHARS == 300
+    long = "smtp://" + "m" * (SMTP_URL_MAX_CHARS - len("smtp://.org")) + ".org"
+    assert checked_settings(smtp_url=long).smtp_url == long
+    assert rules_of("smtp_url", smtp_url=long + "x") == ["must be at most 300 characters"]
+
+
+def test_smtp_url_without_spaces_or_control_characters() -> None:
+    for bad in (
+        "smtp://mail example.org",
+        "smtp://mail.example.org\x00",
+        "smtp://mail\u2028example.org",
+        "smtp://\tmail.example.org",
+    ):
+        assert rules_of("smtp_url", smtp_url=bad) == ["must not contain spaces or control characters"], bad
+
+
+def test_smtp_user_at_most_254_printable_characters() -> None:
+    assert SMTP_USER_MAX_CHARS == 254
+    rule = ["must be at most 254 printable characters"]
+    assert rules_of("smtp_user", smtp_user="u" * 255) == rule
+    assert rules_of("smtp_user", smtp_user="itb\r\nRCPT TO:<x@example.org>") == rule
+    assert checked_settings(smtp_user="u" * 254).smtp_user == "u" * 254
+
+
+def test_notify_from_is_one_email_address_with_or_without_a_name() -> None:
+    for good in ("itb@example.org", "Pump clinic <itb@example.org>", '"Clinic, ITB" <itb@example.org>'):
+        assert checked_settings(notify_from=good).notify_from == good
+    for bad in ("itb", "itb@localhost", "Pump clinic itb@example.org", "a@example.org, b@example.org",
+                "Pump clinic <itb@example.org> extra", "itb@example.org\r\nBcc: x@example.org"):  # fmt: skip
+        assert rules_of("notify_from", notify_from=bad) == [FROM_RULE], bad
+
+
+def test_notify_from_at_most_254_characters() -> None:
+    assert NOTIFY_FROM_MAX_CHARS == 254
+    address = "i" * (NOTIFY_FROM_MAX_CHARS - len("@example.org")) + "@example.org"
+    assert checked_settings(notify_from=address).notify_from == address
+    assert rules_of("notify_from", notify_from="i" + address) == [FROM_RULE]
+
+
+def test_webhook_url_is_http_or_https_with_a_server() -> None:
+    for good in ("https://gateway.example.org/itb", "http://127.0.0.1:8080/hook?clinic=1"):
+        assert checked_settings(webhook_url=good).webhook_url == good
+    for bad in ("ftp://gateway.example.org", "gateway.example.org/itb", "https:///itb"):
+        assert rules_of("webhook_url", webhook_url=bad) == [WEBHOOK_SCHEME_RULE], bad
+
+
+def test_webhook_url_port_from_1_to_65535() -> None:
+    for bad in ("https://gateway.example.org:0/itb", "https://gateway.example.org:99999/", "http://gateway:web/"):
+        assert rules_of("webhook_url", webhook_url=bad) == ["the port must be a number from 1 to 65535"], bad
+
+
+def test_webhook_url_must_not_hold_a_user_or_password() -> None:
+    rule = ["must not hold a user or password: the secret is ITB_NOTIFY_WEBHOOK_SECRET"]
+    for bad in ("https://itb:s3cret@gateway.example.org/itb", "https://itb@gateway.example.org/itb"):
+        assert rules_of("webhook_url", webhook_url=bad) == rule, bad
+
+
+def test_webhook_url_at_most_300_characters() -> None:
+    assert WEBHOOK_URL_MAX_CHARS == 300
+    long = "https://gateway.example.org/" + "p" * (WEBHOOK_URL_MAX_CHARS - len("https://gateway.example.org/"))
+    assert checked_settings(webhook_url=long).webhook_url == long
+    assert rules_of("webhook_url", webhook_url=long + "p") == ["must be at most 300 characters"]
+
+
+def test_every_broken_message_rule_is_named_at_once() -> None:
+    found = violations(smtp_url="smtp://u:p@h", smtp_user="\x00", notify_from="x", webhook_url="ftp://h", name="ok")
+    assert [v.field for v in found] == ["smtp_url", "smtp_user", "notify_from", "webhook_url"]

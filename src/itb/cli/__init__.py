@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from itb.cli.audit import audit_app
 from itb.cli.common import DISCLAIMER, DbOption, fail
+from itb.cli.notify import notify_app
 from itb.cli.records import (
     clinic_app,
     export_command,
@@ -542,8 +543,10 @@ def serve(
     import uvicorn
 
     from itb.shell.clinic_setup import https_from_env, open_clinic
+    from itb.shell.notify_schedule import NotifySchedule, interval_from_env
     from itb.web.app import create_app, secret_key
 
+    interval = interval_from_env()
     clinic, _engine = open_clinic(db)
     if demo:
         _fill_demo(clinic)
@@ -555,7 +558,11 @@ def serve(
     import gc
 
     gc.freeze()  # start-up objects never become garbage: the collector skips them (worklist p95 -40 %)
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    schedule = NotifySchedule(clinic, interval).start()  # reminders and escalation (ITB_NOTIFY_INTERVAL)
+    try:
+        uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    finally:
+        schedule.stop()
 
 
 @app.command()
@@ -588,6 +595,7 @@ app.command("export")(export_command)
 app.command("session")(session_command)
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(audit_app, name="audit")
+app.add_typer(notify_app, name="notify")
 
 
 @app.command("worklist")

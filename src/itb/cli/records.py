@@ -242,7 +242,9 @@ def _print_session(outcome: Any, as_json: bool) -> None:
 
 # ---------------------------------------------------------------------------------- the clinic's settings
 clinic_app = typer.Typer(help="The clinic itself: its settings.", no_args_is_help=True)
-settings_app = typer.Typer(help="The clinic's settings: name, phone numbers, clinic days, margins.")
+settings_app = typer.Typer(
+    help="The clinic's settings: name, phone numbers, clinic days, margins, where messages go out."
+)
 clinic_app.add_typer(settings_app, name="settings")
 
 #: the word that gives a setting back to its startup default (the environment's)
@@ -267,6 +269,15 @@ def settings_show(
 
 Text = Annotated[str | None, typer.Option(help="The new value ('' : none).")]
 Setting = Annotated[str | None, typer.Option(help=f"The new value ('{DEFAULT_WORD}': the startup default).")]
+SmtpUrl = Annotated[
+    str | None,
+    typer.Option(help="smtps://host[:port] (or smtp://, smtp+starttls://), no password ('' : $ITB_SMTP_URL)."),
+]
+SmtpUser = Annotated[str | None, typer.Option(help="The SMTP login ('' : $ITB_SMTP_USER).")]
+NotifyFrom = Annotated[str | None, typer.Option(help="'Name <a@b.org>' or a@b.org ('' : $ITB_NOTIFY_FROM).")]
+WebhookUrl = Annotated[
+    str | None, typer.Option(help="An http(s) URL, no user or password ('' : $ITB_NOTIFY_WEBHOOK_URL).")
+]
 
 
 @settings_app.command("set")
@@ -280,12 +291,17 @@ def settings_set(
     ] = None,
     refill_margin_days: Setting = None,
     stale_margin_days: Setting = None,
+    smtp_url: SmtpUrl = None,
+    smtp_user: SmtpUser = None,
+    notify_from: NotifyFrom = None,
+    webhook_url: WebhookUrl = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new settings as JSON.")] = False,
 ) -> None:
     """Change the settings given (the others stay as they are), audited as the system's admin.
 
-    E.g. --day-phone '+1 555 0100' --clinic-days mon,tue,thu --closed-days 2026-12-24,2026-12-25.
+    E.g. --day-phone '+1 555 0100' --clinic-days mon,tue,thu --closed-days 2026-12-24,2026-12-25,
+    --smtp-url smtp+starttls://mail.example.org:587 (the password stays in ITB_SMTP_PASSWORD).
     """
     from itb.clinic.services import SYSTEM, Conflict
     from itb.domain.errors import InvalidInput
@@ -296,6 +312,7 @@ def settings_set(
     given = {
         "name": name, "day_phone": day_phone, "after_hours_phone": after_hours_phone, "clinic_days": clinic_days,
         "closed_days": closed_days, "refill_margin_days": refill_margin_days, "stale_margin_days": stale_margin_days,
+        "smtp_url": smtp_url, "smtp_user": smtp_user, "notify_from": notify_from, "webhook_url": webhook_url,
     }  # fmt: skip
     try:
         fields = {**_stored_fields(view), **_settings_options(given)}
@@ -307,12 +324,12 @@ def settings_set(
 
 def _stored_fields(view: Any) -> dict[str, Any]:
     """The use case's arguments that keep every stored setting as it is."""
-    from itb.domain.clinic_settings import weekday_names
+    from itb.domain.clinic_settings import TEXT_SETTINGS, weekday_names
 
     stored = view.stored
     days, closed = stored.clinic_days, stored.closed_days
     return {
-        "name": stored.name, "day_phone": stored.day_phone, "after_hours_phone": stored.after_hours_phone,
+        **{field: getattr(stored, field) for field in TEXT_SETTINGS},
         "clinic_days": None if days is None else weekday_names(days),
         "closed_days": None if closed is None else [d.isoformat() for d in sorted(closed)],
         "refill_margin_days": stored.refill_margin_days, "stale_margin_days": stored.stale_margin_days,
@@ -321,6 +338,7 @@ def _stored_fields(view: Any) -> dict[str, Any]:
 
 def _settings_options(given: dict[str, str | None]) -> dict[str, Any]:
     """The options given, as the use case's arguments (``InvalidInput`` naming each bad one)."""
+    from itb.domain.clinic_settings import TEXT_SETTINGS
     from itb.domain.errors import InvalidInput, Violation
 
     out: dict[str, Any] = {}
@@ -329,7 +347,7 @@ def _settings_options(given: dict[str, str | None]) -> dict[str, Any]:
         if raw is None:
             continue
         text = raw.strip()
-        if field in ("name", "day_phone", "after_hours_phone"):
+        if field in TEXT_SETTINGS:
             out[field] = text or None
         elif text.lower() == DEFAULT_WORD:
             out[field] = None
@@ -342,6 +360,18 @@ def _settings_options(given: dict[str, str | None]) -> dict[str, Any]:
     if errors:
         raise InvalidInput(errors)
     return out
+
+
+def _print_outbound(view: Any) -> None:
+    """Where messages go out, as stored ("-": the environment's), and whether this environment has the secrets."""
+    from itb.domain.clinic_settings import MESSAGE_ENVIRONMENT
+    from itb.web.api.settings import SECRETS, secrets_shown
+
+    for field, variable in MESSAGE_ENVIRONMENT.items():
+        value = getattr(view, field)
+        print(f"{field.replace('_', ' ')}: {value or '-'}" + ("" if value else f" (the environment's {variable})"))
+    for name, state in secrets_shown().items():
+        print(f"{name.replace('_', ' ')}: {state} ({SECRETS[name]} here)")
 
 
 def _print_settings(view: Any, as_json: bool) -> None:
@@ -362,6 +392,7 @@ def _print_settings(view: Any, as_json: bool) -> None:
     print(f"closed days: {closed}{note.get('closed_days', '')}")
     print(f"refill margin: {view.refill_margin_days:g} days{note.get('refill_margin_days', '')}")
     print(f"stale margin: {view.stale_margin_days:g} days{note.get('stale_margin_days', '')}")
+    _print_outbound(view)
     changed = f", changed by {view.updated_by} at {view.updated_at:%Y-%m-%d %H:%M}" if view.updated_by else ""
     print(f"version: {view.version}{changed}")
 

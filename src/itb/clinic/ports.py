@@ -125,3 +125,33 @@ class PumpLocks(Protocol):
     """One writer per pump across processes, held for as long as the pump is talked to."""
 
     def hold(self, pump_id: int, wait_s: float | None = None) -> AbstractContextManager[None]: ...
+
+
+# ---------------------------------------------------------------------------- messages out
+@dataclass(frozen=True)
+class Outgoing:
+    """One message of the outbox, as a channel sends it (``itb.clinic.usecases.notify``).
+
+    ``message_id`` is the outbox row's own (``<itb-outbox-<id>@itb>``): sent again after a crash
+    mid-send, the receiver sees the same id. ``ics``: the visit it is about, as an iCalendar file.
+    """
+
+    message_id: str
+    channel: str  # email, webhook
+    address: str  # an email address; for the webhook the contact's phone (or address)
+    recipient_name: str
+    subject: str
+    body: str
+    rule: str
+    event: str
+    ics: bytes | None = None
+
+
+class SendFailed(Exception):
+    """The channel did not take the message (refused, unreachable, not configured): try again later."""
+
+
+class Sender(Protocol):
+    """A channel: takes a message or raises :class:`SendFailed` saying why."""
+
+    def send(self, message: Outgoing) -> None: ...

@@ -28,10 +28,12 @@ from itb.clinic.usecases.base import (
 )
 from itb.clinic.usecases.boluses import BolusUseCases
 from itb.clinic.usecases.calendar import CalendarUseCases
+from itb.clinic.usecases.contacts import ContactUseCases
 from itb.clinic.usecases.exports import ExportReport, ExportUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
 from itb.clinic.usecases.imports import ImportInvalid, ImportReport
+from itb.clinic.usecases.notify import NotifyReport, NotifyUseCases
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
 from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
@@ -56,9 +58,12 @@ class Clinic(
     PatientUseCases,
     FamilyUseCases,
     SettingsUseCases,
+    ContactUseCases,
+    NotifyUseCases,
 ):
     """Every use case of the clinic (patients, implants, refills, boluses, programs, record checks,
-    appointments, families, the clinic's settings), over the pump mechanism of :class:`PumpUseCases`."""
+    appointments, families, the clinic's settings, contacts, the outbox), over the pump mechanism of
+    :class:`PumpUseCases`."""
 
 
 __all__ = [
@@ -80,6 +85,7 @@ __all__ = [
     "ImportReport",
     "NotFound",
     "NotSent",
+    "NotifyReport",
     "PumpChangeFailed",
     "RecordIncomplete",
     "SettingsView",

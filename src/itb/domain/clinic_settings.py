@@ -1,10 +1,15 @@
-"""The clinic's settings an admin changes while it runs: its name and phone numbers, its days, its margins.
+"""The clinic's settings an admin changes while it runs: its name and phone numbers, its days, its
+margins, and where its messages go out (the SMTP server, the sender's address, the webhook).
 
 A setting left unset (``None``) means "the startup default holds": the environment
-(``ITB_CLINIC_DAYS``, ``ITB_CLOSED_DAYS``) or the built-in default of ``ClinicCalendar`` and
-``BookingSettings``. :func:`checked_settings` turns what a person typed into settings, or raises
-``InvalidInput`` naming each field and the rule it broke. Every bound is a named setting below,
-with its reason; ``docs/parameters.md`` lists them.
+(``ITB_CLINIC_DAYS``, ``ITB_CLOSED_DAYS``, ``ITB_SMTP_URL``, ``ITB_SMTP_USER``, ``ITB_NOTIFY_FROM``,
+``ITB_NOTIFY_WEBHOOK_URL``) or the built-in default of ``ClinicCalendar`` and ``BookingSettings``.
+The SMTP password and the webhook's secret are never settings: they stay in the server's
+environment (:data:`SMTP_PASSWORD_VARIABLE`, :data:`WEBHOOK_SECRET_VARIABLE`).
+
+:func:`checked_settings` turns what a person typed into settings, or raises ``InvalidInput``
+naming each field and the rule it broke. Every bound is a named setting below, with its reason;
+``docs/parameters.md`` lists them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from email.utils import parseaddr
+from urllib.parse import SplitResult, urlsplit
 
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.scheduling import BookingSettings, ClinicCalendar
@@ -40,6 +47,26 @@ STALE_MARGIN_RANGE_DAYS = (1, 90)
 #: the most closed days kept (a year of them): more is a mistake, not a calendar
 CLOSED_DAYS_MAX = 366
 
+#: the SMTP server's URL (the column's width): ``smtp://`` (plain SMTP), ``smtp+starttls://``
+#: (upgraded with STARTTLS) or ``smtps://`` (TLS from the first byte), as ``itb.adapters.notify.smtp``
+#: speaks them, then the server and an optional port
+SMTP_URL_MAX_CHARS = 300
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+#: the SMTP login (the column's width; a login is often an address, RFC 5321's path limit)
+SMTP_USER_MAX_CHARS = 254
+#: the sender's address, "Name <a@b.org>" or "a@b.org" (the column's width, RFC 5321's path limit)
+NOTIFY_FROM_MAX_CHARS = 254
+#: the webhook (the clinic's SMS or push gateway): an http or https URL (the column's width)
+WEBHOOK_URL_MAX_CHARS = 300
+WEBHOOK_SCHEMES = ("http", "https")
+#: where the secrets stay: in the server's environment, never in the database (a stored copy
+#: would be in every backup and export of it)
+SMTP_PASSWORD_VARIABLE = "ITB_SMTP_PASSWORD"
+WEBHOOK_SECRET_VARIABLE = "ITB_NOTIFY_WEBHOOK_SECRET"
+#: one "@", a domain with a dot, no spaces: a typo is caught, a real address is never refused
+#: (a contact's address too, ``itb.domain.contact_rules``)
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -64,6 +91,11 @@ class ClinicSettings:
     closed_days: frozenset[date] | None = None
     refill_margin_days: int | None = None
     stale_margin_days: int | None = None
+    #: where messages go out; None: the environment's ``ITB_SMTP_URL`` and the like hold
+    smtp_url: str | None = None
+    smtp_user: str | None = None
+    notify_from: str | None = None
+    webhook_url: str | None = None
 
     @property
     def contacts(self) -> ClinicContacts:
@@ -85,6 +117,20 @@ class ClinicSettings:
         """The fields left to the startup default."""
         names = ("clinic_days", "closed_days", "refill_margin_days", "stale_margin_days")
         return tuple(n for n in names if getattr(self, n) is None)
+
+
+#: the settings kept as typed, stripped: how families reach the clinic (blank: none shown), and
+#: where messages go out (blank: the environment's value holds)
+CONTACT_SETTINGS = ("name", "day_phone", "after_hours_phone")
+#: each message setting and the environment's variable that holds while it is unset
+MESSAGE_ENVIRONMENT = {
+    "smtp_url": "ITB_SMTP_URL",
+    "smtp_user": "ITB_SMTP_USER",
+    "notify_from": "ITB_NOTIFY_FROM",
+    "webhook_url": "ITB_NOTIFY_WEBHOOK_URL",
+}
+MESSAGE_SETTINGS = tuple(MESSAGE_ENVIRONMENT)
+TEXT_SETTINGS = CONTACT_SETTINGS + MESSAGE_SETTINGS
 
 
 def weekday_names(days: Iterable[int]) -> list[str]:
@@ -168,6 +214,87 @@ def check_days(field: str, value: int | None, bounds: tuple[int, int]) -> tuple[
     return value, []
 
 
+def check_smtp_url(field: str, text: str | None) -> tuple[str | None, list[Violation]]:
+    """The SMTP server, ``smtp://host:port`` and the like, stripped ("" : the environment's); a user
+    may be in it, never a password."""
+    text = (text or "").strip()
+    if not text:
+        return None, []
+    example = "smtp+starttls://mail.example.org:587"
+    parts, problems = _parsed_url(field, text, SMTP_URL_MAX_CHARS, SMTP_SCHEMES, example)
+    if parts is None:
+        return None, problems
+    if parts.password is not None:
+        problems.append(Violation(field, f"keep the password in {SMTP_PASSWORD_VARIABLE}, not in the stored settings"))
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        problems.append(Violation(field, f"must be only a server and port, as in {example} (no path or query)"))
+    return (None, problems) if problems else (text, [])
+
+
+def check_webhook_url(field: str, text: str | None) -> tuple[str | None, list[Violation]]:
+    """The webhook's http or https URL, stripped ("" : the environment's), with no user or password."""
+    text = (text or "").strip()
+    if not text:
+        return None, []
+    example = "https://gateway.example.org/itb"
+    parts, problems = _parsed_url(field, text, WEBHOOK_URL_MAX_CHARS, WEBHOOK_SCHEMES, example)
+    if parts is not None and (parts.username is not None or parts.password is not None):
+        problems.append(Violation(field, f"must not hold a user or password: the secret is {WEBHOOK_SECRET_VARIABLE}"))
+    return (None, problems) if problems else (text, [])
+
+
+def _parsed_url(
+    field: str, text: str, max_chars: int, schemes: Sequence[str], example: str
+) -> tuple[SplitResult | None, list[Violation]]:
+    """``text`` split (None with the problems when it is not a URL of ``schemes`` with a server)."""
+    if len(text) > max_chars:
+        return None, [Violation(field, f"must be at most {max_chars} characters")]
+    if not text.isprintable() or any(ch.isspace() for ch in text):
+        return None, [Violation(field, "must not contain spaces or control characters")]
+    try:
+        parts: SplitResult | None = urlsplit(text)
+    except ValueError:  # an unclosed [ of an IPv6 address, say
+        parts = None
+    if parts is None or parts.scheme not in schemes or not parts.hostname:
+        starts = [f"{scheme}://" for scheme in schemes]
+        starts_with = f"{', '.join(starts[:-1])} or {starts[-1]}"
+        return None, [Violation(field, f"must be a URL starting {starts_with} with a server, as in {example}")]
+    if not _has_valid_port(parts):
+        return None, [Violation(field, "the port must be a number from 1 to 65535")]
+    return parts, []
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    """No port (the scheme's own), or one from 1 to 65535."""
+    try:
+        return parts.port != 0
+    except ValueError:  # not a number, or beyond 65535
+        return False
+
+
+def check_smtp_user(field: str, text: str | None) -> tuple[str | None, list[Violation]]:
+    """The SMTP login, stripped ("" : the environment's)."""
+    text = (text or "").strip()
+    if not text:
+        return None, []
+    if len(text) > SMTP_USER_MAX_CHARS or not text.isprintable():
+        return None, [Violation(field, f"must be at most {SMTP_USER_MAX_CHARS} printable characters")]
+    return text, []
+
+
+def check_notify_from(field: str, text: str | None) -> tuple[str | None, list[Violation]]:
+    """The sender, "Name <a@b.org>" or "a@b.org", stripped ("" : the environment's)."""
+    text = (text or "").strip()
+    if not text:
+        return None, []
+    address = parseaddr(text)[1]
+    one_address = text == address or text.endswith(f"<{address}>")  # not a list, nothing after it
+    if len(text) <= NOTIFY_FROM_MAX_CHARS and text.isprintable() and one_address and EMAIL_PATTERN.fullmatch(address):
+        return text, []
+    forms = "name@example.org or Clinic name <name@example.org>"
+    return None, [Violation(field, f"must be an email address ({forms}), at most {NOTIFY_FROM_MAX_CHARS} characters")]
+
+
 def checked_settings(
     *,
     name: str | None = None,
@@ -177,6 +304,10 @@ def checked_settings(
     closed_days: Sequence[str] | None = None,
     refill_margin_days: int | None = None,
     stale_margin_days: int | None = None,
+    smtp_url: str | None = None,
+    smtp_user: str | None = None,
+    notify_from: str | None = None,
+    webhook_url: str | None = None,
 ) -> ClinicSettings:
     """The settings as typed, checked: every broken rule is raised at once (``InvalidInput``)."""
     checks = {
@@ -187,6 +318,10 @@ def checked_settings(
         "closed_days": check_closed_days("closed_days", closed_days),
         "refill_margin_days": check_days("refill_margin_days", refill_margin_days, REFILL_MARGIN_RANGE_DAYS),
         "stale_margin_days": check_days("stale_margin_days", stale_margin_days, STALE_MARGIN_RANGE_DAYS),
+        "smtp_url": check_smtp_url("smtp_url", smtp_url),
+        "smtp_user": check_smtp_user("smtp_user", smtp_user),
+        "notify_from": check_notify_from("notify_from", notify_from),
+        "webhook_url": check_webhook_url("webhook_url", webhook_url),
     }
     problems = [v for _, found in checks.values() for v in found]
     if problems:
@@ -196,12 +331,25 @@ def checked_settings(
 
 __all__ = [
     "CLOSED_DAYS_MAX",
+    "CONTACT_SETTINGS",
+    "EMAIL_PATTERN",
+    "MESSAGE_ENVIRONMENT",
+    "MESSAGE_SETTINGS",
     "NAME_MAX_CHARS",
+    "NOTIFY_FROM_MAX_CHARS",
     "PHONE_CHARACTERS",
     "PHONE_LENGTH_CHARS",
     "PHONE_MIN_DIGITS",
     "REFILL_MARGIN_RANGE_DAYS",
+    "SMTP_PASSWORD_VARIABLE",
+    "SMTP_SCHEMES",
+    "SMTP_URL_MAX_CHARS",
+    "SMTP_USER_MAX_CHARS",
     "STALE_MARGIN_RANGE_DAYS",
+    "TEXT_SETTINGS",
+    "WEBHOOK_SCHEMES",
+    "WEBHOOK_SECRET_VARIABLE",
+    "WEBHOOK_URL_MAX_CHARS",
     "WEEKDAY_NAMES",
     "ClinicContacts",
     "ClinicSettings",
@@ -209,7 +357,11 @@ __all__ = [
     "check_closed_days",
     "check_days",
     "check_name",
+    "check_notify_from",
     "check_phone",
+    "check_smtp_url",
+    "check_smtp_user",
+    "check_webhook_url",
     "checked_settings",
     "weekday_names",
     "weekdays_of",

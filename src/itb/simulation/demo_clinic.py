@@ -183,6 +183,7 @@ class _Demo:
         self.now = min(t for t, _, _ in queue) - timedelta(days=1) if queue else self.today
         self.create_users()
         self.name_the_clinic()
+        self.staff_contacts()
         while queue:
             t, i, story = heapq.heappop(queue)
             if t < self.now or t > self.today:
@@ -254,6 +255,33 @@ class _Demo:
         p.id = self.clinic.register_patient(self.nurse, **p.fields).id
         if p.caregiver:
             self.clinic.link_caregiver(self.users["admin"], p.id, self.users[p.caregiver].user_id or 0)
+        self.family_contacts(p)
+
+    def family_contacts(self, p: _Patient) -> None:
+        """Who the clinic's messages reach (fictional ``example.org`` addresses): a child's two
+        caregivers (one by email, one by email and text message), an adult themself."""
+        first, last = p.fields["name"].split(" ", 1)
+        family = "".join(ch for ch in last.lower() if ch.isalnum())
+        admin = self.users["admin"]
+        if not p.child:
+            address = f"{first.lower()}.{family}@example.org"
+            self.clinic.add_contact(admin, p.id, name=p.fields["name"], relation="self", email=address)
+            return
+        carer = self.users[p.caregiver].user_id if p.caregiver else None
+        parent = self.rng.choice(FIRST_NAMES)
+        self.clinic.add_contact(admin, p.id, name=f"{parent} {last}", relation="parent",
+                                email=f"{parent.lower()}.{family}@example.org", user_id=carer)  # fmt: skip
+        other = self.rng.choice(FIRST_NAMES)
+        self.clinic.add_contact(
+            admin, p.id, name=f"{other} {last}", relation="parent", email=f"{other.lower()}.{family}@example.org",
+            phone=f"+1 555 01{p.index:02d}", channels=["email", "webhook"],
+        )  # fmt: skip
+
+    def staff_contacts(self) -> None:
+        """The demo's on-call list and digest readers."""
+        admin = self.users["admin"]
+        self.clinic.add_contact(admin, None, name="ITB nurse on call", email="itb-oncall@example.org", on_call=True)
+        self.clinic.add_contact(admin, None, name="ITB clinic lead", email="itb-lead@example.org", digest=True)
 
     # ------------------------------------------------------------------ reading
     def pump(self, p: _Patient) -> m.Pump:

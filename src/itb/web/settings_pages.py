@@ -1,15 +1,19 @@
-"""The clinic's settings page (``/settings``, an admin's): name, phone numbers, clinic days, margins.
+"""The clinic's settings page (``/settings``, an admin's): name, phone numbers, clinic days, margins,
+and where messages go out (the SMTP server and user, the sender's address, the webhook).
 
 The form shows the settings in effect and stores what it shows (a margin left blank: the startup
-default). Each problem is shown under its field; a change made meanwhile by someone else (409)
-shows the settings as they are now, to make the change again. Other staff get a 403 page, a
-caregiver "not found", like every staff page.
+default; a server or address left blank: the server's environment). The SMTP password and the
+webhook's secret are never asked for: the page says whether the server's environment sets them.
+Each problem is shown under its field; a change made meanwhile by someone else (409) shows the
+settings as they are now, to make the change again. Other staff get a 403 page, a caregiver "not
+found", like every staff page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,10 +22,12 @@ from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, Se
 from itb.domain.clinic_settings import (
     REFILL_MARGIN_RANGE_DAYS,
     STALE_MARGIN_RANGE_DAYS,
+    TEXT_SETTINGS,
     WEEKDAY_NAMES,
     checked_settings,
 )
 from itb.domain.errors import InvalidInput, Violation
+from itb.web.api.settings import SECRETS, secrets_shown
 
 #: blank closed-day fields the form offers after the closures already set
 SPARE_CLOSED_DAYS = 3
@@ -32,9 +38,7 @@ def form_of(view: SettingsView) -> dict[str, Any]:
     """The form's fields as the settings in effect fill them."""
     stored = view.stored
     return {
-        "name": stored.name or "",
-        "day_phone": stored.day_phone or "",
-        "after_hours_phone": stored.after_hours_phone or "",
+        **{field: getattr(stored, field) or "" for field in TEXT_SETTINGS},
         "clinic_days": list(view.clinic_days),
         "closed_days": [d.isoformat() for d in view.closed_days],
         "refill_margin_days": "" if stored.refill_margin_days is None else str(stored.refill_margin_days),
@@ -57,9 +61,7 @@ def read_settings_form(form: Mapping[str, Any]) -> dict[str, Any]:
     """The use case's arguments from the posted form (``InvalidInput`` naming every field at once)."""
     errs: list[Violation] = []
     fields: dict[str, Any] = {
-        "name": form["name"],
-        "day_phone": form["day_phone"],
-        "after_hours_phone": form["after_hours_phone"],
+        **{field: form[field] for field in TEXT_SETTINGS},
         "clinic_days": form["clinic_days"],
         "closed_days": form["closed_days"],
         "refill_margin_days": _whole_days(errs, "refill_margin_days", form["refill_margin_days"]),
@@ -104,7 +106,7 @@ def install_settings_pages(
         return render(
             request, "settings.html", actor, token, view=view, form=form, closed_fields=form["closed_days"] + spare,
             day_labels=DAY_LABELS, startup=clinic.startup_config.booking, invalid=context.pop("invalid", {}),
-            **ranges, **context,
+            secrets=secrets_shown(), secret_variables=SECRETS, **ranges, **context,
         )  # fmt: skip
 
     @router.get("/settings", response_class=HTMLResponse)
@@ -124,15 +126,27 @@ def install_settings_pages(
             clinic.update_clinic_settings(actor, **read_settings_form(form), expected_version=expected)
         except InvalidInput as exc:
             view = clinic.clinic_settings(actor)
-            return page(request, actor, token, view, form=form, invalid=_field_errors(exc), status=422)
+            shown = {**form, **{f: _without_password(form[f]) for f in ("smtp_url", "webhook_url")}}
+            return page(request, actor, token, view, form=shown, invalid=_field_errors(exc), status=422)
         except Conflict as exc:
             return page(request, actor, token, clinic.clinic_settings(actor), conflict=str(exc), status=409)
         return RedirectResponse("/settings?saved=1", 303)
 
 
+def _without_password(url: str) -> str:
+    """``url`` to show again in the form: a password typed into it left out (it is never stored)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # not a URL, so no password to find in it
+        return url
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@{parts.netloc.rpartition('@')[2]}"))
+
+
 def _posted(data: Any) -> dict[str, Any]:
     """The posted fields as text (the days and closed days as lists, blank closed days left out)."""
-    texts = ("name", "day_phone", "after_hours_phone", "refill_margin_days", "stale_margin_days")
+    texts = (*TEXT_SETTINGS, "refill_margin_days", "stale_margin_days")
     closed = [str(d).strip() for d in data.getlist("closed_days")]
     return {
         **{name: str(data.get(name, "")) for name in texts},

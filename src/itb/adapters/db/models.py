@@ -395,6 +395,79 @@ class ClinicSettings(Base):
     closed_days: Mapped[list[str] | None] = mapped_column(JSON)
     refill_margin_days: Mapped[int | None] = mapped_column(Integer)
     stale_margin_days: Mapped[int | None] = mapped_column(Integer)
+    #: where messages go out (``itb.adapters.notify``), over ``$ITB_SMTP_URL`` and the like; a
+    #: password or the webhook's secret is never stored here (the environment only)
+    smtp_url: Mapped[str | None] = mapped_column(String(300))
+    smtp_user: Mapped[str | None] = mapped_column(String(254))
+    notify_from: Mapped[str | None] = mapped_column(String(254))
+    webhook_url: Mapped[str | None] = mapped_column(String(300))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class Contact(Base):
+    """Someone the clinic's messages reach (``itb.domain.reminders``): a caregiver of one patient
+    (``patient_id``) or staff (``patient_id`` None: the on-call list, the morning digest).
+
+    ``channels`` is a JSON list of ``email`` / ``webhook`` (SMS or push through the clinic's
+    gateway, to ``phone``). ``user_id``: the login it belongs to (a caregiver edits their own).
+    ``opted_out``: no message at all. ``version`` is the optimistic-concurrency number.
+    """
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: removed from the list (kept: the outbox names it); a removed contact gets nothing
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's declarative form)
+
+
+class OutboxMessage(Base):
+    """A message to send (``itb.clinic.usecases.notify``), stored once per (rule, event, contact,
+    channel): a second pass, a restart or a second server process finds it and sends nothing again.
+
+    ``status``: ``pending`` (to send at ``next_attempt_at``; ``last_error`` says why an attempt
+    failed), ``sending`` (claimed by a pass until ``claimed_until``), ``sent``, ``failed`` (given
+    up after the attempts allowed) or ``suppressed`` (no longer due, ``detail`` says why).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("rule", "event", "contact_id", "channel", name="uq_outbox_once"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(160))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(254))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    ics: Mapped[str | None] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)

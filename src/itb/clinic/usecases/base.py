@@ -8,7 +8,7 @@ caregiver reads their own child's record only (any other patient is "not found")
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from itb.adapters.db import models as m
 from itb.clinic import audit
-from itb.clinic.ports import PumpGateway, PumpLocks
+from itb.clinic.ports import PumpGateway, PumpLocks, Sender
 from itb.clinic.usecases.settings_cache import SettingsCache
 from itb.contracts import bounds
 from itb.contracts.bounds import text_violation
@@ -30,6 +30,7 @@ from itb.domain.clinic_settings import ClinicSettings
 from itb.domain.errors import Violation
 from itb.domain.limits import DEFAULT_LIMITS, LimitSettings
 from itb.domain.refill import DEFAULT_REFILL, RefillSettings
+from itb.domain.reminders import DEFAULT_NOTIFY, NotifySettings
 from itb.domain.scheduling import BookingSettings, ClinicCalendar
 
 
@@ -84,6 +85,8 @@ class ClinicConfig:
     refill: RefillSettings = DEFAULT_REFILL
     limits: LimitSettings = DEFAULT_LIMITS
     flow: FlowSettings = DEFAULT_FLOW
+    #: who is told what and when (reminders, escalation, quiet hours, the daily cap)
+    notify: NotifySettings = DEFAULT_NOTIFY
     #: the clinic's time zone (IANA name): the record's times are its local times; the families'
     #: calendar feeds carry it (clinic setting, ``$ITB_TIME_ZONE``)
     time_zone: str = "UTC"
@@ -144,12 +147,15 @@ class ClinicBase:
         *,
         gateway: PumpGateway,
         locks: PumpLocks,
+        senders: Callable[[], Mapping[str, Sender]] = dict,
     ) -> None:
         self.sessions = sessions
         self.startup_config = config
         self.clock = clock
         self.gateway = gateway
         self.locks = locks
+        #: the message channels as configured now (``itb.adapters.notify``, wired by ``itb.bootstrap``)
+        self.senders = senders
         self.settings_cache = SettingsCache(sessions)
         self._effective: tuple[ClinicConfig, ClinicSettings, ClinicConfig] | None = None
         self._local = threading.local()  # this thread's depth of open transactions

@@ -1,11 +1,13 @@
-"""The clinic's settings page: its name, day and after-hours phone numbers, clinic days, margins.
+"""The clinic's settings page: its name, day and after-hours phone numbers, clinic days, margins,
+and where messages go out (the SMTP server and user, the sender's address, the webhook).
 
 Stored in the one-row ``clinic_settings`` table (a null column: the startup default holds), so
 every server process on the database uses them (:class:`~itb.clinic.usecases.base.ClinicBase`'s
 ``config`` lays them over the startup config). Anyone signed in reads the name and numbers (the
 family page shows them); the staff read every setting; only an admin changes them, based on the
 version read (an older one: ``Conflict``), checked whole (``InvalidInput``: nothing is stored),
-audited with the row before and after.
+audited with the row before and after. The SMTP password and the webhook's secret are never
+settings (the server's environment only), so neither the row nor its audit ever holds one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from sqlalchemy.orm import Session
 from itb.adapters.db import models as m
 from itb.clinic.usecases.base import Actor, ClinicBase, Conflict, require, row_json
 from itb.clinic.usecases.settings_cache import SETTINGS_ROW, settings_of
-from itb.domain.clinic_settings import ClinicContacts, ClinicSettings, checked_settings, weekday_names
+from itb.domain.clinic_settings import (
+    TEXT_SETTINGS,
+    ClinicContacts,
+    ClinicSettings,
+    checked_settings,
+    weekday_names,
+)
 
 STAFF = ("admin", "clinician", "nurse")
 
@@ -49,14 +57,29 @@ class SettingsView:
         """The fields whose value is the startup default (not stored)."""
         return self.stored.defaults()
 
+    # where messages go out, as stored (None: the environment's ITB_SMTP_URL and the like hold)
+    @property
+    def smtp_url(self) -> str | None:
+        return self.stored.smtp_url
+
+    @property
+    def smtp_user(self) -> str | None:
+        return self.stored.smtp_user
+
+    @property
+    def notify_from(self) -> str | None:
+        return self.stored.notify_from
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.stored.webhook_url
+
 
 def _columns(settings: ClinicSettings) -> dict[str, Any]:
     """The settings as the row's columns (weekdays as names, closures as ISO dates)."""
     days, closed = settings.clinic_days, settings.closed_days
     return {
-        "name": settings.name,
-        "day_phone": settings.day_phone,
-        "after_hours_phone": settings.after_hours_phone,
+        **{field: getattr(settings, field) for field in TEXT_SETTINGS},
         "clinic_days": None if days is None else ",".join(weekday_names(days)),
         "closed_days": None if closed is None else [d.isoformat() for d in sorted(closed)],
         "refill_margin_days": settings.refill_margin_days,
@@ -104,14 +127,20 @@ class SettingsUseCases(ClinicBase):
         closed_days: Sequence[str] | None = None,
         refill_margin_days: int | None = None,
         stale_margin_days: int | None = None,
+        smtp_url: str | None = None,
+        smtp_user: str | None = None,
+        notify_from: str | None = None,
+        webhook_url: str | None = None,
         expected_version: int,
     ) -> SettingsView:
-        """Replace every setting (an admin's): None (or a blank name or number) means the startup
-        default; ``expected_version`` is the version read (0 when never changed)."""
+        """Replace every setting (an admin's): None (or a blank name, number, server or address)
+        means the startup default (none, or the environment's); ``expected_version`` is the version
+        read (0 when never changed)."""
         require(actor, "admin")
         settings = checked_settings(
             name=name, day_phone=day_phone, after_hours_phone=after_hours_phone, clinic_days=clinic_days,
             closed_days=closed_days, refill_margin_days=refill_margin_days, stale_margin_days=stale_margin_days,
+            smtp_url=smtp_url, smtp_user=smtp_user, notify_from=notify_from, webhook_url=webhook_url,
         )  # fmt: skip
         now, version = self.clock(), expected_version + 1
         values = {**_columns(settings), "version": version, "updated_at": now, "updated_by": actor.username}

@@ -17,7 +17,7 @@ from datetime import date
 from sqlalchemy.orm import Session, sessionmaker
 
 from itb.adapters.db import models as m
-from itb.domain.clinic_settings import ClinicSettings, weekdays_of
+from itb.domain.clinic_settings import TEXT_SETTINGS, ClinicSettings, weekdays_of
 
 #: the one row of ``clinic_settings``
 SETTINGS_ROW = 1
@@ -30,9 +30,7 @@ def settings_of(row: m.ClinicSettings | None) -> ClinicSettings:
     if row is None:
         return ClinicSettings()
     return ClinicSettings(
-        name=row.name,
-        day_phone=row.day_phone,
-        after_hours_phone=row.after_hours_phone,
+        **{field: getattr(row, field) for field in TEXT_SETTINGS},
         clinic_days=None if row.clinic_days is None else weekdays_of(row.clinic_days.split(",")),
         closed_days=None if row.closed_days is None else _days(row.closed_days),
         refill_margin_days=row.refill_margin_days,

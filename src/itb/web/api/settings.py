@@ -1,19 +1,35 @@
 """The clinic's settings: its name and phone numbers (anyone signed in), every setting (the staff),
-and an admin's change of them, from the version read (409 when someone changed them meanwhile)."""
+and an admin's change of them, from the version read (409 when someone changed them meanwhile).
+
+Where messages go out is among them; the SMTP password and the webhook's secret are not (the
+server's environment only): the answer says whether each is set there, never its value."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import Field
 
 from itb.clinic.services import SettingsView
-from itb.domain.clinic_settings import WEEKDAY_NAMES, ClinicContacts
+from itb.domain.clinic_settings import (
+    MESSAGE_SETTINGS,
+    SMTP_PASSWORD_VARIABLE,
+    WEBHOOK_SECRET_VARIABLE,
+    WEEKDAY_NAMES,
+    ClinicContacts,
+)
 from itb.web.api.deps import ClinicDep, CurrentUser
 from itb.web.api.schemas import Answer, Strict, errors
 
 router = APIRouter(tags=["clinic"])
+
+#: the secrets the server's environment holds, by the name the answer gives them
+SECRETS = {"smtp_password": SMTP_PASSWORD_VARIABLE, "webhook_secret": WEBHOOK_SECRET_VARIABLE}
+Shown = Literal["set", "not set"]
 
 
 class ClinicContactsOut(Answer):
@@ -32,6 +48,12 @@ class ClinicSettingsOut(ClinicContactsOut):
     closed_days: list[date]
     refill_margin_days: float = Field(description="days before the earliest plausible low-reservoir alarm")
     stale_margin_days: float = Field(description="days past its refill interval a vendor pump's record is stale")
+    smtp_url: str | None = Field(description="the SMTP server as stored (null: the server's ITB_SMTP_URL)")
+    smtp_user: str | None = Field(description="the SMTP login as stored (null: the server's ITB_SMTP_USER)")
+    notify_from: str | None = Field(description="the sender's address as stored (null: the server's ITB_NOTIFY_FROM)")
+    webhook_url: str | None = Field(description="the webhook as stored (null: the server's ITB_NOTIFY_WEBHOOK_URL)")
+    smtp_password: Shown = Field(description=f"whether {SMTP_PASSWORD_VARIABLE} is set on the server, not its value")
+    webhook_secret: Shown = Field(description=f"whether {WEBHOOK_SECRET_VARIABLE} is set on the server, not its value")
     defaults: list[str]
     version: int
     updated_at: datetime | None
@@ -41,7 +63,11 @@ class ClinicSettingsOut(ClinicContactsOut):
 class ClinicSettingsIn(Strict):
     """Every setting (null: the startup default; a blank name or number: none) and the ``version``
     read. Phone numbers as people write them (digits, spaces, + - ( ) . ,; 3-30 characters, at
-    least 3 digits); closed days as YYYY-MM-DD; the margins in whole days."""
+    least 3 digits); closed days as YYYY-MM-DD; the margins in whole days. Where messages go out
+    (null or blank: the server's environment): the SMTP server as smtp://, smtp+starttls:// or
+    smtps:// host[:port], a user but never a password in it (that is ITB_SMTP_PASSWORD, on the
+    server); the sender as "Name <a@b.org>" or "a@b.org"; the webhook as an http or https URL
+    without credentials (its secret is ITB_NOTIFY_WEBHOOK_SECRET, on the server)."""
 
     name: str | None = Field(..., max_length=1000)
     day_phone: str | None = Field(..., max_length=1000)
@@ -50,11 +76,20 @@ class ClinicSettingsIn(Strict):
     closed_days: list[str] | None = Field(..., max_length=1000, examples=[["2026-12-24", "2026-12-25"]])
     refill_margin_days: int | None = Field(..., examples=[7])
     stale_margin_days: int | None = Field(..., examples=[14])
+    smtp_url: str | None = Field(..., max_length=1000, examples=["smtp+starttls://mail.example.org:587"])
+    smtp_user: str | None = Field(..., max_length=1000, examples=["itb@example.org"])
+    notify_from: str | None = Field(..., max_length=1000, examples=["Pump clinic <itb@example.org>"])
+    webhook_url: str | None = Field(..., max_length=1000, examples=["https://gateway.example.org/itb"])
     version: int = Field(ge=0, le=2**31 - 1)
 
 
 def contacts_json(contacts: ClinicContacts) -> dict:
     return {"name": contacts.name, "day_phone": contacts.day_phone, "after_hours_phone": contacts.after_hours_phone}
+
+
+def secrets_shown(env: Mapping[str, str] = os.environ) -> dict[str, Shown]:
+    """Whether each secret is set in the server's environment (``set`` / ``not set``), never its value."""
+    return {name: "set" if env.get(variable, "").strip() else "not set" for name, variable in SECRETS.items()}
 
 
 def settings_json(view: SettingsView) -> dict:
@@ -64,6 +99,8 @@ def settings_json(view: SettingsView) -> dict:
         "closed_days": view.closed_days,
         "refill_margin_days": view.refill_margin_days,
         "stale_margin_days": view.stale_margin_days,
+        **{field: getattr(view, field) for field in MESSAGE_SETTINGS},
+        **secrets_shown(),
         "defaults": list(view.defaults),
         "version": view.version,
         "updated_at": view.updated_at,
@@ -91,4 +128,4 @@ def update_clinic_settings(body: ClinicSettingsIn, clinic: ClinicDep, me: Curren
     return settings_json(clinic.update_clinic_settings(me, **fields, expected_version=body.version))
 
 
-__all__ = ["ClinicSettingsIn", "ClinicSettingsOut", "router"]
+__all__ = ["SECRETS", "ClinicSettingsIn", "ClinicSettingsOut", "router", "secrets_shown", "settings_json"]
