@@ -300,11 +300,15 @@ def test_every_page_loads_without_console_errors_and_passes_axe(
         "/appointments",
         f"/patients/{patient}",
         f"/patients/{patient}/screening",
+        f"/patients/{patient}/emergency-letter",
         f"/pumps/{pump}/refill",
         f"/pumps/{pump}/program",
         f"/patients/{fixed}",
         f"/patients/{fixed}?target_dose=450&stock=2000+mcg%2FmL&total_ml=35#dilution",
         f"/patients/{fixed}?target_dose=lots&stock=2000#dilution",
+        "/notifications",
+        "/contacts",
+        f"/patients/{patient}/contacts",
     ):
         answer = page.goto(path)
         assert answer.status == 200, path
@@ -314,9 +318,13 @@ def test_every_page_loads_without_console_errors_and_passes_axe(
     login(page, "admin")
     assert page.goto("/settings").status == 200  # the clinic's settings: an admin's page
     check_accessible(page, "/settings")
+    assert page.goto("/notifications").status == 200  # with the admin's buttons to send now
+    check_accessible(page, "/notifications (admin)")
     login(page, "parent1")
     assert page.goto("/family").status == 200
     check_accessible(page, "/family")
+    assert page.goto(f"/patients/{picks.caregiver_child['parent1']}/contacts").status == 200
+    check_accessible(page, "/patients/{id}/contacts (caregiver)")
     assert not problems.unexpected()  # also checked after every test
 
 

@@ -74,17 +74,33 @@ ENDPOINTS |= {
     ("GET", "/api/clinic/settings"),
     ("PUT", "/api/clinic/settings"),
 }
+#: the contacts and the outbox (tested in test_notify_api.py)
+ENDPOINTS |= {
+    ("GET", "/api/patients/{patient_id}/contacts"),
+    ("POST", "/api/patients/{patient_id}/contacts"),
+    ("GET", "/api/staff-contacts"),
+    ("POST", "/api/staff-contacts"),
+    ("PUT", "/api/contacts/{contact_id}"),
+    ("POST", "/api/contacts/{contact_id}/remove"),
+    ("GET", "/api/notifications"),
+    ("POST", "/api/notifications/run"),
+}
 #: the writes a caregiver may make: signing in and out, and a symptom report for their own child (for
-#: another family's child it is "not found"); every other write of the app is the staff's
+#: another family's child it is "not found"); every other write of the app is the staff's. Their own
+#: child's contacts too (another child's: "not found"; the staff's: "not allowed", test_notify_api.py)
 FAMILY_WRITES = {
     ("POST", "/api/auth/token"),
     ("POST", "/api/auth/logout"),
     ("POST", "/api/patients/{patient_id}/symptom-reports"),
+    ("POST", "/api/patients/{patient_id}/contacts"),
+    ("PUT", "/api/contacts/{contact_id}"),
+    ("POST", "/api/contacts/{contact_id}/remove"),
 }
 
 #: the clinic's settings, as an admin sends them (null: the startup default)
 SETTINGS = (
     "name", "day_phone", "after_hours_phone", "clinic_days", "closed_days", "refill_margin_days", "stale_margin_days",
+    "smtp_url", "smtp_user", "notify_from", "webhook_url",
 )  # fmt: skip
 
 
@@ -357,6 +373,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(
         "/api/patients/{patient_id}": {"name": "Ana Carer"},
         "/api/symptom-reports/{report_id}/review": {"note": "called back"},
         "/api/clinic/settings": {**dict.fromkeys(SETTINGS), "version": 0},
+        "/api/staff-contacts": {"name": "On Call", "email": "oncall@example.org", "channels": ["email"]},
     }
     writes = [w for w in api_writes(app) if w[:2] not in FAMILY_WRITES]
     assert {w[:2] for w in writes} == {e for e in ENDPOINTS if e[0] != "GET"} - FAMILY_WRITES

@@ -160,14 +160,16 @@ def test_a_screened_candidate_gets_pump_size_advice(app, clinic, users, password
     assert "Pump size advice" in page and "mcg/mL" in page
 
 
-#: the page forms a caregiver may send: signing in and out, and their own child's symptom report and
-#: calendar link (for another family's child: "not found"); every other form of the pages is the staff's
+#: the page forms a caregiver may send: signing in and out, and their own child's symptom report,
+#: calendar link and contacts (for another family's child: "not found"); every other form of the pages is
+#: the staff's
 FAMILY_POSTS = {
     "/login",
     "/logout",
     "/family/symptoms",
     "/patients/{patient_id}/calendar-link",
     "/patients/{patient_id}/calendar-link/revoke",
+    "/patients/{patient_id}/contacts",
 }
 
 
@@ -190,6 +192,7 @@ def test_a_caregiver_is_refused_every_staff_form_and_nothing_is_stored(
     token = csrf_of(carer.get("/family").text)
     posts = [p for p in page_posts(app) if p not in FAMILY_POSTS]
     assert {"/patients/new", "/patients/{patient_id}/pumps/new", "/symptom-reports/{report_id}/review"} <= set(posts)
+    assert {"/contacts", "/notifications/run"} <= set(posts)
     assert set(page_posts(app)) >= FAMILY_POSTS
     ids = {"patient_id": child.id, "pump_id": pump.id, "refill_id": 1, "session_id": 1, "change_id": 1,
            "appointment_id": 1, "report_id": report.id}  # fmt: skip

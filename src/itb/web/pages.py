@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from itb.clinic import views
+from itb.clinic import outbox_views, views
+from itb.clinic.calendar_file import ics_calendar
 from itb.clinic.derived import estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Conflict, Forbidden, NotFound, NotSent, PumpChangeFailed
 from itb.domain import formatting
@@ -31,9 +32,11 @@ from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
 from itb.web import family
 from itb.web.api.deps import token_actor
-from itb.web.calendar_pages import ics_calendar, install_calendar_pages
+from itb.web.calendar_pages import install_calendar_pages
 from itb.web.chart import chart_context, drawn
+from itb.web.emergency_pages import install_emergency_pages
 from itb.web.login_pages import COOKIE, install_login_pages
+from itb.web.notify_pages import install_notify_pages
 from itb.web.page_context import PageContext
 from itb.web.page_params import FormId, FormVersion, PageId, QueryId, form_id, week_start
 from itb.web.report_pages import install_report_pages
@@ -182,6 +185,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
             urgency=urgency,
             reason=reason,
             q=q or "",
+            outbox=outbox_views.outbox_problems(clinic, actor),
         )
 
     # -- patients --------------------------------------------------------------------------
@@ -612,9 +616,11 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     page = PageContext(clinic, templates, render, session, check_csrf, problems)
     install_vendor_pages(router, page)
     install_task_pages(router, page)
+    install_emergency_pages(router, page)
     install_calendar_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
     install_report_pages(router, clinic, session=session, check_csrf=check_csrf)
     install_settings_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
+    install_notify_pages(router, page)
     app.include_router(router)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from itb.web.api import appointments, audit, auth, patients, pumps, reports, sessions, settings, worklist
+from itb.web.api import appointments, audit, auth, notify, patients, pumps, reports, sessions, settings, worklist
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (auth, patients, reports, pumps, sessions, appointments, worklist, audit, settings)
+    m.router for m in (auth, patients, reports, pumps, sessions, appointments, worklist, audit, settings, notify)
 )
 
 
