@@ -1,8 +1,9 @@
 """A simulated clinic over years: does the morning worklist warn before any pump runs dry?
 
 N patients, one implanted pump each (:class:`~itb.pump.engine.ImplantedPump`, event-driven:
-every pump is advanced to 09:00 of each simulated day, never stepped minute by minute). The
-clinic sees patients on its open days (:class:`~itb.domain.scheduling.ClinicCalendar`):
+every pump is advanced to 09:00 of each clinic day and of the last day, never stepped minute by
+minute; its events keep their exact times). The clinic sees patients on its open days
+(:class:`~itb.domain.scheduling.ClinicCalendar`):
 
 - **Pumps.** A realistic program (100-800 mcg/day; simple continuous, flexible day/night steps
   or daily boluses), a 20 or 40 mL reservoir, 500/1000/2000 mcg/mL (a concentration that lasts
@@ -24,6 +25,47 @@ clinic sees patients on its open days (:class:`~itb.domain.scheduling.ClinicCale
   clinic day (which can be missed too); one listed with no refill booked, or booked after its
   alarm, further off is booked by ``refill_booking_date``.
 
+- **Reminders and escalation** (``run_clinic_years(reminders=True)``, or a
+  :class:`~itb.domain.reminders.NotifySettings`). Two effects:
+
+  1. *The assumption.* Each booked refill is missed with probability ``missed_probability *
+     NotifySettings.reminder_miss_factor`` instead of ``missed_probability``. This is a planning
+     assumption, not a result of the simulation: the factor (0.5 by default) and its source are
+     the comment on ``NotifySettings.reminder_miss_factor`` in ``itb.domain.reminders`` (a
+     Cochrane review of text-message reminders, rounded conservatively; not measured for ITB
+     clinics). Titration visits are never missed in this simulation (with or without
+     reminders), so the factor only changes refills.
+  2. *The count.* The messages are not modelled but planned by the real
+     :func:`~itb.domain.reminders.plan` on simulated :class:`~itb.domain.reminders.Facts` and
+     counted as the outbox stores them (:class:`OutboxCounter`): once per ``Message.key``, sent
+     when :func:`~itb.domain.reminders.delivery` lets them go (quiet hours, the daily cap; put
+     off otherwise), suppressed when no longer planned at a later pass. Every patient has two
+     caregiver contacts (email), the clinic one on-call staff contact who also gets the digest.
+     The server runs a pass every 5 minutes (``itb.shell.notify_schedule``); the simulation runs
+     one at the instants where something can become due, which gives the same set of keys:
+
+     - every day at ``morning_at`` (07:30): every reminder window starts then (the morning of
+       the visit, 7 and 2 days before; a 09:00 visit's morning reminder is due from
+       ``min(07:30, 09:00 - morning_lead)``), and the digest is due from then;
+     - every clinic day at the visit hour + ``missed_after`` (11:00), after the day's visits and
+       bookings (all made at 09:00): the current window of each visit booked or moved today, and
+       the refills missed today (given to ``plan()`` with status ``"missed"``, as the clinic
+       records them); the alerts of the morning's worklist, built from its items exactly as
+       ``itb.clinic.usecases.notify`` does (``Rule.ALARM_NO_REFILL`` for a pump with no refill
+       booked, or booked after the alarm, with the alarm within ``refill_margin_days``, keyed by
+       the pump and its last fill; ``Rule.ERI_REACHED`` keyed by the pump): the server's passes
+       between the worklist and the clinic acting on it see them. Such a condition only arises
+       or ends by the clinic's actions or by time passing, so a pump the server would alert on
+       over a weekend is still on the next clinic morning's list: the same key, a day or two
+       later.
+
+     Each pass gives ``plan()`` the visits within its horizon only (booked in the next
+     ``max(reminder_days_before) + 1`` days, missed within ``missed_window + missed_after``), as
+     the use case's query does; ``plan()`` is per visit and per alert, so that is the same plan.
+     The digest's lines are those of the last worklist (its count, one a day per digest contact,
+     does not depend on them). Not simulated: emergency symptom reports and vendor-programmed
+     pumps (no such messages).
+
 Recorded: every *dry episode* (the real reservoir ran dry, ``drug_exhausted``, or the pump
 stopped at its estimated empty level, whichever came first in a refill cycle, until the next
 refill), whether the pump had been on the worklist in that cycle before it (any reason, and for a
@@ -33,15 +75,31 @@ Deterministic by seed.
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from itb.domain.devices import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
 from itb.domain.forecast import ReservoirState, forecast_many
 from itb.domain.program import SECONDS_PER_DAY, DailyBolus, DosingProgram, Step
+from itb.domain.reminders import (
+    DEFAULT_NOTIFY,
+    Alert,
+    DigestLine,
+    Facts,
+    Message,
+    NotifySettings,
+    Recipient,
+    Rule,
+    Visit,
+    delivery,
+    plan,
+    reminder_windows,
+)
 from itb.domain.scheduling import (
     DEFAULT_BOOKING,
     DEFAULT_CALENDAR,
@@ -49,10 +107,10 @@ from itb.domain.scheduling import (
     ClinicCalendar,
     refill_booking_date,
 )
-from itb.domain.worklist import PumpSituation, Reason, build_worklist
+from itb.domain.worklist import PumpSituation, Reason, WorkItem, build_worklist
 from itb.pump.engine import ImplantedPump, PumpSetup
 
-#: The first simulated day (a Monday); every pump is advanced to 09:00 of each day.
+#: The first simulated day (a Monday); pumps are advanced to 09:00 of each clinic day (and the last day).
 START = date(2027, 1, 4)
 CLINIC_HOUR = time(9, 0)
 DAY = timedelta(days=1)
@@ -70,6 +128,42 @@ MIN_DAYS_PER_FILL = 30.0
 DOSE_RANGE_MCG = (100.0, 800.0)
 #: titration never takes the daily dose outside this range
 TITRATION_DOSE_LIMITS_MCG = (50.0, 1500.0)
+#: with reminders: the clinic's one staff contact (on call, gets the digest); caregivers are 2 a patient
+STAFF_CONTACT_ID = 1
+CAREGIVERS_PER_PATIENT = 2
+CLINIC_NAME = "the simulated clinic"
+
+Key = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCounts:
+    """The messages the outbox sent over a run with reminders, each once (by key), by rule and audience."""
+
+    family_reminders: int  # Rule.VISIT_REMINDER (refill and titration visits)
+    missed_refill_family: int  # Rule.MISSED_REFILL to caregivers
+    missed_refill_staff: int  # Rule.MISSED_REFILL to the on-call staff
+    alarm_alerts: int  # Rule.ALARM_NO_REFILL
+    eri_alerts: int  # Rule.ERI_REACHED
+    digests: int  # Rule.STAFF_DIGEST
+    #: any other rule (none is simulated: emergency reports, vendor-stale pumps)
+    other: int
+    #: messages put off at least once by quiet hours or the daily cap, and messages never sent
+    #: because they were no longer planned when they could have gone
+    deferred: int
+    suppressed: int
+
+    @property
+    def total(self) -> int:
+        return (
+            self.family_reminders
+            + self.missed_refill_family
+            + self.missed_refill_staff
+            + self.alarm_alerts
+            + self.eri_alerts
+            + self.digests
+            + self.other
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +245,32 @@ class ClinicYearsReport:
     dry_lead_days_min: float | None
     alarm_lead_days_median: float | None
     alarm_lead_days_min: float | None
+    #: with reminders: the factor on ``missed_probability`` (``NotifySettings.reminder_miss_factor``,
+    #: an assumption) and the messages sent; None without reminders (nothing is counted)
+    reminder_miss_factor: float | None = None
+    messages: MessageCounts | None = None
     episodes: tuple[DryEpisode, ...] = field(repr=False, default=())
+
+    @property
+    def miss_probability_used(self) -> float:
+        """The probability each booked refill was missed with in this run."""
+        factor = 1.0 if self.reminder_miss_factor is None else self.reminder_miss_factor
+        return self.missed_probability * factor
 
     def lines(self) -> list[str]:
         def d(x: float | None) -> str:
             return "-" if x is None else f"{x:.2f}"
 
+        if self.reminder_miss_factor is None:
+            missed = f"missed {self.missed_probability:.0%}, no reminders"
+        else:
+            missed = (
+                f"missed {self.missed_probability:.0%} x {self.reminder_miss_factor:g} with reminders "
+                f"= {self.miss_probability_used:.1%} (assumed: NotifySettings.reminder_miss_factor)"
+            )
         return [
             f"patients {self.patients}, {self.years:g} years ({self.days} days, {self.clinic_days} clinic days), "
-            f"{self.pump_years:.1f} pump-years, missed {self.missed_probability:.0%}, seed {self.seed}",
+            f"{self.pump_years:.1f} pump-years, {missed}, seed {self.seed}",
             f"refills {self.refills} (pump replacements {self.pump_replacements}), "
             f"titration changes {self.titration_changes}",
             f"appointments booked {self.appointments_booked}, missed {self.appointments_missed}, "
@@ -176,6 +287,25 @@ class ClinicYearsReport:
             f"warning lead before dry episodes: median {d(self.dry_lead_days_median)} days, "
             f"min {d(self.dry_lead_days_min)} days",
             f"end-of-service stops {self.end_of_service_stops}",
+            *self._message_lines(),
+        ]
+
+    def _message_lines(self) -> list[str]:
+        m = self.messages
+        if m is None:
+            return []
+
+        def per(n: int) -> str:
+            return f"{n} ({n / self.pump_years:.2f})"
+
+        return [
+            f"messages sent {m.total}, {m.total / self.pump_years:.2f} per patient-year; "
+            "by rule, total (per patient-year):",
+            f"  family visit reminders {per(m.family_reminders)}, missed-refill alerts to family "
+            f"{per(m.missed_refill_family)} and to staff {per(m.missed_refill_staff)}",
+            f"  staff alarm-no-refill alerts {per(m.alarm_alerts)}, ERI reached {per(m.eri_alerts)}, "
+            f"staff digest {per(m.digests)}" + (f", other {per(m.other)}" if m.other else ""),
+            f"  put off by quiet hours or the daily cap {m.deferred}, suppressed (no longer due) {m.suppressed}",
         ]
 
 
@@ -183,11 +313,174 @@ def _days(a: datetime | None, b: datetime) -> float | None:
     return None if a is None else (b - a).total_seconds() / SECONDS_PER_DAY
 
 
+def caregivers(patient_id: int, patient_name: str) -> tuple[Recipient, ...]:
+    """A simulated patient's caregiver contacts (email), with ids no other contact has."""
+    return tuple(
+        Recipient(
+            contact_id=STAFF_CONTACT_ID + 1 + CAREGIVERS_PER_PATIENT * patient_id + k,
+            name=f"Caregiver {k + 1} of {patient_name}",
+            email=f"caregiver{k + 1}.patient{patient_id}@family.example",
+            patient_id=patient_id,
+        )
+        for k in range(CAREGIVERS_PER_PATIENT)
+    )
+
+
+ON_CALL_STAFF = Recipient(STAFF_CONTACT_ID, "On-call staff", email="on-call@clinic.example", on_call=True, digest=True)
+
+
+class OutboxCounter:
+    """What the outbox would send: :func:`~itb.domain.reminders.plan`'s messages at each pass,
+    stored once by ``Message.key`` (a set of keys, as ``uq_outbox_once``), sent when
+    :func:`~itb.domain.reminders.delivery` lets them go (quiet hours, a contact's daily cap of
+    non-urgent messages; urgent rules at once), put off otherwise, and suppressed when a later
+    pass no longer plans them (as ``itb.clinic.usecases.notify``). Sending always succeeds.
+
+    With :attr:`skip_stored` (the default), a booked visit whose current reminder window was
+    planned at an earlier pass, and whose messages are not waiting, is left out of the facts:
+    ``plan()`` makes each visit's messages from that visit alone, under keys naming it, so this
+    only leaves out keys already stored (the count is the same, see the tests), and a run of the
+    five-year benchmark does not render each reminder again at every pass of its window."""
+
+    skip_stored = True
+
+    def __init__(
+        self,
+        families: dict[int, tuple[Recipient, ...]],
+        staff: tuple[Recipient, ...] = (ON_CALL_STAFF,),
+        settings: NotifySettings = DEFAULT_NOTIFY,
+    ) -> None:
+        self.families = families
+        self.staff = staff
+        self.settings = settings
+        self._staff_ids = frozenset(r.contact_id for r in staff)
+        self.stored: set[Key] = set()
+        #: stored, not sent yet: the message and when it may be tried (insertion order = the outbox's ids)
+        self.waiting: dict[Key, tuple[Message, datetime]] = {}
+        #: (rule, to staff) -> messages sent
+        self.sent: Counter[tuple[Rule, bool]] = Counter()
+        self.deferred: set[Key] = set()
+        self.suppressed = 0
+        self._day: date | None = None
+        self._sent_today: Counter[int] = Counter()  # non-urgent messages sent to each contact on self._day
+        #: each booked visit's reminder windows (by appointment and time), and those already planned
+        self._windows: dict[tuple[int, datetime], list[tuple[str, datetime, datetime]]] = {}
+        self._planned_windows: set[tuple[int, datetime, str]] = set()
+
+    def _current_window(self, visit: Visit, now: datetime) -> str | None:
+        windows = self._windows.get((visit.appointment_id, visit.at))
+        if windows is None:
+            windows = self._windows[(visit.appointment_id, visit.at)] = reminder_windows(visit, self.settings)
+        return next((name for name, start, end in windows if start <= now < end), None)
+
+    def _to_plan(self, visits: Sequence[Visit], now: datetime) -> list[Visit]:
+        """The visits whose messages may not all be stored yet (see :attr:`skip_stored`)."""
+        waiting = {m.appointment_id for m, _ in self.waiting.values() if m.rule == Rule.VISIT_REMINDER}
+        out = []
+        for v in visits:
+            if v.status == "booked" and v.kind in self.settings.reminded_kinds and v.at >= now:
+                name = self._current_window(v, now)
+                if name is None:
+                    continue  # no reminder of it is due now (and it cannot be missed yet)
+                seen = (v.appointment_id, v.at, name)
+                if seen in self._planned_windows and v.appointment_id not in waiting:
+                    continue
+                self._planned_windows.add(seen)
+            out.append(v)
+        return out
+
+    def run_pass(
+        self,
+        now: datetime,
+        visits: Sequence[Visit] = (),
+        alerts: Sequence[Alert] = (),
+        digest: Sequence[DigestLine] = (),
+    ) -> int:
+        """One pass at ``now``: plan, store what is new, suppress what is no longer planned, send
+        what may go. Returns the number of messages sent in this pass."""
+        if self.skip_stored:
+            visits = self._to_plan(visits, now)
+        facts = Facts(
+            now=now,
+            visits=tuple(visits),
+            alerts=tuple(alerts),
+            families=self.families,
+            staff=self.staff,
+            digest=tuple(digest),
+            clinic_name=CLINIC_NAME,
+        )
+        planned = set()
+        for msg in plan(facts, self.settings):
+            key = msg.key
+            planned.add(key)
+            if key not in self.stored:
+                self.stored.add(key)
+                self.waiting[key] = (msg, now)
+        for key in [k for k in self.waiting if k not in planned]:
+            del self.waiting[key]
+            self.suppressed += 1
+        if not self.waiting:
+            return 0
+        if now.date() != self._day:
+            self._day, self._sent_today = now.date(), Counter()
+        urgent = self.settings.urgent_rules
+        # The outbox sends urgent messages first, then in the order they were stored.
+        order = sorted(self.waiting.items(), key=lambda kv: kv[1][0].rule not in urgent)
+        sent = 0
+        for key, (msg, not_before) in order:
+            if not_before > now:
+                continue
+            staff = msg.contact_id in self._staff_ids
+            when = delivery(msg.rule, now, self._sent_today[msg.contact_id], self.settings, staff=staff)
+            if when.at is not None:
+                self.waiting[key] = (msg, when.at)
+                self.deferred.add(key)
+                continue
+            del self.waiting[key]
+            if msg.rule not in urgent:
+                self._sent_today[msg.contact_id] += 1
+            self.sent[(msg.rule, staff)] += 1
+            sent += 1
+        return sent
+
+    def waiting_alert_patients(self) -> set[int]:
+        """Patients with a worklist alert stored but not sent yet (put off by quiet hours or the cap)."""
+        rules = (Rule.ALARM_NO_REFILL, Rule.ERI_REACHED)
+        return {m.patient_id for m, _ in self.waiting.values() if m.rule in rules and m.patient_id is not None}
+
+    def counts(self) -> MessageCounts:
+        sent = self.sent
+        known = {
+            (Rule.VISIT_REMINDER, False),
+            (Rule.MISSED_REFILL, False),
+            (Rule.MISSED_REFILL, True),
+            (Rule.ALARM_NO_REFILL, True),
+            (Rule.ERI_REACHED, True),
+            (Rule.STAFF_DIGEST, True),
+        }
+        return MessageCounts(
+            family_reminders=sent[(Rule.VISIT_REMINDER, False)],
+            missed_refill_family=sent[(Rule.MISSED_REFILL, False)],
+            missed_refill_staff=sent[(Rule.MISSED_REFILL, True)],
+            alarm_alerts=sent[(Rule.ALARM_NO_REFILL, True)],
+            eri_alerts=sent[(Rule.ERI_REACHED, True)],
+            digests=sent[(Rule.STAFF_DIGEST, True)],
+            other=sum(n for k, n in sent.items() if k not in known),
+            deferred=len(self.deferred),
+            suppressed=self.suppressed,
+        )
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="minutes")
+
+
 class _Patient:
     __slots__ = (
         "alarm",
         "base_t",
         "booked",
+        "booked_id",
         "conc",
         "day0",
         "empty",
@@ -204,6 +497,7 @@ class _Patient:
         "next_titration",
         "program",
         "pump",
+        "pump_id",
         "seen",
         "setup",
         "titration",
@@ -221,12 +515,15 @@ class _Patient:
         self.seen = 0  # pump events already looked at
         self.last_refill = pump.day0.date()
         self.booked: date | None = None
+        self.booked_id = 0  # the booked refill's appointment id (kept when it is moved)
+        self.pump_id = pid  # the implanted pump's id: a replacement pump has a new one
         self.missed: list[date] = []
         self.alarm: datetime | None = None
         self.empty: datetime | None = None
         self.eri_at: datetime | None = None
         self.eri_reached = False
-        self.titration: list[tuple[date, float]] = []  # (visit day, dose factor), soonest last
+        #: (visit day, dose factor, appointment id), soonest last
+        self.titration: list[tuple[date, float, int]] = []
         self.next_titration: date | None = None
         self.last_change: date | None = None
         self.first_listing: datetime | None = None
@@ -348,7 +645,7 @@ def _new_patient(
     p.base_t = pump.t_of(datetime.combine(start, CLINIC_HOUR))
     p.interrogate_eri()
     if rng.random() < titrating_fraction:
-        p.titration = _titration_plan(rng, start, calendar)[::-1]
+        p.titration = [(day, factor, 0) for day, factor in _titration_plan(rng, start, calendar)[::-1]]
     return p
 
 
@@ -363,10 +660,14 @@ class _Clinic:
         calendar: ClinicCalendar,
         booking: BookingSettings,
         urgent_days: float,
+        notify: NotifySettings | None = None,
     ) -> None:
         self.patients = patients
         self.rng = rng
         self.missed_probability = missed_probability
+        #: the probability each booked refill is missed with: with reminders, times the assumed factor
+        self.miss_probability = missed_probability * (1.0 if notify is None else notify.reminder_miss_factor)
+        self.notify = notify
         self.calendar = calendar
         self.booking = booking
         self.urgent_days = urgent_days
@@ -390,11 +691,26 @@ class _Clinic:
         )
         self.alarm_leads: list[float] = []
         self.episodes: list[DryEpisode] = []
+        self._appointment_ids = itertools.count(1)
+        self._pump_ids = itertools.count(len(patients))
+        for p in patients:
+            p.titration = [(day, factor, next(self._appointment_ids)) for day, factor, _ in p.titration]
+        self.titrating = [p for p in patients if p.titration]
+        #: with reminders: the outbox, this morning's worklist alerts and digest, refills missed lately
+        self.outbox = (
+            None
+            if notify is None
+            else OutboxCounter({p.id: caregivers(p.id, p.name) for p in patients}, settings=notify)
+        )
+        self.alerts: list[Alert] = []
+        self.digest: tuple[DigestLine, ...] = ()
+        self.missed_visits: list[Visit] = []
 
     # ---------------------------------------------------------------- bookings
     def book(self, p: _Patient, day: date) -> None:
         if p.booked is None:
             self.counts["appointments_booked"] += 1
+            p.booked_id = next(self._appointment_ids)
         p.booked = day
 
     def book_from_forecast(self, p: _Patient, today: date) -> None:
@@ -432,6 +748,11 @@ class _Clinic:
         counts = self.counts
         counts["worklist_listings"] += len(items)
         counts["max_worklist_length"] = max(counts["max_worklist_length"], len(items))
+        if self.outbox is not None:
+            self.alerts = self.worklist_alerts(items)
+            self.digest = tuple(
+                DigestLine(i.patient_name, i.urgency, " ".join(i.details)) for i in items if i.urgency < 2
+            )
         next_day = self.calendar.on_or_after(today + DAY)
         for item in items:
             p = self.patients[item.patient_id]
@@ -456,7 +777,7 @@ class _Clinic:
         """Program changes due today; the refill is rebooked from the new forecast. Returns who came."""
         changed = [p for p in self.patients if p.titration and p.titration[-1][0] == today]
         for p in changed:
-            _, factor = p.titration.pop()
+            _, factor, _ = p.titration.pop()
             low, high = TITRATION_DOSE_LIMITS_MCG
             dose = p.program.daily_dose_mcg
             factor = min(max(factor, low / dose), high / dose)
@@ -477,9 +798,11 @@ class _Clinic:
             if p.booked != today:
                 continue
             p.booked = None
-            if p.id not in present and self.rng.random() < self.missed_probability:
+            if p.id not in present and self.rng.random() < self.miss_probability:
                 p.missed.append(today)
                 self.counts["appointments_missed"] += 1
+                if self.outbox is not None:
+                    self.missed_visits.append(Visit(p.booked_id, p.id, p.name, "refill", now, "missed"))
                 continue
             self.refill(p, now)
             refilled.append(p)
@@ -502,6 +825,7 @@ class _Clinic:
                 day0=pump.day0,
             )
             p.seen = 0
+            p.pump_id = next(self._pump_ids)
             self.counts["pump_replacements"] += 1
         else:
             pump.refill(p.setup.reservoir_capacity_ml, p.conc)
@@ -530,6 +854,65 @@ class _Clinic:
         )
         p.episode = None
 
+    # ---------------------------------------------------------------- reminders and escalation
+    def worklist_alerts(self, items: Iterable[WorkItem]) -> list[Alert]:
+        """The staff alerts of worklist items, as ``itb.clinic.usecases.notify`` makes them."""
+        margin = self.booking.refill_margin_days
+        out: list[Alert] = []
+        for item in items:
+            p = self.patients[item.patient_id]
+            said = dict(zip(item.reasons, item.details, strict=True))
+            refill = [said[r] for r in (Reason.ALARM_BEFORE_REFILL, Reason.NO_REFILL_BOOKED) if r in said]
+            pump = f"pump:{p.pump_id}"
+            if refill and item.days_until_alarm is not None and item.days_until_alarm <= margin:
+                fill = datetime.combine(p.last_refill, CLINIC_HOUR)
+                out.append(Alert(Rule.ALARM_NO_REFILL, f"{pump}:fill:{_iso(fill)}", p.id, p.name, " ".join(refill)))
+            if Reason.ERI_REACHED in said:
+                out.append(Alert(Rule.ERI_REACHED, f"{pump}:eri", p.id, p.name, said[Reason.ERI_REACHED]))
+        return out
+
+    def visits(self, now: datetime) -> list[Visit]:
+        """The visits a pass at ``now`` gives ``plan()``: booked ones (refills, titrations) up to
+        ``max(reminder_days_before) + 1`` days ahead, refills missed within ``missed_window +
+        missed_after`` (the horizon of ``itb.clinic.usecases.notify``'s query)."""
+        settings = self.notify or DEFAULT_NOTIFY
+        ahead = now + timedelta(days=max((*settings.reminder_days_before, 0)) + 1)
+        behind = now - settings.missed_window - settings.missed_after
+        self.missed_visits = [v for v in self.missed_visits if v.at >= behind]
+        out = list(self.missed_visits)
+        last_day = ahead.date()
+        for p in [p for p in self.patients if p.booked is not None and p.booked <= last_day]:
+            at = datetime.combine(p.booked, CLINIC_HOUR)  # type: ignore[arg-type]
+            if now <= at <= ahead:
+                out.append(Visit(p.booked_id, p.id, p.name, "refill", at, "booked"))
+        for p in [p for p in self.titrating if p.titration and p.titration[-1][0] <= last_day]:
+            for day, _, appointment_id in reversed(p.titration):
+                if day > last_day:
+                    break
+                at = datetime.combine(day, CLINIC_HOUR)
+                if now <= at <= ahead:
+                    out.append(Visit(appointment_id, p.id, p.name, "titration", at, "booked"))
+        return out
+
+    def morning_pass(self, today: date) -> None:
+        """The pass at ``morning_at``: reminders whose window starts now, the digest; the alerts of
+        pumps whose alert was put off (re-checked on a worklist of those pumps now)."""
+        assert self.outbox is not None and self.notify is not None
+        now = datetime.combine(today, self.notify.morning_at)
+        waiting = self.outbox.waiting_alert_patients()
+        alerts: list[Alert] = []
+        if waiting:
+            situations = (self.patients[i].situation() for i in sorted(waiting))
+            alerts = self.worklist_alerts(build_worklist(situations, now, self.booking))
+        self.outbox.run_pass(now, self.visits(now), alerts, self.digest)
+
+    def after_visits_pass(self, today: date) -> None:
+        """The pass at the visit hour + ``missed_after`` of a clinic day: today's missed refills,
+        the current window of visits booked or moved today, the morning worklist's alerts."""
+        assert self.outbox is not None and self.notify is not None
+        now = datetime.combine(today, CLINIC_HOUR) + self.notify.missed_after
+        self.outbox.run_pass(now, self.visits(now), self.alerts, self.digest)
+
     def _forecast(self, patients: list[_Patient], now: datetime) -> None:
         forecasts = forecast_many([(p.state(now), p.program) for p in patients])
         for p, f in zip(patients, forecasts):
@@ -547,13 +930,29 @@ def run_clinic_years(
     booking: BookingSettings = DEFAULT_BOOKING,
     urgent_days: float = 7.0,
     titrating_fraction: float = 0.25,
+    reminders: bool | NotifySettings = False,
 ) -> ClinicYearsReport:
-    """Run the clinic day by day for ``years`` and report what happened (see the module docstring)."""
+    """Run the clinic day by day for ``years`` and report what happened (see the module docstring).
+
+    ``reminders``: True (the default :class:`~itb.domain.reminders.NotifySettings`) or the settings
+    to use. Then each booked refill is missed with probability ``missed_probability *
+    settings.reminder_miss_factor``: that is an *assumption* (how much reminders help), taken from
+    ``NotifySettings.reminder_miss_factor`` and its comment in ``itb.domain.reminders``, not
+    something the simulation shows; and the messages the outbox would send are counted by running
+    the real ``plan()`` and ``delivery()`` (the module docstring says at which instants). The same
+    seed gives the same patients and pumps with or without reminders; the random draws of the
+    missed visits then differ in outcome, so the runs diverge from the first visit missed in one
+    and kept in the other. Counting draws nothing random: with a factor of 1 the run is the same as
+    without reminders, but for the message counts.
+    """
     if patients < 1 or years <= 0 or not 0 <= missed_probability <= 1:
         raise ValueError("patients must be >= 1, years > 0 and missed_probability in [0, 1]")
+    notify = DEFAULT_NOTIFY if reminders is True else reminders or None
+    if notify is not None and not 0 <= notify.reminder_miss_factor <= 1:
+        raise ValueError("reminder_miss_factor must be in [0, 1]")
     rng = random.Random(seed)
     people = [_new_patient(i, rng, start, calendar, titrating_fraction) for i in range(patients)]
-    clinic = _Clinic(people, rng, missed_probability, calendar, booking, urgent_days)
+    clinic = _Clinic(people, rng, missed_probability, calendar, booking, urgent_days, notify)
 
     # The stored forecast of each pump is from its last refill; book its next refill from it.
     refill_at = [datetime.combine(p.last_refill, CLINIC_HOUR) for p in people]
@@ -565,13 +964,21 @@ def run_clinic_years(
     for i in range(days):
         today = start + timedelta(days=i)
         now = datetime.combine(today, CLINIC_HOUR)
-        clinic.advance(i, now)
-        if not calendar.is_open(today):
+        if clinic.outbox is not None:
+            clinic.morning_pass(today)
+        is_open = calendar.is_open(today)
+        if is_open or i == days - 1:
+            # On a closed day nothing reads the pumps: their events (with their exact times) are
+            # taken at the next clinic morning, before its worklist, which records them the same.
+            clinic.advance(i, now)
+        if not is_open:
             continue
         clinic.counts["clinic_days"] += 1
         clinic.worklist(now, today)
         present = clinic.titration_visits(now, today)
         clinic.refill_visits(now, today, present)
+        if clinic.outbox is not None:
+            clinic.after_visits_pass(today)
 
     for p in people:
         clinic.close_episode(p, None)
@@ -609,9 +1016,11 @@ def _report(
         dry_lead_days_min=dry_min,
         alarm_lead_days_median=alarm_median,
         alarm_lead_days_min=alarm_min,
+        reminder_miss_factor=None if clinic.notify is None else clinic.notify.reminder_miss_factor,
+        messages=None if clinic.outbox is None else clinic.outbox.counts(),
         episodes=episodes,
         **clinic.counts,
     )
 
 
-__all__ = ["ClinicYearsReport", "DryEpisode", "run_clinic_years"]
+__all__ = ["ClinicYearsReport", "DryEpisode", "MessageCounts", "OutboxCounter", "caregivers", "run_clinic_years"]
