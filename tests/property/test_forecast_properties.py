@@ -488,13 +488,15 @@ def test_batch_answers_in_order_with_global_line_numbers(monkeypatch):
 
 def test_batch_really_uses_several_processes(monkeypatch):
     monkeypatch.setattr(batch, "PARALLEL_MIN_LINES", 4)
-    data = b"\n".join(b"{}" for _ in range(12))
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 12)  # 4 lines of b"{}\n" per chunk
+    data = b"\n".join(b"{}" for _ in range(16)) + b"\n"
     out = batch.answer_batch(data, lambda objs: [{"pid": os.getpid()} for _ in objs], workers=3)
     pids = [orjson.loads(line)["pid"] for line in out.splitlines()]
-    assert len(pids) == 12
+    assert len(pids) == 16
     assert len(set(pids)) == 3
-    assert pids[0] == os.getpid()
-    assert pids == sorted(pids, key=pids.index)  # contiguous slices, in order
+    assert os.getpid() not in pids  # answered by the worker processes
+    first, second, third = pids[0], pids[4], pids[8]
+    assert pids == [first] * 4 + [second] * 4 + [third] * 4 + [first] * 4  # chunks dealt in turn, in order
 
 
 def test_small_batch_stays_in_one_process():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import math
+import random
 from datetime import datetime
 from pathlib import Path
 
@@ -656,3 +658,113 @@ def test_batch_answers_each_case_as_alone():
     assert got[1]["error"].startswith("program.steps[0].colour: unknown field")
     assert "program.one_time_boluses[0].kind: must be one of" in got[3]["error"]
     assert got[5] == {"id": None, "error": "case: must be a JSON object"}
+
+
+# -- the streamed batch: byte for byte what answering each case alone gives ---------------
+
+
+def generated_case(rng: random.Random, i: int) -> dict:
+    """A random valid case: 1-30 steps, 0-3 daily boluses, sometimes one-time boluses."""
+    starts = [0, *sorted(rng.sample(range(1, 1440), rng.randint(0, 29)))]
+    program: dict = {
+        "steps": [
+            {"start": f"{s // 60:02d}:{s % 60:02d}", "rate_mcg_per_day": rng.choice([0, 35, 412.5])} for s in starts
+        ]
+    }
+    if rng.random() < 0.6:
+        program["boluses"] = [
+            {
+                "start": f"{rng.randrange(24):02d}:{rng.randrange(60):02d}",
+                "dose_mcg": rng.randint(0, 90),
+                "duration_minutes": rng.randint(1, 1440),
+            }
+            for _ in range(rng.randint(0, 3))
+        ]
+    if rng.random() < 0.3:
+        program["one_time_boluses"] = [
+            {
+                "at": f"2026-03-{rng.randint(1, 28):02d}T{rng.randrange(24):02d}:15:00",
+                "dose_mcg": rng.randint(1, 200),
+                "duration_minutes": rng.randint(1, 60),
+                **({"kind": "bridge"} if rng.random() < 0.5 else {}),
+            }
+        ]
+    obj = {
+        "id": rng.choice([f"p-{i}", i, None, 1.5, True]),
+        "at": f"2026-03-{rng.randint(1, 28):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}"
+        + rng.choice(["", f":{rng.randrange(60):02d}"]),
+        "reservoir_capacity_ml": rng.choice([20, 40]),
+        "reservoir_ml": rng.choice([0, 1.5, 2.0, 11.25, 20]),
+        "concentration_mcg_per_ml": rng.choice([500, 2000]),
+        "low_reservoir_alarm_ml": rng.choice([2.0, 3]),
+        "program": program,
+    }
+    if rng.random() < 0.3:
+        obj["empty_ml"] = rng.choice([0, 0.5, None])
+    return obj
+
+
+BREAKS = [
+    ("reservoir_ml", -1),
+    ("reservoir_ml", 99),
+    ("concentration_mcg_per_ml", 0),
+    ("at", "2026-02-30T00:00:00"),
+    ("at", "2026-03-01T09:30:00+01:00"),
+    ("low_reservoir_alarm_ml", "2"),
+    ("colour", "red"),
+    ("id", [1]),
+    ("program", []),
+    ("empty_ml", True),
+    ("reservoir_capacity_ml", None),
+]
+
+
+def generated_line(rng: random.Random, i: int) -> bytes:
+    """A line of a mixed batch: mostly valid cases, some broken in one of many ways."""
+    roll = rng.random()
+    if roll < 0.02:
+        return rng.choice([b"", b"   ", b"{not json", b"[1, 2]", b"null", b'"text"'])
+    obj = generated_case(rng, i)
+    if roll < 0.15:
+        key, value = rng.choice(BREAKS)
+        obj[key] = value
+    elif roll < 0.2:
+        steps = obj["program"]["steps"]
+        rng.choice([lambda: steps.reverse(), lambda: steps[0].update(start="00:01"), lambda: steps.append({})])()
+    return orjson.dumps(obj)
+
+
+def per_case_output(lines: list[bytes]) -> bytes:
+    """What the contract asks for, line by line: each case answered alone, blank lines skipped."""
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            if line.strip():
+                out.append(orjson.dumps({"id": None, "error": f"line {number}: not valid JSON ({exc})"}) + b"\n")
+            continue
+        out.append(orjson.dumps(answer(obj)) + b"\n")
+    return b"".join(out)
+
+
+def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path, monkeypatch):
+    import itb.shell.batch as batch
+    from itb.contracts.forecast import answer_many
+
+    rng = random.Random(16)
+    lines = [generated_line(rng, i) for i in range(10_000)]
+    data = b"\n".join(lines)  # no newline after the last line
+    want = per_case_output(lines)
+    assert 500 < want.count(b'"error"') < 2_500  # a real mix of valid and invalid lines
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(data)
+    with open(path, "rb") as source:  # the command's path: a file streamed to a sink
+        sink = io.BytesIO()
+        batch.answer_stream(source, sink, answer_many, workers=2)
+    assert sink.getvalue() == want
+    assert batch.answer_batch(data, answer_many, workers=1) == want
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 50_000)  # many chunks, a few hundred lines each
+    monkeypatch.setattr(batch, "CHUNK_LINES", 97)
+    for workers in (1, 3):
+        assert batch.answer_batch(data, answer_many, workers=workers) == want

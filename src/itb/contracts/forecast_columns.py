@@ -195,16 +195,44 @@ def _minutes(values: list) -> tuple[np.ndarray, np.ndarray]:
     return np.array(found, dtype=np.float64), bad
 
 
+#: Where the contract's date-time text has a digit (``YYYY-MM-DDTHH:MM:SS``), and its separators.
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15])
+_SEPARATORS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"))
+
+
 def _epoch_seconds(values: list) -> tuple[np.ndarray, np.ndarray]:
     """Local date-times (the contract's form) as seconds since 1970, and which do not parse."""
-    parsed = list(map(parse_local_datetime, values))
-    bad = np.array([p is None for p in parsed], dtype=bool)
+    bad = _not_in_form(values) if set(map(type, values)) == {str} else None
+    if bad is None:
+        bad = np.array([parse_local_datetime(v) is None for v in values], dtype=bool)
     if bad.any():
-        values = [v if p is not None else "1970-01-01T00:00" for v, p in zip(values, parsed)]
+        values = [v if not b else "1970-01-01T00:00" for v, b in zip(values, bad.tolist())]
     try:  # text the contract accepts names the same instant for numpy as for datetime
         return np.array(values, dtype="datetime64[s]").astype(np.int64), bad
     except ValueError:
         raise _Irregular from None
+
+
+def _not_in_form(texts: list[str]) -> np.ndarray | None:
+    """Which texts are not ``YYYY-MM-DDTHH:MM[:SS]`` (ASCII digits, year from 1), checked on
+    their characters as a numpy array; None if the texts are too odd for that (then each is
+    checked alone). Ranges (month 13, February 30, hour 24) are left to the date parser."""
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    chars = np.array(texts)
+    if chars.dtype.itemsize > 19 * 4:
+        return None
+    codes = np.zeros((len(texts), 19), dtype=np.uint32)
+    codes[:, : chars.dtype.itemsize // 4] = chars.view(np.uint32).reshape(len(texts), -1)
+    seconds = lengths == 19
+    digits = (codes >= ord("0")) & (codes <= ord("9"))
+    good = digits[:, _DIGITS].all(axis=1) & (seconds | (lengths == 16))
+    good &= ~seconds | (digits[:, 17] & digits[:, 18] & (codes[:, 16] == ord(":")))
+    for at, mark in _SEPARATORS:
+        good &= codes[:, at] == ord(mark)
+    good &= (codes[:, :4] != ord("0")).any(axis=1)  # year 0000 is no date
+    return ~good
 
 
 def _per_case(bad_items: np.ndarray, case_of_item: np.ndarray, n: int) -> np.ndarray:

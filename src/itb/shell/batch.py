@@ -1,18 +1,28 @@
-"""JSON Lines batches: one answer line per input line, in order, spread over the CPU cores.
+"""JSON Lines batches: one answer line per input line, in order, streamed through worker processes.
 
-The input is split into contiguous slices; each slice is answered in its own forked process
-(the input is shared copy-on-write, nothing is pickled) and the answers are written back in
-the input's order. Small batches stay in one process. Within a process, lines are decoded and
-answered a chunk at a time by a function that answers a list of cases at once.
+The input is read a chunk at a time (whole lines, about :data:`CHUNK_BYTES`); the chunks are
+dealt in turn to forked worker processes (one per CPU core) over pipes, and a writer thread
+takes the answers back in the same turn and writes them out, so the output keeps the input's
+order. At most :data:`IN_FLIGHT` chunks per worker are under way at once, so memory stays flat
+however long the input is. Small batches are answered in this process. Within a process, lines
+are decoded and answered :data:`CHUNK_LINES` at a time by a function that answers a list of
+cases at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
+import io
 import os
-from collections.abc import Callable, Sequence
-from itertools import pairwise
+import queue
+import signal
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
+from typing import BinaryIO
 
 import orjson
 
@@ -21,8 +31,15 @@ AnswerMany = Callable[[Sequence[object]], list[dict]]
 
 #: Lines decoded and answered together.
 CHUNK_LINES = 4096
+#: Bytes read at a time (cut back to the last whole line): one worker's piece of work.
+CHUNK_BYTES = 2 << 20
+#: Chunks handed to each worker ahead of the one being written (bounds memory).
+IN_FLIGHT = 2
 #: Below this many lines a batch is answered in one process (forking costs more than it saves).
 PARALLEL_MIN_LINES = 5000
+
+_HEADER = struct.Struct("<qQ")  # a chunk's first line number, its length in bytes
+_LENGTH = struct.Struct("<Q")  # an answer's length in bytes
 
 
 def answer_lines(lines: list[bytes], answer_many: AnswerMany, first_line: int = 1) -> bytes:
@@ -82,7 +99,15 @@ def _answer_all(objs: list, answer_many: AnswerMany, numbers: Sequence[int]) -> 
 
 
 def answer_batch(data: bytes, answer_many: AnswerMany, workers: int | None = None) -> bytes:
-    """Answers for every line of ``data``, using up to ``workers`` processes (default: all cores).
+    """Answers for every line of ``data`` (as :func:`answer_stream` writes them)."""
+    sink = io.BytesIO()
+    answer_stream(io.BytesIO(data), sink, answer_many, workers)
+    return sink.getvalue()
+
+
+def answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, workers: int | None = None) -> None:
+    """Write to ``sink`` the answer to every line of ``source``, using up to ``workers``
+    processes (default: all cores).
 
     The garbage collector is paused meanwhile: a batch builds millions of small objects that
     hold no reference cycles, and collecting them over and over costs more than the answers.
@@ -91,7 +116,7 @@ def answer_batch(data: bytes, answer_many: AnswerMany, workers: int | None = Non
     gc.disable()
     _keep_freed_memory()
     try:
-        return _answer_batch(data, answer_many, workers)
+        _answer_stream(source, sink, answer_many, workers or len(os.sched_getaffinity(0)))
     finally:
         if enabled:
             gc.enable()
@@ -106,8 +131,8 @@ def _keep_freed_memory() -> None:
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
-        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
     except (OSError, AttributeError):
         pass
 
@@ -116,42 +141,145 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def _answer_batch(data: bytes, answer_many: AnswerMany, workers: int | None) -> bytes:
-    workers = workers or len(os.sched_getaffinity(0))
-    if workers <= 1 or data.count(b"\n") < PARALLEL_MIN_LINES or not hasattr(os, "fork"):
-        return answer_lines(data.split(b"\n"), answer_many)
-    # Slices cut at line ends by byte offset: a worker splits only its own slice, so no process
-    # writes to (and copies) memory that another one shares.
-    cuts = [0]
-    for k in range(1, workers):
-        end = data.find(b"\n", max(cuts[-1], len(data) * k // workers))
-        cuts.append(len(data) if end < 0 else end + 1)
-    cuts.append(len(data))
-    slices = [(start, end) for start, end in pairwise(cuts) if end > start]
+def read_chunks(source: BinaryIO, size: int | None = None) -> Iterator[bytes]:
+    """``source`` in pieces of about ``size`` bytes (default :data:`CHUNK_BYTES`), each ending
+    at a line end (the last one: where the input ends)."""
+    size = size or CHUNK_BYTES
+    rest = b""
+    while block := source.read(size):
+        if rest:
+            block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        if cut:
+            yield block[:cut]
+    if rest:
+        yield rest
 
-    def answer_slice(start: int, end: int) -> bytes:
-        return answer_lines(data[start:end].split(b"\n"), answer_many, data.count(b"\n", 0, start) + 1)
 
-    children = []
-    for start, end in slices[1:]:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: answer its slice, hand the bytes back, leave at once
-            os.close(read_fd)
+def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
+    chunks = read_chunks(source)
+    ahead = [chunk for chunk in (next(chunks, None), next(chunks, None)) if chunk is not None]
+    small = len(ahead) < 2 and sum(chunk.count(b"\n") for chunk in ahead) < PARALLEL_MIN_LINES
+    pieces = chain(ahead, chunks)
+    if workers <= 1 or small or not hasattr(os, "fork"):
+        line = 1
+        for chunk in pieces:
+            sink.write(answer_lines(chunk.split(b"\n"), answer_many, line))
+            line += chunk.count(b"\n")
+        return
+    _answer_parallel(pieces, sink, answer_many, workers)
+
+
+# -- the workers ---------------------------------------------------------------------------
+
+
+class _Worker:
+    """A forked process answering the chunks sent down one pipe, answers back up another."""
+
+    def __init__(self, answer_many: AnswerMany, others: list[_Worker]) -> None:
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # child: answer until the input pipe closes, then leave at once
             code = 1
             try:
-                with os.fdopen(write_fd, "wb") as sink:
-                    sink.write(answer_slice(start, end))
+                os.close(from_parent)
+                os.close(to_parent)
+                for other in others:  # their pipes' parent ends, so each worker sees its own EOF
+                    other.close()
+                _serve(to_child, from_child, answer_many)
                 code = 0
             finally:
                 os._exit(code)
-        os.close(write_fd)
-        children.append((pid, read_fd))
-    chunks = [answer_slice(*slices[0])]
-    for pid, read_fd in children:
-        with os.fdopen(read_fd, "rb") as pipe:
-            chunks.append(pipe.read())
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
+        os.close(to_child)
+        os.close(from_child)
+        self.requests = os.fdopen(from_parent, "wb")
+        self.answers = os.fdopen(to_parent, "rb")
+
+    def send(self, first_line: int, chunk: bytes) -> None:
+        self.requests.write(_HEADER.pack(first_line, len(chunk)))
+        self.requests.write(chunk)
+        self.requests.flush()
+
+    def receive(self) -> bytes:
+        header = self.answers.read(_LENGTH.size)
+        if len(header) < _LENGTH.size:
             raise RuntimeError("a batch worker process failed")
-    return b"".join(chunks)
+        (length,) = _LENGTH.unpack(header)
+        answer = self.answers.read(length)
+        if len(answer) < length:
+            raise RuntimeError("a batch worker process failed")
+        return answer
+
+    def close(self) -> None:
+        for pipe in (self.requests, self.answers):
+            with contextlib.suppress(OSError):  # a worker that died: its pipe may be broken
+                pipe.close()
+
+
+def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany) -> None:
+    with os.fdopen(requests_fd, "rb") as requests, os.fdopen(answers_fd, "wb") as answers:
+        while header := requests.read(_HEADER.size):
+            first_line, length = _HEADER.unpack(header)
+            chunk = requests.read(length)
+            answer = answer_lines(chunk.split(b"\n"), answer_many, first_line)
+            answers.write(_LENGTH.pack(len(answer)))
+            answers.write(answer)
+            answers.flush()
+
+
+def _answer_parallel(chunks: Iterator[bytes], sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
+    """Chunk ``k`` to worker ``k % workers``; a writer thread writes the answers in that order."""
+    pool: list[_Worker] = []
+    for _ in range(workers):
+        pool.append(_Worker(answer_many, pool))
+    turns: queue.Queue[_Worker | None] = queue.Queue()
+    room = threading.Semaphore(workers * IN_FLIGHT)
+    failed: list[BaseException] = []
+    writer = threading.Thread(target=_write_answers, args=(turns, sink, room, failed, pool), daemon=True)
+    writer.start()
+    try:
+        line = 1
+        for k, chunk in enumerate(chunks):
+            room.acquire()
+            if failed:
+                break
+            worker = pool[k % workers]
+            worker.send(line, chunk)
+            turns.put(worker)
+            line += chunk.count(b"\n")
+    except BrokenPipeError:  # a worker died; the writer reports it
+        pass
+    finally:
+        turns.put(None)
+        for worker in pool:
+            with contextlib.suppress(OSError):
+                worker.requests.close()
+        writer.join()
+        statuses = [os.waitpid(worker.pid, 0)[1] for worker in pool]
+        for worker in pool:
+            worker.close()
+    if failed:
+        raise failed[0]
+    if any(statuses):
+        raise RuntimeError("a batch worker process failed")
+
+
+def _write_answers(
+    turns: queue.Queue[_Worker | None],
+    sink: BinaryIO,
+    room: threading.Semaphore,
+    failed: list[BaseException],
+    pool: list[_Worker],
+) -> None:
+    try:
+        while (worker := turns.get()) is not None:
+            sink.write(worker.receive())
+            room.release()
+    except BaseException as exc:  # handed to the main thread, which raises it
+        failed.append(exc)
+        for other in pool:  # no one reads their answers now: stop them, so sending fails fast
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(other.pid, signal.SIGKILL)
+        room.release(1 << 20)  # the reader must not wait for room that will never come

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import BinaryIO
 
 import orjson
 
@@ -17,6 +19,16 @@ def read_source(name: str) -> bytes:
     try:
         with open(name, "rb") as fh:
             return fh.read()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror})") from None
+
+
+def open_source(name: str) -> AbstractContextManager[BinaryIO]:
+    """The input to read as a stream (standard input for '-', left open when done)."""
+    if name == "-":
+        return nullcontext(sys.stdin.buffer)
+    try:
+        return open(name, "rb")
     except OSError as exc:
         raise InputError(f"{name}: cannot read ({exc.strerror})") from None
 
