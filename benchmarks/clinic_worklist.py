@@ -1,4 +1,6 @@
-"""Benchmark of the clinic service on PostgreSQL: the morning worklist and a mixed read/write load.
+"""Benchmark of the clinic service on PostgreSQL: the morning worklist at several clinic sizes.
+
+For each size N (``--patients 1000,10000,50000``):
 
 1. Creates a fresh schema (``itb_bench``, dropped first), migrates it and bulk-loads a realistic
    clinic with SQLAlchemy Core inserts: N patients (mixed origins, ages, risk flags), one implanted
@@ -7,22 +9,26 @@
    date, about 3 appointments each (past done or missed; a future refill booked a few days before
    the alarm for most, some missing, late or overdue), refills (some flagged), program versions and
    a few thousand hash-chained audit entries. Prints the load time.
-2. Starts the REST API with uvicorn in a second process (one worker) on a free port.
+2. Starts the real ``itb serve --port P`` (``--port``, default a free one) in a subprocess, with
+   ``ITB_DATABASE_URL`` carrying the schema as its search path and ``ITB_HOME`` its data directory.
 3. ``GET /api/worklist``: 3 warm-ups, then 50 timed requests on one keep-alive connection:
-   p50, p95, max and the item count. Target: p95 < 200 ms.
-4. A mixed load for S seconds from 4 client threads: about 80 % reads (patient, pump, a few
-   days of booked appointments, now and then the worklist) and 20 % writes (book an appointment
-   on a clinic day, set an appointment's status, register a patient): requests/s and p95 per kind,
-   and the count of each status code (every write must succeed).
-5. An in-process breakdown of one worklist build (SQL, ORM rows, rules, JSON encoding).
-6. Stops the server and drops the schema.
+   p50, p95, max and the item count (target: p95 < 150 ms); then ``?limit=200`` (the page's rows).
+4. In process, the same worklist from the pumps the database chose at risk against building every
+   implanted pump's situation (``select_at_risk=False``, the old path): both medians, their ratio,
+   and how many pumps were chosen.
+5. On the largest clinic (``--seconds S`` > 0): a mixed load for S seconds from 4 client threads
+   (80 % reads, 20 % writes: requests/s, p95 per kind, status codes) and an in-process breakdown of
+   one worklist build (SQL, rows, rules, JSON encoding).
+6. Stops the server and drops the schema; at the end, p50 and p95 per size and the growth
+   exponent of p50 in N (least squares of log p50 against log N; target <= 0.3).
 
-    python benchmarks/clinic_worklist.py [--patients N] [--url URL] [--seconds S]
+    python benchmarks/clinic_worklist.py [--patients 1000,10000,50000] [--port P] [--url URL] [--seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import socket
@@ -37,7 +43,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from itb.adapters.audit_key import audit_key
@@ -56,7 +62,8 @@ from itb.web.api.worklist import work_item_json
 
 SCHEMA = "itb_bench"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TARGET_WORKLIST_P95_MS = 200.0
+TARGET_WORKLIST_P95_MS = 150.0
+TARGET_EXPONENT = 0.3
 SECRET = "itb-bench-secret-" + "x" * 32
 USERS = {"clinician": ("bench-clinician", "clinician-pass-1"), "nurse": ("bench-nurse", "nurse-pass-1")}
 CLIENT_THREADS = 4
@@ -99,20 +106,6 @@ LAST = [
     "Moreau",
     "Novak",
 ]
-
-SERVER = """
-import os, sys
-from pathlib import Path
-import uvicorn
-from itb.adapters.db.engine import make_engine
-from itb.bootstrap import clinic_on
-from itb.clinic.services import ClinicConfig
-from itb.web.app import create_app
-url, port, data_dir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-clinic = clinic_on(make_engine(url), ClinicConfig(data_dir=data_dir))
-app = create_app(clinic, os.environ["ITB_SECRET"])
-uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
-"""
 
 
 # -- the clinic's data ---------------------------------------------------------------------
@@ -369,10 +362,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "ITB_SECRET": SECRET}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port), data_dir], env=env)
+def start_server(url: str, data_dir: str, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """The real ``itb serve`` on the bench schema (the URL carries its search path)."""
+    port = port or free_port()
+    env = {**os.environ, "ITB_SECRET": SECRET, "ITB_DATABASE_URL": url, "ITB_HOME": data_dir}
+    itb = Path(sys.executable).with_name("itb")
+    proc = subprocess.Popen([str(itb), "serve", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -402,14 +397,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def bench_worklist(base: str, headers: dict[str, str], runs: int = 50) -> tuple[list[float], int]:
+def bench_worklist(
+    base: str, headers: dict[str, str], runs: int = 50, path: str = "/api/worklist"
+) -> tuple[list[float], int]:
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         for _ in range(3):
-            client.get("/api/worklist").raise_for_status()
+            client.get(path).raise_for_status()
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            r = client.get("/api/worklist")
+            r = client.get(path)
             times.append((time.perf_counter() - t0) * 1000)
             r.raise_for_status()
         return times, len(r.json())
@@ -589,14 +586,26 @@ def breakdown(engine: Engine, runs: int = 7) -> None:
 # -- main ----------------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=10_000)
-    parser.add_argument("--url", default=DEFAULT_URL)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+def narrowed_vs_full(engine: Engine, runs: int = 5) -> tuple[float, float, int, int]:
+    """In process: the worklist of the pumps at risk against building every pump's situation (the
+    old path, ``select_at_risk=False``): medians in ms, and the pumps chosen of those implanted."""
+    from itb.clinic.worklist import at_risk, worklist
 
+    now = datetime.now()
+    times: dict[bool, list[float]] = defaultdict(list)
+    with Session(engine) as s:
+        for _ in range(runs):
+            for narrowed in (True, False):
+                t0 = time.perf_counter()
+                worklist(s, now, DEFAULT_BOOKING, select_at_risk=narrowed)
+                times[narrowed].append((time.perf_counter() - t0) * 1000)
+        chosen, _ = at_risk(s.connection(), now, DEFAULT_BOOKING)
+        implanted = s.execute(select(func.count()).where(m.Pump.status == "implanted")).scalar() or 0
+    return statistics.median(times[True]), statistics.median(times[False]), len(chosen), implanted
+
+
+def one_size(args: argparse.Namespace, n: int, last: bool) -> tuple[float, float]:
+    """A clinic of n patients on a fresh schema behind ``itb serve``: the worklist's p50 and p95."""
     admin = create_engine(args.url)
     url = with_search_path(args.url)
     engine = make_engine(url)
@@ -607,7 +616,7 @@ def main() -> None:
             migrate(engine)
             now = datetime.now().replace(microsecond=0)
             t0 = time.perf_counter()
-            rows = clinic_rows(args.patients, now, args.seed)
+            rows = clinic_rows(n, now, args.seed)
             t1 = time.perf_counter()
             load(engine, rows)
             t2 = time.perf_counter()
@@ -616,29 +625,37 @@ def main() -> None:
                 for role, (username, password) in USERS.items():
                     create_user(s, username, password, role, by=SYSTEM, at=now)
             counts = ", ".join(f"{len(v)} {k}" for k, v in rows.items() if k != "audit_head")
-            print(f"clinic: {counts}")
+            print(f"\n== {n} patients. clinic: {counts}")
             print(f"load: rows built (forecast_many included) {t1 - t0:.2f} s, inserted {t2 - t1:.2f} s")
 
-            server, base = start_server(url, data_dir)
+            server, base = start_server(url, data_dir, args.port)
             clinician, nurse = token(base, "clinician"), token(base, "nurse")
             times, n_items = bench_worklist(base, clinician)
-            p95 = pct(times, 95)
+            p50, p95 = pct(times, 50), pct(times, 95)
             verdict = "PASS" if p95 < TARGET_WORKLIST_P95_MS else "MISS"
             print(
-                f"\nGET /api/worklist ({len(times)} runs, {n_items} items of {args.patients} pumps): "
-                f"p50 {pct(times, 50):.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms "
+                f"GET /api/worklist ({len(times)} runs, {n_items} items of {n} pumps): "
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms "
                 f"(target p95 < {TARGET_WORKLIST_P95_MS:.0f} ms: {verdict})"
             )
-
-            with engine.connect() as c:
-                booked = list(
-                    c.execute(
-                        select(m.Appointment.id).where(m.Appointment.status == "booked", m.Appointment.at >= now)
-                    ).scalars()
-                )
-            random.Random(args.seed).shuffle(booked)
-            mixed_load(base, [clinician, nurse], args.patients, booked, args.seconds, args.seed)
-            breakdown(engine)
+            page, _ = bench_worklist(base, clinician, runs=20, path="/api/worklist?limit=200")
+            print(f"GET /api/worklist?limit=200 (20 runs): p50 {pct(page, 50):.1f} ms, p95 {pct(page, 95):.1f} ms")
+            fast, full, chosen, implanted = narrowed_vs_full(engine)
+            print(
+                f"in process: at-risk worklist {fast:.1f} ms vs every pump's situation {full:.1f} ms "
+                f"(ratio {full / fast:.1f}x; {chosen} of {implanted} pumps chosen, {n_items} listed)"
+            )
+            if last and args.seconds > 0:
+                with engine.connect() as c:
+                    booked = list(
+                        c.execute(
+                            select(m.Appointment.id).where(m.Appointment.status == "booked", m.Appointment.at >= now)
+                        ).scalars()
+                    )
+                random.Random(args.seed).shuffle(booked)
+                mixed_load(base, [clinician, nurse], n, booked, args.seconds, args.seed)
+                breakdown(engine)
+            return p50, p95
     finally:
         if server is not None:
             server.terminate()
@@ -651,6 +668,31 @@ def main() -> None:
         with admin.begin() as c:
             c.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         admin.dispose()
+
+
+def growth_exponent(sizes: list[int], p50s: list[float]) -> float:
+    """The slope of log(p50) against log(N), least squares."""
+    xs, ys = [math.log(n) for n in sizes], [math.log(p) for p in p50s]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", default="1000,10000,50000", help="clinic sizes, comma separated")
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--port", type=int, default=None, help="the port of itb serve (default: a free one)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="mixed load on the largest clinic (0: none)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.patients.split(",")]
+    results = [one_size(args, n, last=k == len(sizes) - 1) for k, n in enumerate(sizes)]
+    print(f"\n{'patients':>9}{'p50 ms':>9}{'p95 ms':>9}")
+    for n, (p50, p95) in zip(sizes, results):
+        print(f"{n:>9}{p50:>9.1f}{p95:>9.1f}")
+    if len(sizes) > 1:
+        k = growth_exponent(sizes, [p50 for p50, _ in results])
+        print(f"growth exponent of p50 in N ({sizes[0]} to {sizes[-1]}): {k:.2f} (target <= {TARGET_EXPONENT})")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Select
 
 from itb.adapters.db import models as m
 from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
@@ -109,13 +113,114 @@ def reported_symptoms(
     )
 
 
+#: A learned flow ratio this close to the drift setting is selected (the rule decides): floats.
+_DRIFT_SLACK = 1e-9
+
+
+def _among(column: Any, ids: set[int], db: Connection) -> ColumnElement[bool]:
+    """``column IN ids``: on PostgreSQL one array parameter (no limit on how many ids)."""
+    if db.dialect.name == "postgresql":
+        return column == func.any(bindparam("ids_" + column.key, sorted(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _only(query: Select, column: Any, ids: set[int] | None, db: Connection) -> Select:
+    return query if ids is None else query.where(_among(column, ids, db))
+
+
+def _next_refill(now: datetime) -> Any:
+    """Each patient's next booked refill from now on (a subquery: ``patient_id``, ``at``)."""
+    return (
+        select(m.Appointment.patient_id, func.min(m.Appointment.at).label("at"))
+        .where(m.Appointment.kind == "refill", m.Appointment.status == "booked", m.Appointment.at >= now)
+        .group_by(m.Appointment.patient_id)
+        .subquery("next_refill")
+    )
+
+
+def _refill_at_risk(booked_at: Any) -> ColumnElement[bool]:
+    """``alarm_before_refill`` / ``no_refill_booked`` may apply: no refill booked from now on, or one of
+    the four forecast dates falls on or before the day of the next booked one (exactly the rule's test)."""
+    dates = (m.Pump.low_reservoir_alarm_at, m.Pump.plausible_alarm_at, m.Pump.empty_at, m.Pump.plausible_empty_at)
+    return or_(booked_at.is_(None), *(func.date(d) <= func.date(booked_at) for d in dates))
+
+
+def _pump_at_risk(
+    now: datetime, since: datetime, settings: BookingSettings, flow: FlowSettings, booked_at: Any
+) -> ColumnElement[bool]:
+    """A pump that may be listed for a reason of its own columns or of its patient's bookings."""
+    appointments = select(m.Appointment.patient_id)
+    changes = select(m.PumpChange.pump_id).where(
+        m.PumpChange.status.in_(RECORD_STATUSES), m.PumpChange.reviewed_by.is_(None)
+    )
+    flagged = select(m.Refill.pump_id).where(m.Refill.flagged.is_(True), m.Refill.reviewed_by.is_(None))
+    high, low = 1.0 + flow.drift_flag_fraction - _DRIFT_SLACK, 1.0 - flow.drift_flag_fraction + _DRIFT_SLACK
+    return or_(
+        m.Pump.regression_detail.is_not(None),  # record_check
+        m.Pump.id.in_(changes),
+        _refill_at_risk(booked_at),  # alarm_before_refill, no_refill_booked
+        m.Pump.patient_id.in_(  # overdue, missed (the rule drops a missed visit done since), mri_check
+            appointments.where(
+                ((m.Appointment.status == "booked") & (m.Appointment.at <= now))
+                | ((m.Appointment.status == "missed") & (m.Appointment.at >= since))
+            )
+        ),
+        m.Patient.phase == "titrating",  # titration_due
+        m.Pump.eri_reached.is_(True),  # eri_reached, eri_soon
+        m.Pump.eri_at <= now + timedelta(days=settings.eri_warning_days),
+        m.Pump.last_mri_at.is_not(None),  # mri_check (a scan, the interrogation since is the rule's)
+        m.Pump.id.in_(flagged),  # discrepancy
+        (m.Pump.flow_refills > 0) & ((m.Pump.flow_ratio > high) | (m.Pump.flow_ratio < low)),  # flow_drift
+        (m.Pump.connection == "vendor")  # stale: older than its interval (>= 0) plus the margin
+        & (m.Pump.reading_at < now - timedelta(days=settings.stale_margin_days)),
+    )
+
+
+def at_risk(
+    db: Connection,
+    now: datetime,
+    settings: BookingSettings,
+    patient_ids: set[int] | None = None,
+    flow: FlowSettings = DEFAULT_FLOW,
+) -> tuple[set[int], set[int]]:
+    """The implanted pumps that may be on the worklist at ``now`` and their patients, chosen by the
+    database: for each ``Reason`` a condition that holds whenever the rule can list the pump (the
+    rules of :mod:`itb.domain.worklist` then decide). A patient with an unreviewed symptom report
+    has all their pumps chosen (the report rides on the first); session warnings are read here
+    (JSON lists, a few rows: the reviewed sessions are left out)."""
+    since = now - timedelta(days=settings.missed_follow_up_days)
+    reported = select(m.SymptomReport.patient_id).where(m.SymptomReport.reviewed_by.is_(None))
+    warned = {
+        pump_id
+        for pump_id, warnings in db.execute(
+            select(m.PumpSession.pump_id, m.PumpSession.warnings).where(m.PumpSession.reviewed_by.is_(None))
+        )
+        if warnings
+    }
+    next_refill = _next_refill(now)
+    chosen = or_(_pump_at_risk(now, since, settings, flow, next_refill.c.at), m.Pump.patient_id.in_(reported))
+    if warned:
+        chosen = or_(chosen, _among(m.Pump.id, warned, db))
+    query = (
+        select(m.Pump.id, m.Pump.patient_id)
+        .join(m.Patient, m.Patient.id == m.Pump.patient_id)
+        .outerjoin(next_refill, next_refill.c.patient_id == m.Pump.patient_id)
+        .where(m.Pump.status == "implanted", chosen)
+    )
+    rows = db.execute(_only(query, m.Pump.patient_id, patient_ids, db)).all()
+    return {pump for pump, _ in rows}, {patient for _, patient in rows}
+
+
 def situations(
     session: Session,
     now: datetime,
     patient_ids: set[int] | None = None,
     missed_since: datetime | None = None,
     flow: FlowSettings = DEFAULT_FLOW,
+    chosen: tuple[set[int], set[int]] | None = None,
 ) -> list[PumpSituation]:
+    """One situation per implanted pump (``chosen``: only these pumps, of these patients, as
+    :func:`at_risk` gives them), and one per patient with no implanted pump who reported."""
     # Plain columns on the session's connection, not ORM objects: building 2 x 10,000 objects and
     # decoding every program's JSON took 0.6 of the 0.7 s a 10,000-pump worklist cost
     # (benchmarks/clinic_worklist.py); only columns are read, so the ORM layer adds nothing.
@@ -151,13 +256,20 @@ def situations(
     if patient_ids is not None:
         pumps = pumps.where(m.Patient.id.in_(patient_ids))
     db = session.connection()
+    pump_set, patients = chosen if chosen is not None else (None, None)
+    pumps = _only(pumps, m.Pump.id, pump_set, db)
     rows = db.execute(pumps).all()
 
     next_booked: dict[tuple[int, str], datetime] = {}
     for patient_id, kind, at in db.execute(
-        select(m.Appointment.patient_id, m.Appointment.kind, func.min(m.Appointment.at))
-        .where(m.Appointment.status == "booked", m.Appointment.at >= now)
-        .group_by(m.Appointment.patient_id, m.Appointment.kind)
+        _only(
+            select(m.Appointment.patient_id, m.Appointment.kind, func.min(m.Appointment.at))
+            .where(m.Appointment.status == "booked", m.Appointment.at >= now)
+            .group_by(m.Appointment.patient_id, m.Appointment.kind),
+            m.Appointment.patient_id,
+            patients,
+            db,
+        )
     ):
         next_booked[(patient_id, kind)] = at
     # A missed visit is followed up until a later visit of the same kind is done; for a refill, any
@@ -166,26 +278,41 @@ def situations(
     last_done: dict[tuple[int, str], datetime] = {
         (patient_id, kind): at
         for patient_id, kind, at in db.execute(
-            select(m.Appointment.patient_id, m.Appointment.kind, func.max(m.Appointment.at))
-            .where(m.Appointment.status == "done", m.Appointment.at >= since)
-            .group_by(m.Appointment.patient_id, m.Appointment.kind)
+            _only(
+                select(m.Appointment.patient_id, m.Appointment.kind, func.max(m.Appointment.at))
+                .where(m.Appointment.status == "done", m.Appointment.at >= since)
+                .group_by(m.Appointment.patient_id, m.Appointment.kind),
+                m.Appointment.patient_id,
+                patients,
+                db,
+            )
         )
     }
     for patient_id, at in db.execute(
-        select(m.Pump.patient_id, func.max(m.Refill.at))
-        .select_from(m.Refill)
-        .join(m.Pump, m.Pump.id == m.Refill.pump_id)
-        .where(m.Refill.at >= since)
-        .group_by(m.Pump.patient_id)
+        _only(
+            select(m.Pump.patient_id, func.max(m.Refill.at))
+            .select_from(m.Refill)
+            .join(m.Pump, m.Pump.id == m.Refill.pump_id)
+            .where(m.Refill.at >= since)
+            .group_by(m.Pump.patient_id),
+            m.Pump.patient_id,
+            patients,
+            db,
+        )
     ):
         key = (patient_id, "refill")
         last_done[key] = max(at, last_done.get(key, at))
     overdue: dict[int, list[tuple[str, object]]] = defaultdict(list)
     missed: dict[int, list[tuple[str, object]]] = defaultdict(list)
     for patient_id, kind, at, status in db.execute(
-        select(m.Appointment.patient_id, m.Appointment.kind, m.Appointment.at, m.Appointment.status).where(
-            ((m.Appointment.status == "booked") & (m.Appointment.at < now))
-            | ((m.Appointment.status == "missed") & (m.Appointment.at >= since))
+        _only(
+            select(m.Appointment.patient_id, m.Appointment.kind, m.Appointment.at, m.Appointment.status).where(
+                ((m.Appointment.status == "booked") & (m.Appointment.at < now))
+                | ((m.Appointment.status == "missed") & (m.Appointment.at >= since))
+            ),
+            m.Appointment.patient_id,
+            patients,
+            db,
         )
     ):
         if status == "booked":
@@ -195,28 +322,48 @@ def situations(
     flagged: dict[int, int] = {
         pump_id: n
         for pump_id, n in db.execute(
-            select(m.Refill.pump_id, func.count())
-            .where(m.Refill.flagged.is_(True), m.Refill.reviewed_by.is_(None))
-            .group_by(m.Refill.pump_id)
+            _only(
+                select(m.Refill.pump_id, func.count())
+                .where(m.Refill.flagged.is_(True), m.Refill.reviewed_by.is_(None))
+                .group_by(m.Refill.pump_id),
+                m.Refill.pump_id,
+                pump_set,
+                db,
+            )
         )
     }
     session_warnings: dict[int, list[str]] = defaultdict(list)
     for pump_id, warnings in db.execute(
-        select(m.PumpSession.pump_id, m.PumpSession.warnings).where(m.PumpSession.reviewed_by.is_(None))
+        _only(
+            select(m.PumpSession.pump_id, m.PumpSession.warnings).where(m.PumpSession.reviewed_by.is_(None)),
+            m.PumpSession.pump_id,
+            pump_set,
+            db,
+        )
     ):
         session_warnings[pump_id].extend(warnings or [])
     open_changes: dict[int, list[str]] = defaultdict(list)
     for pump_id, status, n in db.execute(
-        select(m.PumpChange.pump_id, m.PumpChange.status, func.count())
-        .where(m.PumpChange.status.in_(RECORD_STATUSES), m.PumpChange.reviewed_by.is_(None))
-        .group_by(m.PumpChange.pump_id, m.PumpChange.status)
+        _only(
+            select(m.PumpChange.pump_id, m.PumpChange.status, func.count())
+            .where(m.PumpChange.status.in_(RECORD_STATUSES), m.PumpChange.reviewed_by.is_(None))
+            .group_by(m.PumpChange.pump_id, m.PumpChange.status),
+            m.PumpChange.pump_id,
+            pump_set,
+            db,
+        )
     ):
         open_changes[pump_id].append(f"{n} change{'s' if n > 1 else ''} {RECORD_STATUSES[status]}")
     # An MRI puts its post-scan check on the worklist from the scan's end until the check is done.
     mri_checks_due = set(
         db.execute(
-            select(m.Appointment.patient_id).where(
-                m.Appointment.kind == "mri_check", m.Appointment.status == "booked", m.Appointment.at <= now
+            _only(
+                select(m.Appointment.patient_id).where(
+                    m.Appointment.kind == "mri_check", m.Appointment.status == "booked", m.Appointment.at <= now
+                ),
+                m.Appointment.patient_id,
+                patients,
+                db,
             )
         ).scalars()
     )
@@ -338,6 +485,11 @@ def worklist(
     settings: BookingSettings,
     patient_ids: set[int] | None = None,
     flow: FlowSettings = DEFAULT_FLOW,
+    select_at_risk: bool = True,
 ) -> list[WorkItem]:
+    """Every item of the worklist at ``now``, most urgent first. The database chooses the pumps that
+    may be listed (:func:`at_risk`) and only theirs are built; ``select_at_risk=False`` builds every
+    implanted pump's situation (the same list, slower: what the tests compare with)."""
     since = now - timedelta(days=settings.missed_follow_up_days)
-    return build_worklist(situations(session, now, patient_ids, since, flow), now, settings)
+    chosen = at_risk(session.connection(), now, settings, patient_ids, flow) if select_at_risk else None
+    return build_worklist(situations(session, now, patient_ids, since, flow, chosen), now, settings)

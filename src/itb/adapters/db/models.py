@@ -104,7 +104,7 @@ class Pump(Base):
     # The exact forecast from that state, kept with it (so the worklist is one query).
     low_reservoir_alarm_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     empty_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    eri_at: Mapped[datetime | None] = mapped_column(DateTime)
+    eri_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     eri_reached: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the volume of the first recorded fill (at implant, or an imported session; each refill's own
     #: fill is its ``added_ml``): flow calibration
@@ -265,6 +265,8 @@ class PumpEvent(Base):
 
 class Appointment(Base):
     __tablename__ = "appointments"
+    #: the worklist's bookings by kind (the next booked refill, the overdue and missed visits)
+    __table_args__ = (Index("ix_appointments_status_kind_at", "status", "kind", "at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     pump_id: Mapped[int | None] = mapped_column(ForeignKey("pumps.id"), index=True)
