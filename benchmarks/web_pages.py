@@ -5,24 +5,29 @@ Render time (the default):
 1. Bulk-loads a clinic of N patients (default 10,000) with the loader of ``clinic_worklist.py``
    (``clinic_rows`` + ``load``): into a SQLite file in a temporary directory, or, with ``--url``,
    into a fresh PostgreSQL schema ``itb_bench_web`` (dropped afterwards).
-2. Starts the app with uvicorn in a second process (one worker, ``clinic_worklist.start_server``).
+2. Runs the real ``itb serve --port PORT`` in a subprocess (``--port``, default a free one) with
+   ``ITB_DATABASE_URL`` on that database and ``ITB_HOME`` on its data directory (the audit key).
 3. Logs in through the login form as a clinician (the session cookie), then on one keep-alive
    connection: 3 warm-ups and ``--runs`` timed requests (default 30) of ``GET /worklist`` (every
    item), ``GET /worklist?urgency=0`` (the urgent ones) and ``GET /patients/{id}`` (the chart of
    the first patient on the worklist, its three SVG plots included): p50, p95, max, the page size.
+4. The same chart page from ``--clients`` (default 8) concurrent clients, each on its own
+   connection, ``--runs`` timed requests each; prints the chart's p50 with 1 client, with 8, and
+   their ratio (the goal: at most 2).
 
 Screenshots (``--screenshots DIR``, no timing): the demo clinic (``fill_demo_clinic``, its clock
 fixed at 2026-11-24 09:00) behind uvicorn, Chromium (``/usr/bin/chromium``) through Playwright;
 saves ``worklist.png``, ``chart.png``, ``refill-review.png``, ``program-review.png`` and
 ``family.png`` at the ``--viewport`` size (default 1280x900; ``1024x1366`` for a tablet).
 
-    python benchmarks/web_pages.py [--patients N] [--url URL] [--runs R]
+    python benchmarks/web_pages.py [--patients N] [--url URL] [--runs R] [--port PORT] [--clients C]
     python benchmarks/web_pages.py --screenshots docs/screenshots [--viewport 1280x900]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -35,7 +40,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, select, text
 
-from clinic_worklist import USERS, clinic_rows, fresh_schema, load, pct, start_server, with_search_path
+from clinic_worklist import SECRET, USERS, clinic_rows, free_port, fresh_schema, load, pct, with_search_path
 from itb.adapters.audit_key import audit_key
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
@@ -60,9 +65,13 @@ DEMO_PASSWORDS = {name: password for name, _role, password in DEMO_USERS}
 # -- render time -----------------------------------------------------------------------------
 
 
-def timed(client: httpx.Client, path: str, runs: int) -> tuple[list[float], httpx.Response]:
+def timed(
+    client: httpx.Client, path: str, runs: int, start: threading.Barrier | None = None
+) -> tuple[list[float], httpx.Response]:
     for _ in range(3):
         client.get(path).raise_for_status()
+    if start is not None:
+        start.wait()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -79,7 +88,83 @@ def report(label: str, times: list[float], r: httpx.Response, extra: str = "") -
     )
 
 
-def bench(patients: int, url: str | None, runs: int, seed: int) -> None:
+def serve(db_url: str, data_dir: str, port: int) -> tuple[subprocess.Popen, str]:
+    """The real ``itb serve`` on ``port``, on the benchmark's database (``$ITB_DATABASE_URL``), with
+    its data directory (``$ITB_HOME``: the audit key the users were created with) and the notify
+    schedule off; returns once ``/api/health`` answers."""
+    port = port or free_port()
+    env = {**os.environ, "ITB_DATABASE_URL": db_url, "ITB_HOME": data_dir, "ITB_SECRET": SECRET}
+    env["ITB_NOTIFY_INTERVAL"] = "0"
+    itb = Path(sys.executable).with_name("itb")
+    cmd = [str(itb), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"itb serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("itb serve did not start within 60 s")
+
+
+def login(client: httpx.Client) -> None:
+    """Logs ``client`` in through the login form as the benchmark's clinician (the session cookie)."""
+    username, password = USERS["clinician"]
+    form = client.get("/login").text  # the login form's CSRF token (a double-submit cookie)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form)[1]  # type: ignore[index]
+    fields = {"username": username, "password": password, "next": "/worklist", "csrf": csrf}
+    r = client.post("/login", data=fields)
+    if r.status_code != 303 or "itb_session" not in client.cookies:
+        raise SystemExit(f"login failed: {r.status_code} {r.text[:200]}")
+
+
+def concurrent(base: str, cookies: httpx.Cookies, path: str, clients: int, runs: int) -> list[float]:
+    """``clients`` threads, each on its own keep-alive connection, each 3 warm-ups then ``runs``
+    timed requests of ``path``, all at once (a barrier starts the timed part together)."""
+    times: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients)
+
+    def one() -> None:
+        with httpx.Client(base_url=base, cookies=cookies, timeout=120) as client:
+            mine, _ = timed(client, path, runs, start)
+        with lock:
+            times.extend(mine)
+
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times
+
+
+def bench_pages(base: str, runs: int, clients: int) -> None:
+    with httpx.Client(base_url=base, timeout=120) as client:
+        login(client)
+        print(f"\nGET as a clinician, {runs} timed requests each (after 3 warm-ups), wall time per request:")
+        times, r = timed(client, "/worklist", runs)
+        report("/worklist", times, r, f"   {r.text.count('data-urgency=')} items")
+        first = int(re.search(r'<tr class="u\d" data-urgency="\d">\s*<td><a href="/patients/(\d+)"', r.text)[1])
+        times, r = timed(client, "/worklist?urgency=0", runs)
+        report("/worklist?urgency=0", times, r, f"   {r.text.count('data-urgency=')} items")
+        chart = f"/patients/{first}"
+        one, r = timed(client, chart, runs)
+        report(f"{chart} (chart), 1 client", one, r, f"   {r.text.count('<svg')} plots")
+        many = concurrent(base, client.cookies, chart, clients, runs)
+        report(f"{chart} (chart), {clients} clients", many, r)
+    print(
+        f"\nchart page p50: {pct(one, 50):.1f} ms with 1 client, {pct(many, 50):.1f} ms with {clients} concurrent"
+        f" clients: ratio {pct(many, 50) / pct(one, 50):.2f} (goal: at most 2)"
+    )
+
+
+def bench(patients: int, url: str | None, runs: int, seed: int, port: int, clients: int) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         admin = None
         if url is None:
@@ -94,31 +179,13 @@ def bench(patients: int, url: str | None, runs: int, seed: int) -> None:
             migrate(engine)
             now = datetime.now().replace(microsecond=0)
             t0 = time.perf_counter()
-            rows = clinic_rows(patients, now, seed)
-            load(engine, rows)
+            load(engine, clinic_rows(patients, now, seed))
             with session_factory(engine, audit_key(Path(data_dir))).begin() as s:  # the server's key
                 for role, (username, password) in USERS.items():
                     create_user(s, username, password, role, by=SYSTEM, at=now)
             print(f"{engine.dialect.name}: {patients} patients loaded in {time.perf_counter() - t0:.1f} s")
-
-            server, base = start_server(db_url, data_dir)
-            username, password = USERS["clinician"]
-            with httpx.Client(base_url=base, timeout=120) as client:
-                form = client.get("/login").text  # the login form's CSRF token (a double-submit cookie)
-                csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form)[1]  # type: ignore[index]
-                fields = {"username": username, "password": password, "next": "/worklist", "csrf": csrf}
-                r = client.post("/login", data=fields)
-                if r.status_code != 303 or "itb_session" not in client.cookies:
-                    raise SystemExit(f"login failed: {r.status_code} {r.text[:200]}")
-                print(f"\nGET as a clinician, {runs} timed requests each (after 3 warm-ups), wall time per request:")
-                times, r = timed(client, "/worklist", runs)
-                items = r.text.count("data-urgency=")
-                report("/worklist", times, r, f"   {items} items")
-                first = int(re.search(r'<tr class="u\d" data-urgency="\d">\s*<td><a href="/patients/(\d+)"', r.text)[1])
-                times, r = timed(client, "/worklist?urgency=0", runs)
-                report("/worklist?urgency=0", times, r, f"   {r.text.count('data-urgency=')} items")
-                times, r = timed(client, f"/patients/{first}", runs)
-                report(f"/patients/{first} (chart)", times, r, f"   {r.text.count('<svg')} plots")
+            server, base = serve(db_url, data_dir, port)
+            bench_pages(base, runs, clients)
         finally:
             if server is not None:
                 server.terminate()
@@ -238,6 +305,8 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--port", type=int, default=0, help="the port of `itb serve` (default: a free one)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients on the chart page")
     parser.add_argument(
         "--screenshots", type=Path, metavar="DIR", help="save screenshots of the main pages (no timing)"
     )
@@ -247,7 +316,7 @@ def main() -> None:
         width, height = (int(x) for x in args.viewport.lower().split("x"))
         screenshots(args.screenshots, {"width": width, "height": height})
     else:
-        bench(args.patients, args.url, args.runs, args.seed)
+        bench(args.patients, args.url, args.runs, args.seed, args.port, args.clients)
 
 
 if __name__ == "__main__":

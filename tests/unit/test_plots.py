@@ -6,6 +6,8 @@ the reservoir volume and reaches the empty level at the forecast's ``empty_at``.
 
 from __future__ import annotations
 
+import threading
+import time
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ import pytest
 from itb.domain.forecast import ReservoirState, forecast_reservoir
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step
 from itb.web import plots
+from itb.web.plot_cache import PlotCache, content_key
 
 SVG = "{http://www.w3.org/2000/svg}"
 AT = datetime(2026, 3, 2, 9, 15, 30)
@@ -265,3 +268,144 @@ def test_empty_inputs_give_a_small_no_data_svg(svg) -> None:
 
 def test_the_same_data_gives_the_same_svg() -> None:
     assert plots.tone_trend_svg(MAS_VISITS) == plots.tone_trend_svg(MAS_VISITS)
+
+
+# -- rendered once per change of what a plot shows (itb.web.plot_cache) ------------------------
+
+RESERVOIR_ARGS = {
+    "at": AT,
+    "reservoir_ml": 18.0,
+    "concentration_mcg_per_ml": 500.0,
+    "program": FLEXIBLE,
+    "low_reservoir_alarm_ml": 2.0,
+    "empty_ml": 0.0,
+    "alarm_at": AT + timedelta(days=20),
+    "empty_at": AT + timedelta(days=24),
+    "next_refill_at": AT + timedelta(days=14),
+    "fast_ratio": 1.1,
+    "fill_ml": 20.0,
+}
+
+
+class Spy:
+    """A drawing function named ``name`` that counts its calls: ``draw``'s SVG, or else a text of
+    ``size`` characters that differs at each call."""
+
+    def __init__(self, draw=None, size: int = 0, name: str = "spy") -> None:  # type: ignore[no-untyped-def]
+        self.__qualname__ = name  # the cache names a function by its module and qualified name
+        self.calls = 0
+        self.draw = draw
+        self.size = size
+
+    def __call__(self, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.draw is not None:
+            return self.draw(*args, **kwargs)
+        return f"<svg>{self.calls}</svg>".ljust(self.size, " ")
+
+
+def test_the_same_data_gives_the_cached_svg_rendered_once():
+    cache, spy = PlotCache(), Spy(plots.reservoir_forecast_svg)
+    first = cache.svg(spy, **RESERVOIR_ARGS)
+    again = cache.svg(spy, **dict(reversed(list(RESERVOIR_ARGS.items()))))  # the same values, another order
+    assert spy.calls == 1 and again == first == plots.reservoir_forecast_svg(**RESERVOIR_ARGS)
+    assert cache.stats().hits == 1 and cache.stats().renders == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("at", AT + timedelta(minutes=1)),
+        ("reservoir_ml", 17.999),
+        ("concentration_mcg_per_ml", 1000.0),
+        ("program", WITH_BRIDGE),
+        ("program", DosingProgram(steps=(Step(0, 300.0), Step(7 * 60, 451.0), Step(22 * 60, 250.0)))),
+        ("low_reservoir_alarm_ml", 3.0),
+        ("empty_ml", 0.5),
+        ("alarm_at", None),
+        ("empty_at", AT + timedelta(days=25)),
+        ("next_refill_at", AT + timedelta(days=15)),
+        ("fast_ratio", 1.1000000000000003),  # one bit apart
+        ("fill_ml", 19.0),
+    ],
+)
+def test_a_change_of_any_input_renders_a_new_plot(name, value):
+    cache, spy = PlotCache(), Spy()
+    before = cache.svg(spy, **RESERVOIR_ARGS)
+    after = cache.svg(spy, **{**RESERVOIR_ARGS, name: value})
+    assert spy.calls == 2 and after != before
+    assert cache.svg(spy, **RESERVOIR_ARGS) == before and spy.calls == 2  # the first is still kept
+
+
+def test_the_key_tells_apart_functions_types_and_time_zones():
+    def other(*args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        return ""
+
+    base = content_key(plots.dose_history_svg, ([(AT, 100.0)],), {"until": AT})
+    assert base == content_key(plots.dose_history_svg, ([(AT, 100.0)],), {"until": AT})
+    assert base != content_key(other, ([(AT, 100.0)],), {"until": AT})
+    assert base != content_key(plots.dose_history_svg, ([(AT, 100)],), {"until": AT})  # int, not float
+    assert base != content_key(plots.dose_history_svg, ([(AT, 100.0)],), {"until": AT.replace(tzinfo=UTC)})
+    assert base != content_key(plots.dose_history_svg, ((AT, 100.0),), {"until": AT})  # a tuple, not a list
+    with pytest.raises(TypeError):
+        content_key(plots.dose_history_svg, (object(),), {})
+
+
+def test_an_argument_without_a_key_is_rendered_every_time():
+    cache, spy, thing = PlotCache(), Spy(), object()
+    assert cache.svg(spy, thing) != cache.svg(spy, thing)
+    assert spy.calls == 2 and cache.stats().uncacheable == 2 and cache.stats().entries == 0
+
+
+def test_the_byte_bound_holds_and_the_least_recently_used_goes_first():
+    cache, spy = PlotCache(max_bytes=10_000), Spy(size=3_000)
+    for n in range(3):
+        cache.svg(spy, n)
+    cache.svg(spy, 0)  # used again: now the most recent
+    cache.svg(spy, 3)  # a fourth does not fit: plot 1, the least recently used, goes
+    stats = cache.stats()
+    assert stats.entries == 3 and stats.bytes == 9_000 <= cache.max_bytes
+    calls = spy.calls
+    cache.svg(spy, 0), cache.svg(spy, 2), cache.svg(spy, 3)
+    assert spy.calls == calls  # kept
+    cache.svg(spy, 1)
+    assert spy.calls == calls + 1  # dropped, rendered again
+    big = Spy(size=10_001, name="big")
+    cache.svg(big, "too big"), cache.svg(big, "too big")
+    assert big.calls == 2 and cache.stats().bytes <= cache.max_bytes  # larger than the bound: never kept
+
+
+def test_eight_threads_asking_for_the_same_plot_render_it_once():
+    cache = PlotCache()
+
+    def slow(*args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 10
+        while cache.stats().joined < 7 and time.monotonic() < deadline:  # until the 7 others wait
+            time.sleep(0.001)
+        return plots.reservoir_forecast_svg(*args, **kwargs)
+
+    spy, start, got = Spy(slow), threading.Barrier(8), []
+
+    def ask() -> None:
+        start.wait()
+        got.append(cache.svg(spy, **RESERVOIR_ARGS))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert spy.calls == 1 and cache.stats().joined == 7 and len(got) == 8 and len(set(got)) == 1
+
+
+def test_a_failed_render_reaches_its_waiters_and_is_not_kept():
+    cache, calls = PlotCache(), []
+
+    def broken(n: int) -> str:
+        calls.append(n)
+        raise ValueError("cannot draw")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="cannot draw"):
+            cache.svg(broken, 1)
+    assert calls == [1, 1] and cache.stats().entries == 0

@@ -23,6 +23,7 @@ from itb.domain.management import management_for
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantity
 from itb.web import family
+from itb.web.plot_cache import PLOTS
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,11 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             fast_ratio=learned.upper,
             fill_ml=learned.fill_ml,
         )
-    svgs["dose"] = drawn("Daily dose", plots.dose_history_svg, [(v.at, v.daily_dose_mcg) for v in versions], until=now)
+    # the dose line runs to "now", given to the minute: the plot's content key changes once a minute
+    # (under a pixel of its ~610 px axis once the dose history is over ~10 h long)
+    to_minute = now.replace(second=0, microsecond=0)
+    doses = [(v.at, v.daily_dose_mcg) for v in versions]
+    svgs["dose"] = drawn("Daily dose", plots.dose_history_svg, doses, until=to_minute)
     svgs["tone"] = drawn(
         "Tone and goals",
         plots.tone_trend_svg,
@@ -127,10 +132,11 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
 
 
 def drawn(title: str, draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
-    """``draw(*args, **kwargs)``, or, when the stored records cannot be drawn, a small SVG that
-    says so: one plot that fails never takes the chart (or the family page) down."""
+    """``draw(*args, **kwargs)``, rendered once per change of its content (:data:`PLOTS`), or,
+    when the stored records cannot be drawn, a small SVG that says so: one plot that fails never
+    takes the chart (or the family page) down."""
     try:
-        return draw(*args, **kwargs)
+        return PLOTS.svg(draw, *args, **kwargs)
     except Exception as exc:  # any failure of one plot: the rest of the page is still shown
         from itb.web import plots
 
