@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from itb.cli.audit import audit_app
 from itb.cli.common import DISCLAIMER, DbOption, fail
+from itb.cli.lazy import lazy_command
 from itb.cli.notify import notify_app
 from itb.cli.records import (
     clinic_app,
@@ -25,7 +26,7 @@ from itb.cli.records import (
     session_command,
 )
 from itb.cli.users import users_app
-from itb.shell.files import InputError, read_json, read_source
+from itb.shell.files import InputError, open_source, read_json
 
 app = typer.Typer(
     name="itb",
@@ -58,9 +59,10 @@ def forecast(
     if (case is None) == (batch is None):
         fail("give either one CASE file or --batch FILE")
     if batch is not None:
-        from itb.shell.batch import answer_batch
+        from itb.shell.batch import answer_stream
 
-        sys.stdout.buffer.write(answer_batch(read_source(batch), contract.answer_many))
+        with open_source(batch) as source:
+            answer_stream(source, sys.stdout.buffer, contract.answer_many)
         return
     from itb.domain.errors import InvalidInput
 
@@ -540,6 +542,8 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Fill an empty database with a synthetic clinic.")] = False,
 ) -> None:
     """Run the clinic's web service (REST API; OpenAPI at /openapi.json)."""
+    import threading
+
     import uvicorn
 
     from itb.shell.clinic_setup import https_from_env, open_clinic
@@ -548,21 +552,49 @@ def serve(
 
     interval = interval_from_env()
     clinic, _engine = open_clinic(db)
-    if demo:
-        _fill_demo(clinic)
-    settled = clinic.reconcile_all()  # what a stopped server left pending, settled from the pumps' logs
-    if settled:
-        print(f"Settled the pending changes of {settled} pump(s) from their logs.", flush=True)
+    schedule = NotifySchedule(clinic, interval)  # reminders and escalation (ITB_NOTIFY_INTERVAL)
+    ready = threading.Event() if demo else None
+    if ready is None:
+        _settle(clinic)
     print(f"ITB clinic on http://{host}:{port} (API docs at /docs). {DISCLAIMER}", flush=True)
-    web_app = create_app(clinic, secret_key(clinic.config.data_dir), https=https_from_env())
+    web_app = create_app(clinic, secret_key(clinic.config.data_dir), https=https_from_env(), ready=ready)
     import gc
 
     gc.freeze()  # start-up objects never become garbage: the collector skips them (worklist p95 -40 %)
-    schedule = NotifySchedule(clinic, interval).start()  # reminders and escalation (ITB_NOTIFY_INTERVAL)
+    if ready is None:
+        schedule.start()
+    else:  # answer at once: the pages say the demo is being prepared until it is
+        print("Preparing the demo clinic: the pages answer once it is ready.", flush=True)
+        threading.Thread(target=_prepare_demo, args=(clinic, schedule, ready), daemon=True).start()
     try:
         uvicorn.run(web_app, host=host, port=port, log_level="warning")
     finally:
         schedule.stop()
+
+
+def _settle(clinic) -> None:  # type: ignore[no-untyped-def]
+    """What a stopped server left pending, settled from the pumps' logs."""
+    settled = clinic.reconcile_all()
+    if settled:
+        print(f"Settled the pending changes of {settled} pump(s) from their logs.", flush=True)
+
+
+def _prepare_demo(clinic, schedule, ready) -> None:  # type: ignore[no-untyped-def]
+    """``serve --demo`` behind the answering server: fill, settle, open the pages, start reminders.
+
+    If the fill fails, the traceback is printed and the server stopped (as Ctrl-C would)."""
+    try:
+        _fill_demo(clinic)
+        _settle(clinic)
+    except BaseException:
+        import signal
+        import traceback
+
+        traceback.print_exc()
+        signal.raise_signal(signal.SIGINT)
+        return
+    ready.set()
+    schedule.start()
 
 
 @app.command()
@@ -585,6 +617,7 @@ def _fill_demo(clinic) -> None:  # type: ignore[no-untyped-def]
     print("Demo clinic ready. Logins (user / password / role):")
     for user, password, role in logins:
         print(f"  {user} / {password} / {role}")
+    sys.stdout.flush()
 
 
 app.add_typer(users_app, name="users")
@@ -646,7 +679,7 @@ def _setup_error() -> type[Exception]:
 def main() -> None:
     """Entry point: usage errors and unreadable input become one line and exit status 2."""
     try:
-        app(standalone_mode=False)
+        lazy_command(app)(standalone_mode=False)  # builds only the command the line runs
     except (InputError, _setup_error()) as exc:
         fail(str(exc))
     except typer.Abort:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from itb.contracts.forecast_columns import read_columns
 from itb.contracts.forecast_fields import (
     BOLUS_FIELDS,
     BOLUS_KINDS,
@@ -21,9 +20,10 @@ from itb.contracts.forecast_fields import (
 )
 from itb.contracts.jsonfields import check_keys, drop_reported, join, local_datetime, parse_hhmm
 from itb.domain.errors import InvalidInput, Violation
-from itb.domain.forecast import Forecast, ReservoirState, check_reservoir, forecast_many
-from itb.domain.forecast_arrays import forecast_arrays
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step, check_program
+
+if TYPE_CHECKING:  # the forecast arithmetic (numpy) is imported where it runs: parsing a program does not need it
+    from itb.domain.forecast import Forecast, ReservoirState
 
 
 def _items(obj: dict, key: str, path: str, errs: list[Violation], *, required: bool) -> list:
@@ -120,6 +120,8 @@ def hhmm(minute: int) -> str:
 
 def parse_case(obj: object) -> tuple[ReservoirState, DosingProgram]:
     """A forecast case; raises :class:`InvalidInput` with every violation found."""
+    from itb.domain.forecast import ReservoirState, check_reservoir
+
     if type(obj) is not dict:
         raise InvalidInput([Violation("case", "must be a JSON object")])
     errs: list[Violation] = []
@@ -179,6 +181,10 @@ def answer_many(objs: Sequence[object]) -> list[dict]:
     :mod:`itb.contracts.forecast_columns`); any case it does not vouch for is parsed one by one
     with the precise rules, which name every violation. Both feed the same arithmetic.
     """
+    from itb.contracts.forecast_columns import read_columns
+    from itb.domain.forecast import forecast_many
+    from itb.domain.forecast_arrays import forecast_arrays
+
     out: list[dict | None] = [None] * len(objs)
     slow: list[int] = []
     for rows, columns in read_columns(objs, slow):

@@ -13,9 +13,11 @@ not be reached or refused. Nothing is stored when a request fails.
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +60,15 @@ def secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def error_page(code: int, message: str) -> str:
+def error_page(code: int, message: str, title: str | None = None) -> str:
     """A plain page for an error met while browsing (the API answers JSON)."""
-    title = {403: "Not allowed", 404: "Not found", 409: "Changed meanwhile", 422: "Please check", 502: "Pump"}.get(
-        code, "Error"
-    )
+    title = title or {
+        403: "Not allowed",
+        404: "Not found",
+        409: "Changed meanwhile",
+        422: "Please check",
+        502: "Pump",
+    }.get(code, "Error")
     return (
         f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
         f'<body style="font:17px system-ui;max-width:40rem;margin:3rem auto"><h1>{title}</h1>'
@@ -138,8 +144,35 @@ def install_error_handlers(app: FastAPI) -> None:
     install_input_error_handlers(app, error_page)
 
 
-def create_app(clinic: Clinic, secret: str, *, https: bool = False) -> FastAPI:
-    """The clinic's web app; ``https``: it is served over HTTPS (HSTS, ``Secure`` cookies)."""
+#: What every page and API call answers (503) while ``itb serve --demo`` fills the demo clinic.
+PREPARING = "The demo clinic is being prepared (about a minute); this page reloads by itself when it is ready."
+
+
+class WhilePreparing:
+    """Until ``ready`` is set, every HTTP request but ``GET /api/health`` is answered 503 with
+    :data:`PREPARING` (a page that reloads itself, or JSON under ``/api/``) and ``Retry-After``."""
+
+    def __init__(self, app: Any, *, ready: threading.Event) -> None:
+        self.app = app
+        self.ready = ready
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.ready.is_set() or scope["path"] == "/api/health":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith("/api/")
+        body = json.dumps({"detail": PREPARING}) if api else error_page(503, PREPARING, "Please wait")
+        kind = b"application/json" if api else b"text/html; charset=utf-8"
+        headers = [(b"content-type", kind), (b"retry-after", b"5"), (b"cache-control", b"no-store")]
+        if not api:
+            headers.append((b"refresh", b"5"))
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+def create_app(clinic: Clinic, secret: str, *, https: bool = False, ready: threading.Event | None = None) -> FastAPI:
+    """The clinic's web app; ``https``: it is served over HTTPS (HSTS, ``Secure`` cookies);
+    ``ready``: answer only ``/api/health`` until it is set (see :class:`WhilePreparing`)."""
     # /docs and /redoc from the package's own copies of Swagger UI and ReDoc: no CDN, so they work offline
     app = FastAPIOffline(
         title="ITB clinic", description=f"Intrathecal baclofen pump clinic. {DISCLAIMER}", version="0.1"
@@ -147,6 +180,8 @@ def create_app(clinic: Clinic, secret: str, *, https: bool = False) -> FastAPI:
     app.state.clinic = clinic
     app.state.secret = secret
     app.state.https = https
+    if ready is not None:
+        app.add_middleware(WhilePreparing, ready=ready)  # inside SecurityHeaders: its answers get the headers too
     app.add_middleware(SecurityHeaders, https=https)
     install_error_handlers(app)
     install_api(app)
