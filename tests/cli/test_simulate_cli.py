@@ -13,7 +13,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "simulate-overinfusion.json"
+#: a copy of ``shared/spec/examples/simulate-overinfusion.json`` (tests/data/shared-examples/README.md)
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "shared-examples" / "simulate-overinfusion.json"
 DISCLAIMER = "Not a certified medical device"
 
 _EXE = shutil.which("itb")
@@ -88,7 +89,6 @@ def test_demo_json_has_events_and_final():
 
 
 # ------------------------------------------------------------------ files and stdin
-@pytest.mark.skipif(not EXAMPLE.exists(), reason="shared example not found")
 def test_shared_example_file_json():
     result = itb("simulate", str(EXAMPLE), "--json")
     assert result.returncode == 0, result.stderr
@@ -206,7 +206,6 @@ def test_timeline_is_sentences_with_units_not_a_key_dump(demo_text):
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d  interrogation: ", lines[2]), lines[2]
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason="shared example not found")
 def test_timeline_names_what_the_pump_cannot_see():
     result = itb("simulate", str(EXAMPLE))
     assert result.returncode == 0, result.stderr

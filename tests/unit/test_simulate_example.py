@@ -15,13 +15,12 @@ import pytest
 from itb.pump.scenario_json import outcome_json, parse_scenario
 from itb.pump.simulator import run
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "simulate-overinfusion.json"
+#: a copy of ``shared/spec/examples/simulate-overinfusion.json`` (tests/data/shared-examples/README.md)
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "shared-examples" / "simulate-overinfusion.json"
 
 
 @pytest.fixture(scope="module")
 def outcome():
-    if not EXAMPLE.exists():
-        pytest.skip(f"shared example not found at {EXAMPLE}")
     scenario = parse_scenario(json.loads(EXAMPLE.read_text()))
     result = run(scenario)
     return result, outcome_json(result)
