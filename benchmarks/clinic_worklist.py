@@ -362,24 +362,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, data_dir: str, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """The real ``itb serve`` on the bench schema (the URL carries its search path)."""
+def start_server(url: str, data_dir: str, port: int | None = None, wait_s: float = 60) -> tuple[subprocess.Popen, str]:
+    """The real ``itb serve`` on ``port`` (a free one by default) on the benchmark's database (the
+    URL, carrying any search path), with its data directory (``$ITB_HOME``: the audit key the
+    users were made with) and the reminders' schedule off; returns once ``/api/health`` answers."""
     port = port or free_port()
     env = {**os.environ, "ITB_SECRET": SECRET, "ITB_DATABASE_URL": url, "ITB_HOME": data_dir}
+    env["ITB_NOTIFY_INTERVAL"] = "0"
     itb = Path(sys.executable).with_name("itb")
-    proc = subprocess.Popen([str(itb), "serve", "--port", str(port)], env=env)
+    cmd = [str(itb), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
+            raise SystemExit(f"itb serve exited with {proc.returncode}")
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                 return proc, base
         except httpx.TransportError:
             time.sleep(0.1)
     proc.terminate()
-    raise SystemExit("the server did not start within 30 s")
+    raise SystemExit(f"itb serve did not start within {wait_s:g} s")
 
 
 def token(base: str, role: str) -> dict[str, str]:

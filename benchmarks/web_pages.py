@@ -27,7 +27,6 @@ saves ``worklist.png``, ``chart.png``, ``refill-review.png``, ``program-review.p
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -40,7 +39,15 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, select, text
 
-from clinic_worklist import SECRET, USERS, clinic_rows, free_port, fresh_schema, load, pct, with_search_path
+from clinic_worklist import (
+    USERS,
+    clinic_rows,
+    fresh_schema,
+    load,
+    pct,
+    start_server,
+    with_search_path,
+)
 from itb.adapters.audit_key import audit_key
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
@@ -86,30 +93,6 @@ def report(label: str, times: list[float], r: httpx.Response, extra: str = "") -
         f"  {label:<34}p50 {pct(times, 50):>7.1f} ms   p95 {pct(times, 95):>7.1f} ms   max {max(times):>7.1f} ms"
         f"   {len(r.content) / 1024:>7.0f} KiB{extra}"
     )
-
-
-def serve(db_url: str, data_dir: str, port: int) -> tuple[subprocess.Popen, str]:
-    """The real ``itb serve`` on ``port``, on the benchmark's database (``$ITB_DATABASE_URL``), with
-    its data directory (``$ITB_HOME``: the audit key the users were created with) and the notify
-    schedule off; returns once ``/api/health`` answers."""
-    port = port or free_port()
-    env = {**os.environ, "ITB_DATABASE_URL": db_url, "ITB_HOME": data_dir, "ITB_SECRET": SECRET}
-    env["ITB_NOTIFY_INTERVAL"] = "0"
-    itb = Path(sys.executable).with_name("itb")
-    cmd = [str(itb), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"itb serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("itb serve did not start within 60 s")
 
 
 def login(client: httpx.Client) -> None:
@@ -184,7 +167,7 @@ def bench(patients: int, url: str | None, runs: int, seed: int, port: int, clien
                 for role, (username, password) in USERS.items():
                     create_user(s, username, password, role, by=SYSTEM, at=now)
             print(f"{engine.dialect.name}: {patients} patients loaded in {time.perf_counter() - t0:.1f} s")
-            server, base = serve(db_url, data_dir, port)
+            server, base = start_server(db_url, data_dir, port)
             bench_pages(base, runs, clients)
         finally:
             if server is not None:

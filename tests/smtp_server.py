@@ -167,7 +167,7 @@ class SmtpCatcher:
         with self._lock:
             return self._attempts
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         """The messages once at least ``count`` were taken; ``AssertionError`` after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while len(self.envelopes) < count:

@@ -42,6 +42,7 @@ def notify(db: Path, smtp: SmtpCatcher, gateway: Gateway, *options: str) -> tupl
     env.update({
         "ITB_HOME": str(db.parent), "ITB_SMTP_URL": smtp.url, "ITB_NOTIFY_WEBHOOK_URL": gateway.url,
         "ITB_NOTIFY_WEBHOOK_SECRET": SECRET, "ITB_NOTIFY_QUIET_HOURS": "none", "ITB_NOTIFY_DAILY_CAP": "50",
+        "ITB_NOTIFY_MORNING": "00:00",  # the digest is due whatever the hour the test runs at
     })  # fmt: skip
     done = subprocess.run(
         [*itb_command(), "notify", "run", "--db", str(db), "--json", *options],

@@ -41,6 +41,7 @@ from itb.domain.reminders import (
     DigestLine,
     Facts,
     Message,
+    NotifySettings,
     Recipient,
     Rule,
     Visit,
@@ -305,7 +306,7 @@ def _recipient(c: m.Contact) -> Recipient:
     )  # fmt: skip
 
 
-def _visits(s: Session, now: datetime, settings: Any) -> list[Visit]:
+def _visits(s: Session, now: datetime, settings: NotifySettings) -> list[Visit]:
     """Visits that may be reminded of (booked, ahead) or missed (just passed)."""
     ahead = now + timedelta(days=max((*settings.reminder_days_before, 0)) + 1)
     behind = now - settings.missed_window - settings.missed_after
