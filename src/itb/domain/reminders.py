@@ -20,6 +20,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from itb.domain.reminder_texts import TEXTS, Text, text_for
+from itb.domain.worklist import Reason, WorkItem
 
 
 class Rule(StrEnum):
@@ -176,6 +177,40 @@ class Message:
     @property
     def key(self) -> tuple[str, str, int, str]:
         return (str(self.rule), self.event, self.contact_id, str(self.channel))
+
+
+def _iso(at: datetime | None) -> str:
+    return "none" if at is None else at.isoformat(timespec="minutes")
+
+
+def worklist_alerts(
+    item: WorkItem, refill_margin_days: float, last_fill: datetime | None, last_session: datetime | None
+) -> list[Alert]:
+    """The staff alerts of one worklist item (a pump): no refill booked before an alarm within the
+    margin (once per refill cycle: keyed by the pump's last fill), ERI reached (once per pump), a
+    stale vendor pump (once per last session)."""
+    if item.pump_id is None:
+        return []
+    said = dict(zip(item.reasons, item.details, strict=True))
+    refill = [said[r] for r in (Reason.ALARM_BEFORE_REFILL, Reason.NO_REFILL_BOOKED) if r in said]
+    pump, out = f"pump:{item.pump_id}", []
+    if refill and item.days_until_alarm is not None and item.days_until_alarm <= refill_margin_days:
+        out.append(Alert(Rule.ALARM_NO_REFILL, f"{pump}:fill:{_iso(last_fill)}", item.patient_id, item.patient_name,
+                         " ".join(refill)))  # fmt: skip
+    for reason, rule, event in (
+        (Reason.ERI_REACHED, Rule.ERI_REACHED, f"{pump}:eri"),
+        (Reason.STALE, Rule.VENDOR_STALE, f"{pump}:stale:{_iso(last_session)}"),
+    ):
+        if reason in said:
+            out.append(Alert(rule, event, item.patient_id, item.patient_name, said[reason]))
+    return out
+
+
+def visit_horizon(now: datetime, settings: NotifySettings = DEFAULT_NOTIFY) -> tuple[datetime, datetime]:
+    """The visits a pass must give :func:`plan`: from this far back (a refill just missed) to this
+    far ahead (the earliest reminder, a day to spare)."""
+    ahead = now + timedelta(days=max((*settings.reminder_days_before, 0)) + 1)
+    return now - settings.missed_window - settings.missed_after, ahead
 
 
 def reminder_windows(visit: Visit, settings: NotifySettings) -> list[tuple[str, datetime, datetime]]:
@@ -345,4 +380,6 @@ __all__ = [
     "plan",
     "reminder_windows",
     "retry_at",
+    "visit_horizon",
+    "worklist_alerts",
 ]

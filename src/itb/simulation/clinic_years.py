@@ -80,7 +80,7 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from itb.domain.devices import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
@@ -99,6 +99,8 @@ from itb.domain.reminders import (
     delivery,
     plan,
     reminder_windows,
+    visit_horizon,
+    worklist_alerts,
 )
 from itb.domain.scheduling import (
     DEFAULT_BOOKING,
@@ -469,10 +471,6 @@ class OutboxCounter:
             deferred=len(self.deferred),
             suppressed=self.suppressed,
         )
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="minutes")
 
 
 class _Patient:
@@ -861,14 +859,9 @@ class _Clinic:
         out: list[Alert] = []
         for item in items:
             p = self.patients[item.patient_id]
-            said = dict(zip(item.reasons, item.details, strict=True))
-            refill = [said[r] for r in (Reason.ALARM_BEFORE_REFILL, Reason.NO_REFILL_BOOKED) if r in said]
-            pump = f"pump:{p.pump_id}"
-            if refill and item.days_until_alarm is not None and item.days_until_alarm <= margin:
-                fill = datetime.combine(p.last_refill, CLINIC_HOUR)
-                out.append(Alert(Rule.ALARM_NO_REFILL, f"{pump}:fill:{_iso(fill)}", p.id, p.name, " ".join(refill)))
-            if Reason.ERI_REACHED in said:
-                out.append(Alert(Rule.ERI_REACHED, f"{pump}:eri", p.id, p.name, said[Reason.ERI_REACHED]))
+            fill = datetime.combine(p.last_refill, CLINIC_HOUR)
+            # keyed by the pump in place (a replacement is a new pump; the situation's id is the patient's)
+            out += worklist_alerts(replace(item, pump_id=p.pump_id), margin, fill, None)
         return out
 
     def visits(self, now: datetime) -> list[Visit]:
@@ -876,8 +869,7 @@ class _Clinic:
         ``max(reminder_days_before) + 1`` days ahead, refills missed within ``missed_window +
         missed_after`` (the horizon of ``itb.clinic.usecases.notify``'s query)."""
         settings = self.notify or DEFAULT_NOTIFY
-        ahead = now + timedelta(days=max((*settings.reminder_days_before, 0)) + 1)
-        behind = now - settings.missed_window - settings.missed_after
+        behind, ahead = visit_horizon(now, settings)
         self.missed_visits = [v for v in self.missed_visits if v.at >= behind]
         out = list(self.missed_visits)
         last_day = ahead.date()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -48,8 +48,10 @@ from itb.domain.reminders import (
     delivery,
     plan,
     retry_at,
+    visit_horizon,
+    worklist_alerts,
 )
-from itb.domain.worklist import Reason, WorkItem
+from itb.domain.worklist import WorkItem
 
 #: the lock that lets one pass run at a time (a pump lock's key no pump has: pump ids are positive)
 PASS_LOCK = -15
@@ -131,18 +133,9 @@ class NotifyUseCases(ClinicBase):
         cycles = {pid: (last_refill or implanted, reading) for pid, last_refill, implanted, reading in rows}
         out: list[Alert] = []
         for item in items:
-            if item.pump_id is None:
-                continue
-            fill, reading = cycles[item.pump_id]
-            said = dict(zip(item.reasons, item.details, strict=True))
-            refill = [said[r] for r in (Reason.ALARM_BEFORE_REFILL, Reason.NO_REFILL_BOOKED) if r in said]
-            pump = f"pump:{item.pump_id}"
-            if refill and item.days_until_alarm is not None and item.days_until_alarm <= margin:
-                out.append(_alert(Rule.ALARM_NO_REFILL, f"{pump}:fill:{_iso(fill)}", item, " ".join(refill)))
-            if Reason.ERI_REACHED in said:
-                out.append(_alert(Rule.ERI_REACHED, f"{pump}:eri", item, said[Reason.ERI_REACHED]))
-            if Reason.STALE in said:
-                out.append(_alert(Rule.VENDOR_STALE, f"{pump}:stale:{_iso(reading)}", item, said[Reason.STALE]))
+            if item.pump_id is not None:
+                fill, reading = cycles[item.pump_id]
+                out += worklist_alerts(item, margin, fill, reading)
         reports = s.execute(
             select(m.SymptomReport, m.Patient.name)
             .join(m.Patient, m.Patient.id == m.SymptomReport.patient_id)
@@ -308,8 +301,7 @@ def _recipient(c: m.Contact) -> Recipient:
 
 def _visits(s: Session, now: datetime, settings: NotifySettings) -> list[Visit]:
     """Visits that may be reminded of (booked, ahead) or missed (just passed)."""
-    ahead = now + timedelta(days=max((*settings.reminder_days_before, 0)) + 1)
-    behind = now - settings.missed_window - settings.missed_after
+    behind, ahead = visit_horizon(now, settings)
     rows = s.execute(
         select(m.Appointment, m.Patient.name)
         .join(m.Patient, m.Patient.id == m.Appointment.patient_id)
