@@ -9,9 +9,10 @@ Generates N random valid cases (seeded), writes them to a temporary JSON Lines f
    times, and the ratio command/floor of each pair is printed (median, min, max);
 2. the peak memory (largest process) of the command on N cases and on 10 x N cases (the same
    file ten times), and their ratio: the batch streams, so it stays flat;
-3. the pure Python API in one process: ``itb.contracts.forecast.answer_many`` on decoded
-   objects, ``itb.domain.forecast.forecast_many`` on parsed objects (both one call for all the
-   cases), and ``forecast_reservoir`` called once per case: cases/s;
+3. the pure Python API in one process: ``itb.contracts.forecast.answer_lines`` on the raw
+   lines (the batch's typed path), ``answer_many`` on decoded objects,
+   ``itb.domain.forecast.forecast_many`` on parsed objects (each one call per 4,096 cases or
+   all of them), and ``forecast_reservoir`` called once per case: cases/s;
 4. a naive minute-by-minute stepper (below) on a sample of the same cases: its time per case,
    against the exact forecast's time per case on all the cases, twice: the arithmetic alone
    (``forecast_arrays`` on the cases' arrays; the target is judged on this) and the whole
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import orjson
 
-from itb.contracts.forecast import answer_many, parse_case
+from itb.contracts.forecast import answer_lines, answer_many, parse_case
 from itb.domain.forecast import CHUNK_CASES, ReservoirState, case_arrays, forecast_many, forecast_reservoir
 from itb.domain.forecast_arrays import forecast_arrays
 from itb.domain.program import DosingProgram
@@ -334,6 +335,10 @@ def end_to_end(args: argparse.Namespace, data: bytes, n_cases: int) -> None:
 def python_api(args: argparse.Namespace, cases: list[dict]) -> None:
     """Sections 3 and 4: the Python API, the arithmetic, and the naive stepper."""
     objs = [orjson.loads(orjson.dumps(c)) for c in cases]
+    lines = [orjson.dumps(c) for c in cases]
+    lines_wall = best_of(
+        args.repeat, lambda: [answer_lines(lines[i : i + CHUNK_CASES]) for i in range(0, len(lines), CHUNK_CASES)]
+    )
     api_wall = best_of(args.repeat, lambda: answer_many(objs))
     parsed = [parse_case(o) for o in objs]
     domain_wall = best_of(args.repeat, lambda: forecast_many(parsed))
@@ -361,6 +366,7 @@ def python_api(args: argparse.Namespace, cases: list[dict]) -> None:
         if close(f.low_reservoir_alarm_at, alarm) and close(f.empty_at, empty)
     )
     print("(3) pure Python API, one process")
+    print(f"      contracts.forecast.answer_lines(raw lines)  {len(lines) / lines_wall:>12,.0f} cases/s")
     print(f"      contracts.forecast.answer_many(all cases)   {len(objs) / api_wall:>12,.0f} cases/s")
     print(f"      domain.forecast.forecast_many(all cases)    {len(parsed) / domain_wall:>12,.0f} cases/s")
     print(f"      domain.forecast.forecast_reservoir per case {len(single) / single_wall:>12,.0f} cases/s")

@@ -3,6 +3,7 @@ monotonicity in the reservoir volume, and the parallel batch path equal to the s
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -404,6 +405,28 @@ def unusual_valid_cases(draw) -> dict:
 def test_batch_fast_path_agrees_with_the_precise_path(objs: list):
     # Same answers, same errors, whatever else is in the batch (padding never leaks between cases).
     assert answer_many(objs) == [precise_answer(obj) for obj in objs]
+
+
+@st.composite
+def case_lines(draw) -> bytes:
+    """A case (valid, mutated or unusual) as a line of JSON, written by orjson or by the
+    standard library (spaces, ASCII escapes), its keys sometimes reversed."""
+    obj = draw(cases().map(Case.json) | mutated_cases() | unusual_valid_cases())
+    if draw(st.booleans()) and isinstance(obj, dict):
+        obj = dict(reversed(obj.items()))
+    writer = draw(st.sampled_from(["orjson", "orjson", "json"]))
+    return orjson.dumps(obj) if writer == "orjson" else json.dumps(obj).encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(case_lines(), min_size=1, max_size=12))
+def test_typed_path_agrees_with_the_precise_path(lines: list[bytes]):
+    # Whatever the typed path answers is byte for byte the precise answer to the decoded line.
+    from itb.contracts.forecast import answer_lines
+
+    for line, got in zip(lines, answer_lines(lines)):
+        if got is not None:
+            assert orjson.dumps(got) == orjson.dumps(precise_answer(orjson.loads(line)))
 
 
 # -- (c) batch: parallel equals serial ---------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import math
 import random
 from datetime import datetime
@@ -768,3 +769,82 @@ def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path,
     monkeypatch.setattr(batch, "CHUNK_LINES", 97)
     for workers in (1, 3):
         assert batch.answer_batch(data, answer_many, workers=workers) == want
+
+
+# -- the typed path on raw lines: the same bytes as decoding each line and answering it ------
+
+
+def typed_output(lines: list[bytes]) -> list[bytes | None]:
+    """Each line's answer as the batch writes it when the typed path vouches for the line."""
+    from itb.contracts.forecast import answer_lines
+
+    return [None if got is None else orjson.dumps(got) for got in answer_lines(lines)]
+
+
+def alone(line: bytes) -> bytes:
+    return orjson.dumps(answer(orjson.loads(line)))
+
+
+def test_typed_path_answers_the_worked_examples_as_alone():
+    lines = (EXAMPLES / "forecast.jsonl").read_bytes().splitlines()
+    lines = [line for line in lines if line.strip()]
+    got = typed_output(lines)
+    assert sum(g is not None for g in got) >= len(lines) // 2  # the path really answers most of them
+    for line, have in zip(lines, got):
+        if have is not None:
+            assert have == alone(line)
+
+
+def test_typed_path_answers_random_lines_as_alone_and_leaves_the_others():
+    rng = random.Random(1616)
+    lines = [generated_line(rng, i) for i in range(3_000)]
+    lines = [line for line in lines if line.strip()]
+    got = typed_output(lines)
+    answered = [(line, have) for line, have in zip(lines, got) if have is not None]
+    assert len(answered) > len(lines) // 4  # string ids, valid: a good share of the mix
+    assert all(have == alone(line) for line, have in answered)
+    assert all(b'"error"' not in have for _, have in answered)  # errors are the precise path's
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"id":"a\\u00e9","at":"2026-03-01T09:30:00"}',  # an escape: the whole chunk is left
+        '{"id":"\u00e9t\u00e9","at":"2026-03-01T09:30:00"}',  # non-ASCII: likewise
+        '{"id":12345678901234567890123,"at":"2026-03-01T09:30:00"}',  # an integer orjson reads as a float
+        '{"id":"x","at":"2026-02-30T00:00:00"}',  # a date in form that does not exist
+        '{"id":"x","at":"2026-03-01T09:30:00","reservoir_ml":-0}',
+        '{"id":"x","at":"2026-03-01T09:30:00","reservoir_ml":1e400}',
+        '{"id":"x","at":"2026-03-01T09:30:00","reservoir_ml":18.5,"reservoir_ml":19}',  # the last one counts
+        '{"id":"x","at":"2026-03-01T09:30:00","program":{"steps":[]}}',
+    ],
+)
+def test_typed_path_on_odd_text_answers_as_alone_or_leaves_the_line(text):
+    good = orjson.loads(orjson.dumps(case(id="good")))
+    raw = text.encode()
+    # The odd fields spliced into a full valid case, keeping the odd text byte for byte.
+    body = orjson.dumps({k: v for k, v in good.items() if k not in json.loads(raw)})
+    line = raw[:-1] + b"," + body[1:]
+    lines = [orjson.dumps(good), line, orjson.dumps(good)]
+    for one, have in zip(lines, typed_output(lines)):
+        try:
+            want = alone(one)
+        except orjson.JSONDecodeError:  # the batch answers "not valid JSON": the typed path must leave it
+            assert have is None
+            continue
+        assert have is None or have == want
+
+
+def test_json_lines_writes_each_answer_as_alone():
+    from itb.shell.batch import _json_lines
+
+    answers = [
+        {"id": "p-1", "daily_dose_mcg": 336.0, "daily_volume_ml": 0.672, "low_reservoir_alarm_at": None},
+        {"id": '},{"id":', "error": 'reservoir_ml: "},{"id": x'},  # the cut's text inside strings
+        {"id": None, "error": "line 3: not valid JSON"},
+        {"id": 1.5, "daily_dose_mcg": 1e16},
+    ]
+    want = b"".join(orjson.dumps(a) + b"\n" for a in answers)
+    assert _json_lines(answers) == want
+    assert _json_lines([{"x": [{"id": 1}, {"id": 2}]}, {"id": 3}]) == b'{"x":[{"id":1},{"id":2}]}\n{"id":3}\n'
+    assert _json_lines([]) == b""

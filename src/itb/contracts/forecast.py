@@ -23,6 +23,7 @@ from itb.domain.errors import InvalidInput, Violation
 from itb.domain.program import BolusKind, DailyBolus, DosingProgram, OneTimeBolus, Step, check_program
 
 if TYPE_CHECKING:  # the forecast arithmetic (numpy) is imported where it runs: parsing a program does not need it
+    from itb.contracts.forecast_columns import Columns
     from itb.domain.forecast import Forecast, ReservoirState
 
 
@@ -183,24 +184,11 @@ def answer_many(objs: Sequence[object]) -> list[dict]:
     """
     from itb.contracts.forecast_columns import read_columns
     from itb.domain.forecast import forecast_many
-    from itb.domain.forecast_arrays import forecast_arrays
 
     out: list[dict | None] = [None] * len(objs)
     slow: list[int] = []
     for rows, columns in read_columns(objs, slow):
-        result = forecast_arrays(columns.cases)
-        alarm = result.iso(columns.cases, "low_reservoir_alarm")
-        empty = result.iso(columns.cases, "empty")
-        for row, case_id_value, dose, volume, a, e in zip(
-            rows, columns.ids, result.daily_dose_mcg.tolist(), result.daily_volume_ml.tolist(), alarm, empty
-        ):
-            out[row] = {
-                "id": case_id_value,
-                "daily_dose_mcg": dose,
-                "daily_volume_ml": volume,
-                "low_reservoir_alarm_at": a,
-                "empty_at": e,
-            }
+        _answer_columns(rows, columns, out)
     valid: list[tuple[int, ReservoirState, DosingProgram]] = []
     for row in slow:
         obj = objs[row]
@@ -212,3 +200,42 @@ def answer_many(objs: Sequence[object]) -> list[dict]:
     for (row, _, _), forecast in zip(valid, forecasts):
         out[row] = result_json(case_id(objs[row]), forecast)
     return out  # type: ignore[return-value]
+
+
+def _answer_columns(rows: Sequence[int], columns: Columns, out: list[dict | None]) -> None:
+    """``out[row]``: the answer to each case of ``columns``."""
+    from itb.domain.forecast_arrays import forecast_arrays
+
+    result = forecast_arrays(columns.cases)
+    alarm = result.iso(columns.cases, "low_reservoir_alarm")
+    empty = result.iso(columns.cases, "empty")
+    for row, case_id_value, dose, volume, a, e in zip(
+        rows, columns.ids, result.daily_dose_mcg.tolist(), result.daily_volume_ml.tolist(), alarm, empty
+    ):
+        out[row] = {
+            "id": case_id_value,
+            "daily_dose_mcg": dose,
+            "daily_volume_ml": volume,
+            "low_reservoir_alarm_at": a,
+            "empty_at": e,
+        }
+
+
+def answer_lines(lines: Sequence[bytes]) -> list[dict | None]:
+    """The answer to each of ``lines`` (JSON Lines) that the typed path
+    (:mod:`itb.contracts.forecast_typed`) vouches for, None for every other line: those are to
+    be decoded and answered by :func:`answer_many`, which names their violations.
+
+    Without msgspec (a dependency of the project) every line is left to :func:`answer_many`."""
+    out: list[dict | None] = [None] * len(lines)
+    try:
+        from itb.contracts.forecast_typed import read_lines
+    except ImportError:
+        return out
+    rows, columns = read_lines(lines)
+    if rows:
+        _answer_columns(rows, columns, out)
+    return out
+
+
+answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch)

@@ -10,7 +10,8 @@ type, a program too long for the padded arrays) is handed back to the caller, wh
 with the precise per-case rules of :mod:`itb.contracts.forecast`; those name every violation,
 or answer the case if it turns out valid after all. So this path never needs to build an error
 message, and never accepts a case the precise rules would refuse (a property test holds the two
-paths to the same answers).
+paths to the same answers). The rules themselves (:func:`vouch`, on :class:`FlatCases`) also
+serve the typed path of :mod:`itb.contracts.forecast_typed`.
 """
 
 from __future__ import annotations
@@ -175,24 +176,15 @@ def _numbers(values: list) -> tuple[np.ndarray, np.ndarray]:
     return arr, bad | ~np.isfinite(arr)
 
 
-def _in_range(values: list, low: float, *, strict: bool = False, high: float = MAX_PHYSICAL) -> tuple:
-    """Floats of ``values`` and which break ``low <= v <= high`` (``low < v`` when strict)."""
-    arr, bad = _numbers(values)
-    with np.errstate(invalid="ignore"):
-        bad |= ~((arr > low) if strict else (arr >= low)) | ~(arr <= high)
-    return arr, bad
-
-
-def _minutes(values: list) -> tuple[np.ndarray, np.ndarray]:
-    """ "HH:MM" texts as minutes after midnight, and which are not such a text."""
+def _minutes(values: list) -> np.ndarray:
+    """ "HH:MM" texts as minutes after midnight (NaN: not such a text)."""
     try:
         found = list(map(MINUTES_OF_DAY.get, values))
     except TypeError:  # an unhashable value (a list or an object)
         raise _Irregular from None
-    bad = np.array([m is None for m in found], dtype=bool) if None in found else np.zeros(len(found), bool)
-    if bad.any():
-        found = [-1 if m is None else m for m in found]
-    return np.array(found, dtype=np.float64), bad
+    if None in found:
+        return np.array([np.nan if m is None else m for m in found], dtype=np.float64)
+    return np.array(found, dtype=np.float64)
 
 
 #: Where the contract's date-time text has a digit (``YYYY-MM-DDTHH:MM:SS``), and its separators.
@@ -241,12 +233,9 @@ def _per_case(bad_items: np.ndarray, case_of_item: np.ndarray, n: int) -> np.nda
 
 def _read_chunk(objs: list[dict]) -> tuple[np.ndarray, Columns]:
     """The chunk's arrays, and which cases are valid (invalid rows hold harmless values)."""
-    n = len(objs)
     ids = [obj.get("id") for obj in objs]
     if not set(map(type, ids)) <= {*_SCALAR_ID, type(None)}:
         ids = [i if type(i) in _SCALAR_ID else None for i in ids]
-
-    # The reservoir.
     try:
         ats, capacities, concentrations, reservoirs, alarms = (
             list(map(itemgetter(key), objs)) for key in _CASE_NUMBERS
@@ -254,70 +243,134 @@ def _read_chunk(objs: list[dict]) -> tuple[np.ndarray, Columns]:
     except KeyError:  # a required field is missing: answered by the per-case path
         raise _Irregular from None
     at_s, bad = _epoch_seconds(ats)
-    capacity, bad_capacity = _in_range(capacities, 0, strict=True)
-    bad |= bad_capacity
-    concentration, bad_conc = _in_range(concentrations, 0, strict=True)
-    bad |= bad_conc
     empties = [obj.get("empty_ml") for obj in objs]
     if None in empties:
         empties = [0.0 if v is None else v for v in empties]
-    volumes = []
-    for values in (reservoirs, alarms, empties):
-        arr, bad_volume = _in_range(values, 0)
-        with np.errstate(invalid="ignore"):
-            bad |= bad_volume | (arr > capacity)
-        volumes.append(arr)
-    day0 = at_s - at_s % 86400
+    numbers = [_numbers(values)[0] for values in (capacities, concentrations, reservoirs, alarms, empties)]
 
-    # The basal steps: the first at 00:00, starts strictly increasing.
     programs = [obj["program"] for obj in objs]
-    steps, step_count, step_case = _items([p["steps"] for p in programs])
+    steps, step_count, _ = _items([p["steps"] for p in programs])
     starts, rates = _fields(steps, STEP_REQUIRED)
-    step_min, bad_step = _minutes(starts)
-    step_rate, bad_rate = _in_range(rates, 0)
-    bad_step |= bad_rate
-    first = np.zeros(len(steps), dtype=bool)
-    first[np.cumsum(step_count) - step_count] = True
-    previous = np.empty_like(step_min)
-    previous[1:] = step_min[:-1]
-    bad_step |= np.where(first, step_min != 0, step_min <= previous)
-    bad |= _per_case(bad_step, step_case, n)
+    step_min = _minutes(starts)
 
-    # Daily boluses.
-    boluses, bolus_count, bolus_case = _items([p.get("boluses") or _EMPTY for p in programs])
+    boluses, bolus_count, _ = _items([p.get("boluses") or _EMPTY for p in programs])
     starts, doses, durations = _fields(boluses, BOLUS_REQUIRED)
-    bolus_min, bad_bolus = _minutes(starts)
-    bolus_dose, bad_dose = _in_range(doses, 0)
-    bolus_duration, bad_duration = _in_range(durations, MIN_BOLUS_DURATION_MINUTES, high=MAX_BOLUS_DURATION_MINUTES)
-    bad |= _per_case(bad_bolus | bad_dose | bad_duration, bolus_case, n)
+    bolus = (_minutes(starts), _numbers(doses)[0], _numbers(durations)[0])
 
-    # One-time boluses: ``at`` as seconds after the case's day 0.
     one_time, ot_count, ot_case = _items([p.get("one_time_boluses") or _EMPTY for p in programs])
     ats, doses, durations = _fields(one_time, ONE_TIME_REQUIRED, ONE_TIME_FIELDS)
     kinds = [item.get("kind", "single") for item in one_time]
     ot_at, bad_ot = _epoch_seconds(ats)
-    ot_dose, bad_dose = _in_range(doses, 0)
-    ot_duration, bad_duration = _in_range(durations, MIN_BOLUS_DURATION_MINUTES, high=MAX_BOLUS_DURATION_MINUTES)
-    bad_kind = np.array([type(k) is not str or k not in BOLUS_KINDS for k in kinds], dtype=bool)
-    bad |= _per_case(bad_ot | bad_dose | bad_duration | bad_kind, ot_case, n)
-
-    cases = CaseArrays(
-        day0_epoch_s=day0,
-        t0_s=(at_s - day0).astype(np.float64),
-        reservoir_ml=volumes[0],
-        concentration_mcg_per_ml=concentration,
-        low_reservoir_alarm_ml=volumes[1],
-        empty_ml=volumes[2],
-        step_start_min=padded(step_min, step_count, 0.0),
-        step_rate_mcg_per_day=padded(step_rate, step_count, 0.0),
+    bad_ot |= np.array([type(k) is not str or k not in BOLUS_KINDS for k in kinds], dtype=bool)
+    flat = FlatCases(
+        bad=bad | _per_case(bad_ot, ot_case, len(objs)),
+        at_s=at_s,
+        capacity=numbers[0],
+        concentration=numbers[1],
+        reservoir=numbers[2],
+        alarm=numbers[3],
+        empty=numbers[4],
+        step_min=step_min,
+        step_rate=_numbers(rates)[0],
         step_count=step_count,
-        bolus_start_min=padded(bolus_min, bolus_count, 0.0),
-        bolus_dose_mcg=padded(bolus_dose, bolus_count, 0.0),
-        bolus_duration_min=padded(bolus_duration, bolus_count, 1.0),
+        bolus_min=bolus[0],
+        bolus_dose=bolus[1],
+        bolus_duration=bolus[2],
         bolus_count=bolus_count,
-        one_time_start_s=padded((ot_at - day0[ot_case]).astype(np.float64), ot_count, 0.0),
-        one_time_dose_mcg=padded(ot_dose, ot_count, 0.0),
-        one_time_duration_min=padded(ot_duration, ot_count, 1.0),
-        one_time_count=ot_count,
+        ot_at_s=ot_at,
+        ot_dose=_numbers(doses)[0],
+        ot_duration=_numbers(durations)[0],
+        ot_count=ot_count,
     )
-    return ~bad, Columns(ids, cases)
+    return vouch(flat), Columns(ids, flat.arrays())
+
+
+# -- the contract's rules, on flat columns --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlatCases:
+    """A chunk's cases as flat columns, before the contract's rules are applied (:func:`vouch`).
+
+    ``bad`` marks cases already known not to be read right (a date that does not parse, an
+    unknown kind); any other value that could not be read is NaN. Items (steps, boluses,
+    one-time boluses) are flat, case after case, ``*_count`` of them per case. Times of day are
+    minutes; dates are seconds since 1970.
+    """
+
+    bad: np.ndarray
+    at_s: np.ndarray
+    capacity: np.ndarray
+    concentration: np.ndarray
+    reservoir: np.ndarray
+    alarm: np.ndarray
+    empty: np.ndarray
+    step_min: np.ndarray
+    step_rate: np.ndarray
+    step_count: np.ndarray
+    bolus_min: np.ndarray
+    bolus_dose: np.ndarray
+    bolus_duration: np.ndarray
+    bolus_count: np.ndarray
+    ot_at_s: np.ndarray
+    ot_dose: np.ndarray
+    ot_duration: np.ndarray
+    ot_count: np.ndarray
+
+    def arrays(self) -> CaseArrays:
+        """The cases as the forecast's padded arrays (rows of bad cases hold harmless values)."""
+        day0 = self.at_s - self.at_s % 86400
+        ot_case = np.repeat(np.arange(len(self.at_s)), self.ot_count)
+        return CaseArrays(
+            day0_epoch_s=day0,
+            t0_s=(self.at_s - day0).astype(np.float64),
+            reservoir_ml=self.reservoir,
+            concentration_mcg_per_ml=self.concentration,
+            low_reservoir_alarm_ml=self.alarm,
+            empty_ml=self.empty,
+            step_start_min=padded(self.step_min, self.step_count, 0.0),
+            step_rate_mcg_per_day=padded(self.step_rate, self.step_count, 0.0),
+            step_count=self.step_count,
+            bolus_start_min=padded(self.bolus_min, self.bolus_count, 0.0),
+            bolus_dose_mcg=padded(self.bolus_dose, self.bolus_count, 0.0),
+            bolus_duration_min=padded(self.bolus_duration, self.bolus_count, 1.0),
+            bolus_count=self.bolus_count,
+            one_time_start_s=padded((self.ot_at_s - day0[ot_case]).astype(np.float64), self.ot_count, 0.0),
+            one_time_dose_mcg=padded(self.ot_dose, self.ot_count, 0.0),
+            one_time_duration_min=padded(self.ot_duration, self.ot_count, 1.0),
+            one_time_count=self.ot_count,
+        )
+
+
+def _outside(arr: np.ndarray, low: float, *, strict: bool = False, high: float = MAX_PHYSICAL) -> np.ndarray:
+    """Which values break ``low <= v <= high`` (``low < v`` when strict); NaN breaks it."""
+    with np.errstate(invalid="ignore"):
+        return ~((arr > low) if strict else (arr >= low)) | ~(arr <= high)
+
+
+def vouch(flat: FlatCases) -> np.ndarray:
+    """Which cases keep every rule of the contract (the others go to the per-case path)."""
+    n = len(flat.at_s)
+    bad = flat.bad | _outside(flat.capacity, 0, strict=True) | _outside(flat.concentration, 0, strict=True)
+    for volume in (flat.reservoir, flat.alarm, flat.empty):
+        with np.errstate(invalid="ignore"):
+            bad |= _outside(volume, 0) | (volume > flat.capacity)
+
+    # The basal steps: the first at 00:00, starts strictly increasing.
+    step_min, count = flat.step_min, flat.step_count
+    bad |= count == 0
+    first = np.zeros(len(step_min), dtype=bool)
+    first[(np.cumsum(count) - count)[count > 0]] = True
+    previous = np.empty_like(step_min)
+    previous[1:] = step_min[:-1]
+    with np.errstate(invalid="ignore"):
+        bad_step = np.where(first, ~(step_min == 0), ~(step_min > previous)) | _outside(flat.step_rate, 0)
+    bad |= _per_case(bad_step, np.repeat(np.arange(n), count), n)
+
+    low, high = MIN_BOLUS_DURATION_MINUTES, MAX_BOLUS_DURATION_MINUTES
+    bad_bolus = _outside(flat.bolus_min, 0) | _outside(flat.bolus_dose, 0)
+    bad_bolus |= _outside(flat.bolus_duration, low, high=high)
+    bad |= _per_case(bad_bolus, np.repeat(np.arange(n), flat.bolus_count), n)
+    bad_ot = _outside(flat.ot_dose, 0) | _outside(flat.ot_duration, low, high=high)
+    bad |= _per_case(bad_ot, np.repeat(np.arange(n), flat.ot_count), n)
+    return ~bad

@@ -134,8 +134,9 @@ class Profiles:
     def take(self, rows: np.ndarray) -> Profiles:
         return Profiles(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
-    def with_extra_rate(self, extra: np.ndarray) -> Profiles:
-        return Profiles.build(self.starts_s, self.rates + extra[:, None])
+    def with_extra_rate(self, rows: np.ndarray, extra: np.ndarray) -> Profiles:
+        """The profiles at ``rows``, each with a constant ``extra`` rate added."""
+        return Profiles.build(self.starts_s[rows], self.rates[rows] + extra[:, None])
 
     def delivered_by(self, t: np.ndarray) -> np.ndarray:
         """Cumulative dose (mcg) from midnight of day 0 to ``t`` (one time per row)."""
@@ -239,13 +240,11 @@ def time_to_deliver(profiles: Profiles, t0: np.ndarray, amount: np.ndarray, case
     """Smallest ``t >= t0`` by which ``amount`` (> 0) has been delivered by each periodic
     profile plus its one-time boluses; NaN if never. Parts of boluses before ``t0`` are ignored."""
     has_windows = cases.one_time_count > 0
+    # Every row answered as if it had no window (rows are independent: cheaper than taking the
+    # rows without one apart); the rows with windows are then answered again below.
+    t_out = profiles.time_to_deliver(t0, amount)
     if not has_windows.any():
-        return profiles.time_to_deliver(t0, amount)
-    t_out = np.full(len(t0), np.nan)
-    plain = ~has_windows
-    if plain.any():
-        rows = np.flatnonzero(plain)
-        t_out[rows] = profiles.take(rows).time_to_deliver(t0[rows], amount[rows])
+        return t_out
     rows = np.flatnonzero(has_windows)
     base = profiles.take(rows)
     t = t0[rows].copy()
@@ -273,7 +272,7 @@ def time_to_deliver(profiles: Profiles, t0: np.ndarray, amount: np.ndarray, case
         extra = np.zeros(len(idx))
         for w in range(wa.shape[1]):
             extra = extra + np.where((wa[idx, w] <= tt) & (tt < we[idx, w]), wr[idx, w], 0.0)
-        piece = base.take(idx).with_extra_rate(extra)
+        piece = base.with_extra_rate(idx, extra)
         bound = bounds[idx, b]
         got = piece.delivered_by(bound) - piece.delivered_by(tt)
         hit = got >= left[idx]
