@@ -1,5 +1,6 @@
-"""What ``itb`` imports to start: the quick commands never load the clinic's or the forecast's
-libraries, and the command tree built on demand lists and runs exactly what Typer's would."""
+"""What ``itb`` imports to start: ``itb --help`` not even Typer, the quick commands never the
+clinic's or the forecast's libraries, and the command tree built on demand lists and runs
+exactly what Typer's would."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from itb.cli import app
 from itb.cli.lazy import lazy_command
 
-HEAVY = ("numpy", "sqlalchemy", "fastapi", "pydantic", "starlette", "uvicorn", "matplotlib", "jinja2")
+HEAVY = ("numpy", "sqlalchemy", "fastapi", "pydantic", "starlette", "uvicorn", "matplotlib", "jinja2", "typer")
 PROBE = """
 import sys
 from itb.cli import main
@@ -35,17 +36,20 @@ def loaded_by(*args: str) -> tuple[set[str], str]:
     return {x for x in line.removeprefix("loaded: ").split(",") if x}, done.stdout
 
 
-def test_help_imports_no_heavy_library_and_lists_every_command():
+def test_help_imports_no_heavy_library_not_even_typer_and_lists_every_command():
     loaded, out = loaded_by("--help")
     assert loaded == set()
     for name in ("forecast", "simulate", "serve", "demo", "import", "worklist", "pump", "programmer", "audit"):
         assert f"\n  {name} " in out
 
 
-def test_the_bundled_simulation_imports_neither_the_clinic_nor_numpy():
+def test_the_bundled_simulation_imports_neither_the_clinic_nor_numpy_nor_typer():
     loaded, out = loaded_by("simulate")
-    assert loaded == set()
+    assert loaded == set()  # nothing to parse: the entry point runs it
+    assert out == CliRunner().invoke(app, ["simulate"]).stdout  # as Typer's command prints it
     assert "Not a certified medical device" in out
+    loaded, _ = loaded_by("simulate", "--json")
+    assert loaded == {"typer"}  # an option: Typer parses the line
 
 
 def test_forecast_still_imports_what_it_computes_with(tmp_path):

@@ -4,7 +4,8 @@ Typer turns every command of an app into a Click command up front, reading each 
 signature and evaluating its annotations: most of the work of ``itb --help`` and a good part of
 ``itb simulate``. :func:`lazy_command` builds the top-level group alone; a command or group
 below it is built the first time it is looked up (``itb simulate`` builds ``simulate`` only),
-and the listing of ``itb --help`` is written from each one's name and help text, as Typer would.
+and the group's listing is written from each one's name and help text, as Typer would. (``itb
+--help`` itself is answered before Typer is imported: :mod:`itb.cli.top_help`.)
 """
 
 from __future__ import annotations

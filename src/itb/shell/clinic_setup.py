@@ -17,13 +17,11 @@ from itb.bootstrap import clinic_on
 from itb.clinic.services import Clinic, ClinicConfig
 from itb.domain.reminders import DEFAULT_NOTIFY, NotifySettings
 from itb.domain.scheduling import ClinicCalendar
+from itb.shell.clinic_server import SetupError as SetupError  # defined where serving needs it light
+from itb.shell.clinic_server import https_from_env as https_from_env
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-class SetupError(ValueError):
-    """A clinic setting in the environment is malformed (the message names it)."""
 
 
 def time_zone_from_env(env: dict[str, str] | None = None) -> str:
@@ -35,18 +33,6 @@ def time_zone_from_env(env: dict[str, str] | None = None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SetupError(f"ITB_TIME_ZONE: {name!r} is not a time zone (e.g. Europe/Paris)") from None
     return name
-
-
-def https_from_env(env: dict[str, str] | None = None) -> bool:
-    """``ITB_HTTPS`` (``1``/``true``/``yes``, default off): the service is served over HTTPS (behind
-    a TLS proxy): the login cookie is then ``Secure`` and responses carry HSTS."""
-    env = dict(os.environ) if env is None else env
-    text = env.get("ITB_HTTPS", "").strip().lower()
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    if text in ("1", "true", "yes", "on"):
-        return True
-    raise SetupError(f"ITB_HTTPS: {text!r} is not yes or no (1/0, true/false)")
 
 
 def calendar_from_env(env: dict[str, str] | None = None) -> ClinicCalendar:

@@ -12,8 +12,6 @@ not be reached or refused. Nothing is stored when a request fails.
 
 from __future__ import annotations
 
-import html
-import json
 import math
 import os
 import secrets
@@ -42,9 +40,10 @@ from itb.web.api import install_api
 from itb.web.api.auth import DISCLAIMER
 from itb.web.api.deps import TOKEN_HOURS, make_token
 from itb.web.input_errors import field_messages, install_input_error_handlers
+from itb.web.preparing import PREPARING, WhilePreparing, error_page
 from itb.web.security_headers import SecurityHeaders
 
-__all__ = ["DISCLAIMER", "TOKEN_HOURS", "create_app", "error_page", "json_safe", "secret_key"]
+__all__ = ["DISCLAIMER", "PREPARING", "TOKEN_HOURS", "create_app", "error_page", "json_safe", "secret_key"]
 
 
 def secret_key(data_dir: Path) -> str:
@@ -58,23 +57,6 @@ def secret_key(data_dir: Path) -> str:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
-
-
-def error_page(code: int, message: str, title: str | None = None) -> str:
-    """A plain page for an error met while browsing (the API answers JSON)."""
-    title = title or {
-        403: "Not allowed",
-        404: "Not found",
-        409: "Changed meanwhile",
-        422: "Please check",
-        502: "Pump",
-    }.get(code, "Error")
-    return (
-        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
-        f'<body style="font:17px system-ui;max-width:40rem;margin:3rem auto"><h1>{title}</h1>'
-        f'<p>{html.escape(message)}</p><p><a href="/">Back to the start</a></p>'
-        f"<p><small>{DISCLAIMER}</small></p></body></html>"
-    )
 
 
 def json_safe(value: Any) -> Any:
@@ -142,32 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
         app.add_exception_handler(kind, handler)
     install_input_error_handlers(app, error_page)
-
-
-#: What every page and API call answers (503) while ``itb serve --demo`` fills the demo clinic.
-PREPARING = "The demo clinic is being prepared (about a minute); this page reloads by itself when it is ready."
-
-
-class WhilePreparing:
-    """Until ``ready`` is set, every HTTP request but ``GET /api/health`` is answered 503 with
-    :data:`PREPARING` (a page that reloads itself, or JSON under ``/api/``) and ``Retry-After``."""
-
-    def __init__(self, app: Any, *, ready: threading.Event) -> None:
-        self.app = app
-        self.ready = ready
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.ready.is_set() or scope["path"] == "/api/health":
-            await self.app(scope, receive, send)
-            return
-        api = scope["path"].startswith("/api/")
-        body = json.dumps({"detail": PREPARING}) if api else error_page(503, PREPARING, "Please wait")
-        kind = b"application/json" if api else b"text/html; charset=utf-8"
-        headers = [(b"content-type", kind), (b"retry-after", b"5"), (b"cache-control", b"no-store")]
-        if not api:
-            headers.append((b"refresh", b"5"))
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body.encode()})
 
 
 def create_app(clinic: Clinic, secret: str, *, https: bool = False, ready: threading.Event | None = None) -> FastAPI:
