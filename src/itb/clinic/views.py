@@ -10,12 +10,11 @@ them. Visibility is the use cases' own: ``clinic.patient``, ``clinic.pump`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, Row, Select, bindparam, select
 
 from itb.adapters.db.models import (
     Appointment,
@@ -35,10 +34,10 @@ from itb.clinic.audit_check import Problem, Verification, check_entries, verify
 from itb.clinic.derived import earliest_alarm_at, earliest_empty_at, estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Forbidden, NotFound, row_json
 from itb.clinic.triage_context import last_interrogation_status
-from itb.clinic.worklist import worklist
+from itb.clinic.worklist import first_items, worklist
 from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
 from itb.domain.screening import TrialResult
-from itb.domain.worklist import WorkItem
+from itb.domain.worklist import Wanted, WorkItem
 
 # The records the chart and the pump pages are handed (detached) are named here too, for the
 # interfaces' annotations: they need not import the database adapters themselves.
@@ -86,6 +85,8 @@ __all__ = [
 ]
 
 OfPatient = TypeVar("OfPatient", Appointment, Assessment, ScreeningTrial)
+#: the chart's pump log: the latest events shown
+CHART_EVENTS = 60
 OfPumps = TypeVar("OfPumps", ProgramVersion, Refill)
 
 
@@ -175,17 +176,18 @@ class RefillFollowUp:
 
 @dataclass(frozen=True)
 class Chart:
-    """A patient's records, as the chart shows them (detached records)."""
+    """A patient's records, as the chart shows them (the patient and the pump detached records)."""
 
     patient: Patient
     pump: Pump | None  # the implanted one
-    appointments: Sequence[Appointment]
-    assessments: Sequence[Assessment]
-    screenings: Sequence[ScreeningTrial]
+    # the other records as rows of their columns (``a.at``, ``a.kind``: named as the records' own)
+    appointments: Sequence[Row[Any]]  # of Appointment, in time order (as the three below)
+    assessments: Sequence[Row[Any]]  # of Assessment
+    screenings: Sequence[Row[Any]]  # of ScreeningTrial
     reports: list[Report]  # the latest first
-    versions: Sequence[ProgramVersion]  # of all the patient's pumps
-    refills: Sequence[Refill]
-    events: Sequence[PumpEvent]  # the last 60, the latest first
+    versions: Sequence[Row[Any]]  # of ProgramVersion, of all the patient's pumps
+    refills: Sequence[Row[Any]]  # of Refill
+    events: Sequence[Row[Any]]  # of PumpEvent: the last 60, the latest first
     last_status: dict | None  # what the pump said at its last interrogation
     #: changes not settled yet, and changes in the pump's log with no record (to review)
     record_changes: Sequence[PumpChange] = ()
@@ -307,45 +309,64 @@ def screening_results(clinic: Clinic, actor: Actor, patient_id: int) -> list[Tri
 
 
 def chart(clinic: Clinic, actor: Actor, patient_id: int) -> Chart:
-    """Everything the patient's chart is drawn from."""
+    """Everything the patient's chart is drawn from: the patient and the implanted pump as records,
+    the rest as rows of their columns (one select each, prepared once: ``_CHART_...`` below)."""
     with clinic.sessions() as s:
         patient = clinic.patient(s, actor, patient_id)
         pump = next((p for p in patient.pumps if p.status == "implanted"), None)
         pump_ids = [p.id for p in patient.pumps]
-        reports = s.execute(
-            select(SymptomReport).where(SymptomReport.patient_id == patient.id).order_by(SymptomReport.at.desc())
-        )
+        c = s.connection()
+        of_patient = {"patient_id": patient.id}
+        of_pumps = {"pump_ids": pump_ids}
         return Chart(
             patient=patient,
             pump=pump,
-            appointments=_of_patient(s, Appointment, patient.id),
-            assessments=_of_patient(s, Assessment, patient.id),
-            screenings=_of_patient(s, ScreeningTrial, patient.id),
-            reports=[_report(r) for r in reports.scalars()],
-            versions=_of_pumps(s, ProgramVersion, pump_ids),
-            refills=_of_pumps(s, Refill, pump_ids),
-            events=_last_events(s, pump_ids, 60),
+            appointments=c.execute(_CHART_APPOINTMENTS, of_patient).all(),
+            assessments=c.execute(_CHART_ASSESSMENTS, of_patient).all(),
+            screenings=c.execute(_CHART_SCREENINGS, of_patient).all(),
+            reports=[Report(*r) for r in c.execute(_CHART_REPORTS, of_patient)],
+            versions=c.execute(_CHART_VERSIONS, of_pumps).all() if pump_ids else [],
+            refills=c.execute(_CHART_REFILLS, of_pumps).all() if pump_ids else [],
+            events=c.execute(_CHART_EVENTS, of_pumps).all() if pump_ids else [],
             last_status=last_interrogation_status(s, pump.id) if pump is not None else None,
             record_changes=clinic.pending_changes(s, pump.id) if pump is not None else (),
         )
 
 
-def _of_patient(s: Session, kind: type[OfPatient], patient_id: int) -> list[OfPatient]:
-    return list(s.execute(select(kind).where(kind.patient_id == patient_id).order_by(kind.at)).scalars())
+#: the patient's pumps, bound by each of the chart's reads of them
+_PUMP_IDS: BindParameter[list[int]] = bindparam("pump_ids", expanding=True)
 
 
-def _of_pumps(s: Session, kind: type[OfPumps], pump_ids: list[int]) -> list[OfPumps]:
-    if not pump_ids:
-        return []
-    return list(s.execute(select(kind).where(kind.pump_id.in_(pump_ids)).order_by(kind.at)).scalars())
+def _columns(kind: type[Any]) -> Select[Any]:
+    return select(*kind.__table__.columns)
 
 
-def _last_events(s: Session, pump_ids: list[int], limit: int) -> list[PumpEvent]:
-    if not pump_ids:
-        return []
-    latest_first = PumpEvent.at.desc(), PumpEvent.seq.desc()
-    query = select(PumpEvent).where(PumpEvent.pump_id.in_(pump_ids)).order_by(*latest_first).limit(limit)
-    return list(s.execute(query).scalars())
+def _of_patient_rows(kind: type[OfPatient]) -> Select[Any]:
+    return _columns(kind).where(kind.patient_id == bindparam("patient_id")).order_by(kind.at, kind.id)
+
+
+def _of_pumps_rows(kind: type[OfPumps]) -> Select[Any]:
+    return _columns(kind).where(kind.pump_id.in_(_PUMP_IDS)).order_by(kind.at, kind.id)
+
+
+# The chart's reads, built once (a request only binds its ids). Each row has the columns of its
+# record by name (``a.at``, ``a.kind``), which is all the chart and its plans read of them.
+_CHART_APPOINTMENTS = _of_patient_rows(Appointment)
+_CHART_ASSESSMENTS = _of_patient_rows(Assessment)
+_CHART_SCREENINGS = _of_patient_rows(ScreeningTrial)
+_CHART_VERSIONS = _of_pumps_rows(ProgramVersion)
+_CHART_REFILLS = _of_pumps_rows(Refill)
+_CHART_EVENTS = (
+    _columns(PumpEvent)
+    .where(PumpEvent.pump_id.in_(_PUMP_IDS))
+    .order_by(PumpEvent.at.desc(), PumpEvent.seq.desc())
+    .limit(CHART_EVENTS)
+)
+_CHART_REPORTS = (
+    select(*(getattr(SymptomReport, f.name) for f in fields(Report)))  # a ``Report``'s fields, in its order
+    .where(SymptomReport.patient_id == bindparam("patient_id"))
+    .order_by(SymptomReport.at.desc(), SymptomReport.id.desc())
+)
 
 
 # ---------------------------------------------------------------------- pumps
@@ -438,13 +459,20 @@ def booked_visits(clinic: Clinic, actor: Actor, patient_id: int) -> BookedVisits
 
 
 # ---------------------------------------------------------------------- the worklist, reports, the audit log
-def work_items(clinic: Clinic, actor: Actor, now: datetime | None = None) -> list[WorkItem]:
-    """The worklist at ``now`` (default: the clinic's clock), most urgent first (a caregiver's: their child's)."""
+def work_items(
+    clinic: Clinic, actor: Actor, now: datetime | None = None, wanted: Wanted | None = None
+) -> list[WorkItem]:
+    """The worklist at ``now`` (default: the clinic's clock), most urgent first (a caregiver's: their
+    child's); ``wanted``: only those items (the first N, an urgency, a reason, a name), of which only
+    the pumps that can be among them are built."""
     with clinic.sessions() as s:
         ids = None
         if actor.role == "caregiver":
             ids = set(s.execute(clinic.visible_patients(s, actor).with_only_columns(Patient.id)).scalars())
-        return worklist(s, clinic.clock() if now is None else now, clinic.config.booking, ids, clinic.config.flow)
+        at, config = clinic.clock() if now is None else now, clinic.config
+        if wanted is None:
+            return worklist(s, at, config.booking, ids, config.flow)
+        return first_items(s, at, config.booking, wanted, ids, config.flow)
 
 
 def unreviewed_reports(clinic: Clinic, actor: Actor) -> list[Report]:

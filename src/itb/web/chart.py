@@ -10,12 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from itb.clinic import views
-from itb.clinic.derived import earliest_alarm_at, is_constant_flow, learned_flow, program_of
+from itb.clinic.derived import LearnedFlow, earliest_alarm_at, is_constant_flow, learned_flow, program_of
 from itb.clinic.services import Actor, Clinic
 from itb.domain import constant_flow as cf
 from itb.domain import formatting as fmt
 from itb.domain.alarms import ALARMS, Priority
-from itb.domain.calibration import drift
+from itb.domain.calibration import FlowSettings, drift
 from itb.domain.catalogue import product
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.limits import DRUG_PRODUCTS
@@ -23,7 +23,7 @@ from itb.domain.management import management_for
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantity
 from itb.web import family
-from itb.web.plot_cache import PLOTS
+from itb.web.plot_cache import DERIVED, PLOTS
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
     if pump is not None:
         program = program_of(pump)
         history = sorted((r.at, r.expected_ml, r.withdrawn_ml, r.added_ml) for r in records.refills)
-        learned = learned_flow(pump, history, clinic.config.flow)
+        learned = flow_of(pump, history, clinic.config.flow)
         svgs["reservoir"] = drawn(
             "Reservoir forecast",
             plots.reservoir_forecast_svg,
@@ -129,6 +129,32 @@ def chart_context(clinic: Clinic, actor: Actor, patient_id: int) -> dict:
             today=now.date(),
         ),
     }
+
+
+#: The pump's columns :func:`itb.clinic.derived.learned_flow` reads: with the refills and the
+#: settings, the content key of its result (a change of any of them computes it again at once).
+FLOW_COLUMNS = (
+    "model",
+    "implant_fill_ml",
+    "reading_at",
+    "reservoir_capacity_ml",
+    "reading_reservoir_ml",
+    "concentration_mcg_per_ml",
+    "low_reservoir_alarm_ml",
+    "empty_ml",
+    "program",
+    "low_reservoir_alarm_at",
+)
+
+
+def flow_of(pump: views.Pump, history: list[tuple], settings: FlowSettings) -> LearnedFlow:
+    """``learned_flow(pump, history, settings)``, computed once per content (:data:`DERIVED`)."""
+    return DERIVED.get(learned_flow_from, {name: getattr(pump, name) for name in FLOW_COLUMNS}, history, settings)
+
+
+def learned_flow_from(columns: dict[str, Any], history: list[tuple], settings: FlowSettings) -> LearnedFlow:
+    """:func:`itb.clinic.derived.learned_flow` of a pump with these columns (:data:`FLOW_COLUMNS`)."""
+    return learned_flow(views.Pump(**columns), history, settings)
 
 
 def drawn(title: str, draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:

@@ -12,6 +12,11 @@ rounded time that changes its picture (the chart passes "now" to the minute: see
 The cache is a least-recently-used map bounded in bytes (:data:`MAX_BYTES`), thread-safe (uvicorn
 answers pages from a thread pool), shared by every plot, and single-flight: threads asking at
 once for a plot that is being rendered wait for that one render instead of starting their own.
+
+The same cache keeps other values the chart derives from its records by a pure function
+(:data:`DERIVED`: the learned flow and its forecast), under the same kind of key; such a value is
+weighed at a nominal size (:data:`DERIVED_WEIGHT`), and is shared by every request that asks for
+it, so it must be immutable (frozen dataclasses, tuples).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
 
 #: The cache's bound: the UTF-8 bytes of the SVG text it keeps (16 MiB). A chart's three plots are
 #: about 50 to 70 KB together, so this keeps the plots of some 250 charts (more than a clinic
@@ -45,18 +52,24 @@ class CacheStats:
     uncacheable: int
 
 
-class PlotCache:
-    """SVG text by content key: LRU within ``max_bytes``, thread-safe, single-flight."""
+def utf8_bytes(svg: str) -> int:
+    return len(svg.encode("utf-8"))
 
-    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+
+class PlotCache(Generic[V]):
+    """Values (SVG text by default) by content key: LRU within ``max_bytes`` as ``weigh`` counts
+    them (the UTF-8 bytes of the text by default), thread-safe, single-flight."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES, weigh: Callable[[V], int] = utf8_bytes) -> None:  # type: ignore[assignment]
         self.max_bytes = max_bytes
+        self.weigh = weigh
         self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[V, int]] = OrderedDict()
         self._bytes = 0
-        self._flights: dict[bytes, Future[str]] = {}
+        self._flights: dict[bytes, Future[V]] = {}
         self._counts = {"hits": 0, "renders": 0, "joined": 0, "uncacheable": 0}
 
-    def svg(self, draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
+    def get(self, draw: Callable[..., V], *args: Any, **kwargs: Any) -> V:
         """``draw(*args, **kwargs)``, rendered once per distinct content while it stays cached.
 
         An exception of ``draw`` reaches every thread that waited for that render; nothing is kept.
@@ -83,9 +96,10 @@ class PlotCache:
             return flight.result()
         return self._render(key, flight, draw, args, kwargs)
 
-    def _render(
-        self, key: bytes, flight: Future[str], draw: Callable[..., str], args: tuple, kwargs: dict[str, Any]
-    ) -> str:
+    #: a plot's SVG: :meth:`get`
+    svg = get
+
+    def _render(self, key: bytes, flight: Future[V], draw: Callable[..., V], args: tuple, kwargs: dict[str, Any]) -> V:
         try:
             svg = draw(*args, **kwargs)
         except BaseException as exc:
@@ -100,9 +114,9 @@ class PlotCache:
         flight.set_result(svg)
         return svg
 
-    def _keep(self, key: bytes, svg: str) -> None:
+    def _keep(self, key: bytes, svg: V) -> None:
         """Keeps ``svg`` (the lock held), dropping the least recently used beyond the bound."""
-        size = len(svg.encode("utf-8"))
+        size = self.weigh(svg)
         if size > self.max_bytes:
             return
         self._entries[key] = (svg, size)
@@ -122,7 +136,7 @@ class PlotCache:
             self._bytes = 0
 
 
-def content_key(draw: Callable[..., str], args: tuple, kwargs: dict[str, Any]) -> bytes:
+def content_key(draw: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> bytes:
     """A SHA-256 of the function's name and of every argument's value (``TypeError`` for a value
     of a kind it cannot write exactly, or a callable without a qualified name).
 
@@ -171,7 +185,12 @@ def _encode(value: Any, out: list[str]) -> None:
 
 
 #: The one cache of the web service's plots.
-PLOTS = PlotCache()
+PLOTS: PlotCache[str] = PlotCache()
+
+#: The nominal size of a derived value (a learned flow with its forecast is a few hundred bytes).
+DERIVED_WEIGHT = 1024
+#: The chart's other derived values, by content: 4 MiB at the nominal size, some 4,000 values.
+DERIVED: PlotCache[Any] = PlotCache(4 * 1024 * 1024, weigh=lambda _value: DERIVED_WEIGHT)
 
 
-__all__ = ["MAX_BYTES", "PLOTS", "CacheStats", "PlotCache", "content_key"]
+__all__ = ["DERIVED", "DERIVED_WEIGHT", "MAX_BYTES", "PLOTS", "CacheStats", "PlotCache", "content_key", "utf8_bytes"]
