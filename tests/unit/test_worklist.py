@@ -21,8 +21,11 @@ from itb.domain.worklist import (
     PumpSituation,
     Reason,
     ReportedSymptoms,
+    Wanted,
     WorkItem,
     build_worklist,
+    empty_within,
+    settled,
 )
 
 NOW = datetime(2026, 3, 2, 7, 30)  # a Monday morning
@@ -711,3 +714,76 @@ def test_symptom_report_words_cover_every_symptom_code_and_an_untriaged_report_i
     assert old.words == "stiffness or spasms coming back" and old.instruction == ""
     long = reported_symptoms(2, NOW, "caregiver", [], "x" * 500, 0, {"urgency": "mention at the next visit"})
     assert len(long.words) < 210 and long.words.endswith("…”")
+
+
+# -- the first items only ----------------------------------------------------------------------
+
+
+def random_situations(rng: random.Random, n: int = 300) -> list[PumpSituation]:
+    """Pumps empty at a few instants (many tie), some with a family report of each urgency."""
+    instants = [None, *(at(d) for d in (-2, 3, 3.5, 6.9, 7, 12, 29, 30, 31, 60))]
+    out = []
+    for k in range(n):
+        empty = rng.choice(instants)
+        report = ReportedSymptoms(k, at(-1), "mum", rng.choice([0, 1, 2]), "call today", "fever", "")
+        out.append(
+            calm(
+                patient_id=k,
+                patient_name=rng.choice(["Ana Berg", "ana berg", "Ben Costa"]),
+                pump_id=1000 + k,
+                empty_at=empty,
+                low_reservoir_alarm_at=None if empty is None else empty - timedelta(days=rng.choice([1, 5, 9])),
+                plausible_empty_at=rng.choice([None, None, *instants]),
+                next_refill_booked=rng.choice([None, on(2), on(40)]),
+                high_risk=rng.random() < 0.3,
+                record_problems=("a change not settled",) if rng.random() < 0.05 else (),
+                symptom_reports=(report,) if rng.random() < 0.05 else (),
+            )
+        )
+    return out
+
+
+def test_the_settled_items_are_the_whole_lists_first_items_whatever_is_not_built_yet() -> None:
+    """Built: the pumps with a report and those empty at or before an instant; the pumps not built
+    are empty after it: the items ``settled`` gives are the whole list's first, and with every
+    pump built, all of it."""
+    rng = random.Random(16)
+    for _ in range(6):
+        situations = random_situations(rng)
+        whole = build_worklist(situations, NOW)
+        assert settled(whole, NOW, None) == whole
+        for cut in sorted({s.earliest_empty_at for s in situations if s.earliest_empty_at is not None}):
+            built = [s for s in situations if s.symptom_reports or (s.earliest_empty_at or at(1e4)) <= cut]
+            first = settled(build_worklist(built, NOW), NOW, cut)
+            assert first == whole[: len(first)]
+            assert all(i.report_urgency == REPORT_EMERGENCY for i in first) or first[-1].days_until_empty is not None
+
+
+def test_an_urgent_item_with_no_report_is_empty_soon_or_its_alarm_passed_or_its_record_is_in_doubt() -> None:
+    """What lets the worklist of an urgency leave the pumps empty later unread (but those)."""
+    rng = random.Random(7)
+    settings = BookingSettings()
+    items = build_worklist(random_situations(rng, 600), NOW)
+    assert empty_within(2, settings) is None
+    for most in (0, 1):
+        days = empty_within(most, settings)
+        assert days is not None
+        for i in items:
+            if i.urgency <= most and not i.symptom_report_ids:
+                empty_soon = i.days_until_empty is not None and i.days_until_empty <= days
+                alarm_passed = i.days_until_alarm is not None and i.days_until_alarm <= 0
+                assert empty_soon or alarm_passed or Reason.RECORD_CHECK in i.reasons
+
+
+def test_wanted_keeps_the_first_items_of_an_urgency_a_reason_and_a_name() -> None:
+    items = build_worklist(random_situations(random.Random(3)), NOW)
+    assert Wanted().of(items) == items
+    assert Wanted(limit=5).of(items) == items[:5]
+    urgent = Wanted(limit=3, max_urgency=0, reason="record_check", name="ANA").of(items)
+    assert (
+        urgent
+        == [
+            i for i in items if i.urgency == 0 and Reason.RECORD_CHECK in i.reasons and "ana" in i.patient_name.lower()
+        ][:3]
+    )
+    assert urgent

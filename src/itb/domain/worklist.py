@@ -470,6 +470,62 @@ def _order(item: WorkItem) -> tuple[object, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What of the worklist is asked for: the first ``limit`` items (None: all) of those with an
+    urgency of ``max_urgency`` or less, listed for ``reason`` (a ``Reason`` value), of a patient whose
+    name contains ``name`` (any case)."""
+
+    limit: int | None = None
+    max_urgency: int | None = None
+    reason: str | None = None
+    name: str | None = None
+
+    def keeps(self, item: WorkItem) -> bool:
+        return (
+            (self.max_urgency is None or item.urgency <= self.max_urgency)
+            and (not self.reason or self.reason in {str(r) for r in item.reasons})
+            and (not self.name or self.name.lower() in item.patient_name.lower())
+        )
+
+    def of(self, items: Iterable[WorkItem]) -> list[WorkItem]:
+        """These items of a whole worklist (in its order)."""
+        kept = [i for i in items if self.keeps(i)]
+        return kept if self.limit is None else kept[: self.limit]
+
+
+def worklist_order(item: WorkItem) -> tuple[object, ...]:
+    """The key the worklist is sorted by (see :func:`build_worklist`): total, so the order is one."""
+    return _order(item)
+
+
+def settled(items: Iterable[WorkItem], now: datetime, unbuilt_from: datetime | None) -> list[WorkItem]:
+    """The first items of the worklist that are certain, most urgent first, when the pumps not built
+    yet have no family report and are all empty at ``unbuilt_from`` or later (None: every pump is
+    built, all items are certain). An unbuilt pump can only come after an item whose days until empty
+    are fewer than its own; an item at the same days could tie with one and is not certain yet."""
+    ordered = sorted(items, key=_order)
+    if unbuilt_from is None:
+        return ordered
+    bound = (unbuilt_from - now).total_seconds() / _DAY_SECONDS
+    out = []
+    for item in ordered:
+        empty = item.days_until_empty
+        if item.report_urgency != REPORT_EMERGENCY and (empty is None or empty >= bound):
+            break
+        out.append(item)
+    return out
+
+
+def empty_within(max_urgency: int, settings: BookingSettings) -> float | None:
+    """An item with no family report has an urgency of ``max_urgency`` or less only if its record
+    needs checking, its alarm has passed, or its reservoir is empty within these many days (None:
+    every item has)."""
+    if max_urgency >= 2:
+        return None
+    return settings.urgent_empty_days if max_urgency <= 0 else max(settings.urgent_empty_days, settings.soon_empty_days)
+
+
 def build_worklist(
     situations: Iterable[PumpSituation], now: datetime, settings: BookingSettings = DEFAULT_BOOKING
 ) -> list[WorkItem]:

@@ -30,6 +30,7 @@ from itb.domain.limits import DRUG_PRODUCTS
 from itb.domain.program import DosingProgram
 from itb.domain.reading import age_years_on
 from itb.domain.units import Dimension, parse_quantities, parse_quantity
+from itb.domain.worklist import Reason, Wanted
 from itb.web import family
 from itb.web.api.deps import token_actor
 from itb.web.calendar_pages import install_calendar_pages
@@ -39,6 +40,7 @@ from itb.web.login_pages import COOKIE, install_login_pages
 from itb.web.notify_pages import install_notify_pages
 from itb.web.page_context import PageContext
 from itb.web.page_params import FormId, FormVersion, PageId, QueryId, form_id, week_start
+from itb.web.quality_pages import install_quality_pages
 from itb.web.report_pages import install_report_pages
 from itb.web.settings_pages import install_settings_pages
 from itb.web.task_pages import install_task_pages, program_rows, read_program_form
@@ -162,26 +164,21 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
         if actor.role == "caregiver":
             raise NotFound("page not found")
         now = clinic.clock()
-        items = views.work_items(clinic, actor, now)
-        reasons = sorted({str(r) for i in items for r in i.reasons})
-        if urgency is not None:
-            items = [i for i in items if i.urgency <= urgency]
-        if reason:
-            items = [i for i in items if reason in {str(r) for r in i.reasons}]
-        if q:
-            items = [i for i in items if q.lower() in i.patient_name.lower()]
-        total = len(items)
-        items = items[: max(show, 1)]
+        # Only the rows shown are built (and one more: whether more are on the list), not the whole list.
+        wanted = Wanted(limit=show + 1, max_urgency=urgency, reason=reason or None, name=q or None)
+        items = views.work_items(clinic, actor, now, wanted)
         return render(
             request,
             "worklist.html",
             actor,
             token,
-            total=total,
+            more=len(items) > show,
             show=show,
-            items=items,
+            more_rows=min(show + WORKLIST_PAGE_ROWS, MAX_WORKLIST_ROWS),
+            all_rows=MAX_WORKLIST_ROWS,
+            items=items[:show],
             now=now,
-            reasons=reasons,
+            reasons=[str(r) for r in Reason],
             urgency=urgency,
             reason=reason,
             q=q or "",
@@ -621,6 +618,7 @@ def install_pages(app: FastAPI, clinic: Clinic, secret: str, make_token: Callabl
     install_report_pages(router, clinic, session=session, check_csrf=check_csrf)
     install_settings_pages(router, clinic, session=session, check_csrf=check_csrf, render=render)
     install_notify_pages(router, page)
+    install_quality_pages(router, page)
     app.include_router(router)
 
 

@@ -10,7 +10,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -128,6 +141,15 @@ class Pump(Base):
     patient: Mapped[Patient] = relationship(back_populates="pumps")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's declarative form)
+
+
+#: The earliest known empty instant of a pump (its own forecast or the learned flow's, whichever
+#: is known and sooner; NULL when neither is): the worklist's order, the same SQL on both databases.
+PUMP_EARLIEST_EMPTY = case(
+    (Pump.plausible_empty_at.is_(None) | (Pump.empty_at < Pump.plausible_empty_at), Pump.empty_at),
+    else_=Pump.plausible_empty_at,
+)
+Index("ix_pumps_earliest_empty", PUMP_EARLIEST_EMPTY, Pump.id)
 
 
 class ProgramVersion(Base):
@@ -473,3 +495,21 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Complication(Base):
+    """A complication the clinic recorded (``itb.domain.quality.COMPLICATION_KINDS``: infection, CSF
+    leak or seroma, a catheter kink, disconnection, migration or occlusion, a pump pocket problem,
+    withdrawal, overdose, other): when, of which patient and pump, and who recorded it. ``refill_id``:
+    the refill whose volume discrepancy it explains (the quality report's recorded cause)."""
+
+    __tablename__ = "complications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    pump_id: Mapped[int | None] = mapped_column(ForeignKey("pumps.id"), index=True)
+    refill_id: Mapped[int | None] = mapped_column(ForeignKey("refills.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)

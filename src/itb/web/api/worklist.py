@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from itb.clinic import views
+from itb.domain.worklist import Wanted
 from itb.web.api.deps import ClinicDep, CurrentUser
 from itb.web.api.schemas import WorkItemOut, errors
 
@@ -20,11 +21,10 @@ def get_worklist(
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="the first N items only")] = None,
     max_urgency: Annotated[int | None, Query(ge=0, le=2, description="0: urgent only; 1: and soon")] = None,
 ) -> list[dict]:
-    items = views.work_items(clinic, me)
-    if max_urgency is not None:
-        items = [i for i in items if i.urgency <= max_urgency]
-    items = items[:limit] if limit else items
-    return [work_item_json(i) for i in items]
+    """The whole worklist; with ``limit`` or ``max_urgency``, only those items are built (the same
+    items as the whole list's first ones of that urgency)."""
+    wanted = None if limit is None and max_urgency is None else Wanted(limit=limit, max_urgency=max_urgency)
+    return [work_item_json(i) for i in views.work_items(clinic, me, wanted=wanted)]
 
 
 def work_item_json(i: Any) -> dict:
