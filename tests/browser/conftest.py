@@ -10,7 +10,9 @@ uncaught exceptions and failed sub-resources: a test fails on any it did not exp
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import socket
 import threading
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate
@@ -80,15 +82,37 @@ def _unavailable(message: str) -> None:
 # ---------------------------------------------------------------------------------- the clinic
 
 
+def _filled_demo(root: Path) -> Path:
+    """The demo clinic's folder (database and audit key), filled once for the whole run: the first
+    test process to ask fills it, under a lock; the others wait and copy it."""
+    filled = root / "browser-demo-clinic"
+    with open(root / "browser-demo-clinic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (filled / "filled").exists():
+            shutil.rmtree(filled, ignore_errors=True)
+            filled.mkdir()
+            engine = make_engine(f"sqlite:///{filled / 'clinic.db'}")
+            migrate(engine)
+            clinic = clinic_on(engine, ClinicConfig(data_dir=filled), clock=lambda: TODAY)
+            fill_demo_clinic(clinic, today=TODAY)
+            assert clinic.clock() == TODAY  # the demo moves the clock while it fills, then puts it back
+            with engine.connect() as connection:  # the write-ahead log folded into the file before it is copied
+                connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            engine.dispose()
+            (filled / "filled").touch()
+    return filled
+
+
 @pytest.fixture(scope="session")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
-    """The demo clinic (40 patients, the demo logins), its clock fixed at ``TODAY``."""
+    """The demo clinic (40 patients, the demo logins), its clock fixed at ``TODAY``: this test
+    process's own copy of the one filled for the run."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # shared by the test processes
     where = tmp_path_factory.mktemp("browser-clinic")
+    shutil.copytree(_filled_demo(root), where, dirs_exist_ok=True)
     engine = make_engine(f"sqlite:///{where / 'clinic.db'}")
-    migrate(engine)
     clinic = clinic_on(engine, ClinicConfig(data_dir=where), clock=lambda: TODAY)
-    fill_demo_clinic(clinic, today=TODAY)
-    assert clinic.clock() == TODAY  # the demo moves the clock while it fills, then puts it back
     yield clinic
     engine.dispose()
 

@@ -1,6 +1,7 @@
-"""The real ``itb audit verify`` command, run as a subprocess: exit 0 and a summary when the chain
-is intact, exit 1 with each finding on a line naming its entry when it is not, ``--json`` the
-verification, ``--full`` every entry; an unusable ``ITB_AUDIT_KEY`` is one line and exit 2."""
+"""The ``itb audit verify`` command, in this process (a broken chain's also as a process of its
+own): exit 0 and a summary when the chain is intact, exit 1 with each finding on a line naming its
+entry when it is not, ``--json`` the verification, ``--full`` every entry; an unusable
+``ITB_AUDIT_KEY`` is one line and exit 2."""
 
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ from test_forecast_cli import itb_command
 from itb.adapters.db.engine import make_engine, migrate
 from itb.bootstrap import clinic_on
 from itb.clinic.services import SYSTEM, ClinicConfig
+from itb_here import itb_here
 
 
 def itb(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``itb ARGS --db`` the test's clinic, in this process (``tests/itb_here.py``)."""
+    environment: dict[str, str | None] = {"ITB_AUDIT_KEY": None, "ITB_HOME": str(tmp_path), **env}
+    return itb_here(*args, "--db", str(tmp_path / "clinic.db"), env=environment)
+
+
+def itb_process(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The same, as a process of its own."""
     environment = {k: v for k, v in os.environ.items() if k != "ITB_AUDIT_KEY"}
     environment.update({"ITB_HOME": str(tmp_path), **env})
     command = [*itb_command(), *args, "--db", str(tmp_path / "clinic.db")]
@@ -49,7 +58,7 @@ def test_verify_reports_an_intact_chain_then_the_changed_entry_by_its_id(tmp_pat
     with sqlite3.connect(tmp_path / "clinic.db") as db:
         target = db.execute("SELECT min(id) FROM audit_log").fetchone()[0]
         db.execute("UPDATE audit_log SET actor = 'nobody' WHERE id = ?", (target,))
-    broken = itb(tmp_path, "audit", "verify", "--full")
+    broken = itb_process(tmp_path, "audit", "verify", "--full")
     assert broken.returncode == 1, broken.stderr
     assert f"audit entry {target}: its content does not match its chain value" in broken.stdout
     found = orjson.loads(itb(tmp_path, "audit", "verify", "--full", "--json").stdout)

@@ -1,6 +1,7 @@
-"""The real ``itb import`` command, run as a subprocess (``shared/spec/clinic-import.md``,
-"Command"): exit 0 imported (or valid with ``--dry-run``), exit 2 invalid with every error on
-stderr as ``row N, column C: ...``, ``--json`` the report."""
+"""The ``itb import`` command (``shared/spec/clinic-import.md``, "Command"), in this process, and
+as a process of its own for a repeated import and an invalid file: exit 0 imported (or valid with
+``--dry-run``), exit 2 invalid with every error on stderr as ``row N, column C: ...``, ``--json``
+the report."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ from pathlib import Path
 import orjson
 from test_forecast_cli import itb_command
 
+from itb_here import itb_here
+
 FILE = Path(__file__).parents[1] / "data" / "clinic-import" / "three-pumps.csv"
 
 
 def itb_import(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``itb import ARGS`` as a process of its own."""
     env = {**os.environ, "ITB_HOME": str(tmp_path)}
     command = [*itb_command(), "import", *args, "--db", str(tmp_path / "clinic.db")]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_import_then_again_unchanged_and_a_dry_run_stores_nothing(tmp_path: Path):
-    dry = itb_import(tmp_path, str(FILE), "--dry-run", "--json")
+    dry = itb(tmp_path, "import", str(FILE), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert {r["status"] for r in orjson.loads(dry.stdout)["rows"]} == {"valid"}
-    first = itb_import(tmp_path, str(FILE), "--json")
+    first = itb(tmp_path, "import", str(FILE), "--json")
     assert first.returncode == 0, first.stderr
     assert orjson.loads(first.stdout)["created"]["pumps"] == 3  # the dry run stored nothing
     again = itb_import(tmp_path, str(FILE))
@@ -43,9 +47,8 @@ def test_an_invalid_file_exits_2_with_every_error_on_stderr(tmp_path: Path):
 
 
 def itb(tmp_path: Path, *args: str, db: str = "clinic.db") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ITB_HOME": str(tmp_path)}
-    command = [*itb_command(), *args, "--db", str(tmp_path / db)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    """``itb ARGS --db`` the test's clinic, in this process (``tests/itb_here.py``)."""
+    return itb_here(*args, "--db", str(tmp_path / db), env={"ITB_HOME": str(tmp_path)})
 
 
 def test_export_then_import_elsewhere_gives_the_same_forecast(tmp_path: Path):

@@ -1,9 +1,14 @@
-"""``itb pump serve`` and ``itb programmer`` as a clinic uses them: a real process, real TCP."""
+"""``itb pump serve`` and ``itb programmer`` as a clinic uses them: a real pump process, real TCP.
+
+The pump is always a process of its own (``itb pump serve``); the programmer's commands run in
+this process through the command's entry point (``tests/itb_here.py``: its exit status and both
+streams) but for the tests of the installed command itself (a bad address, an unreachable pump,
+``--json`` before ``programmer``).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -13,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from itb_here import itb_here
 
 _EXE = shutil.which("itb")
 ITB = [_EXE] if _EXE else [sys.executable, "-c", "from itb.cli import main; main()"]
@@ -52,14 +59,7 @@ def pump(home: Path) -> Iterator[ServedPump]:
 
 
 def programmer(pump: ServedPump, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ITB, "programmer", "--pump", pump.address, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ},
-        stdin=subprocess.DEVNULL,
-    )
+    return itb_here("programmer", "--pump", pump.address, *args)
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> object:
@@ -276,7 +276,5 @@ def test_every_json_command_takes_json_after_and_before(tmp_path: Path):
     before = subprocess.run([*ITB, "--json", "worklist", "--db", db], capture_output=True, text=True, timeout=60)
     assert as_json(after) == as_json(before) == []
     for command in ("interrogate", "log", "program", "refill", "bolus"):
-        shown = subprocess.run(
-            [*ITB, "programmer", "--pump", "127.0.0.1:1", command, "--help"], capture_output=True, text=True
-        )
+        shown = itb_here("programmer", "--pump", "127.0.0.1:1", command, "--help")
         assert "--json" in shown.stdout, (command, shown.stdout, shown.stderr)

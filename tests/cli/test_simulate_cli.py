@@ -1,4 +1,6 @@
-"""``itb simulate`` through the installed command, as a user runs it (``shared/spec/simulate.md``)."""
+"""``itb simulate`` through the installed command's entry point (``shared/spec/simulate.md``): the bundled
+demo, a scenario on standard input and its refusal as a process of its own, as a user starts it; the
+rest in this process (``tests/itb_here.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+
+from itb_here import itb_here
 
 #: a copy of ``shared/spec/examples/simulate-overinfusion.json`` (tests/data/shared-examples/README.md)
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "shared-examples" / "simulate-overinfusion.json"
@@ -32,6 +36,12 @@ GOOD: dict[str, Any] = {
 
 
 def itb(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``itb ARGS`` through the command's entry point, in this process (``tests/itb_here.py``)."""
+    return itb_here(*args, stdin=stdin)
+
+
+def itb_process(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``itb ARGS`` as a process of its own, as a user starts it."""
     return subprocess.run([*ITB, *args], input=stdin, capture_output=True, text=True, timeout=60)
 
 
@@ -61,7 +71,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], field: str) -> None
 # ------------------------------------------------------------------ the bundled demo
 @pytest.fixture(scope="module")
 def demo_text() -> subprocess.CompletedProcess[str]:
-    return itb("simulate")
+    return itb_process("simulate")
 
 
 def test_demo_prints_a_timeline_with_refills(demo_text):
@@ -103,7 +113,7 @@ def test_stdin_with_dash_gives_the_same_answer_as_a_file(tmp_path):
     path = tmp_path / "scenario.json"
     path.write_text(json.dumps(GOOD))
     from_file = itb("simulate", str(path), "--json")
-    from_stdin = itb("simulate", "-", "--json", stdin=json.dumps(GOOD))
+    from_stdin = itb_process("simulate", "-", "--json", stdin=json.dumps(GOOD))
     assert from_file.returncode == from_stdin.returncode == 0, from_stdin.stderr
     assert json.loads(from_stdin.stdout) == json.loads(from_file.stdout)
     assert any(e["type"] == "refill" for e in json.loads(from_stdin.stdout)["events"])
@@ -144,7 +154,8 @@ def test_bad_scenario_exit_2_one_line_naming_the_field(case, tmp_path):
 
 
 def test_bad_scenario_on_stdin_is_refused_the_same_way():
-    assert_refused(itb("simulate", "-", stdin=json.dumps(with_(action_fields={"added_ml": 21}))), "actions[0].added_ml")
+    refused = itb_process("simulate", "-", stdin=json.dumps(with_(action_fields={"added_ml": 21})))
+    assert_refused(refused, "actions[0].added_ml")
 
 
 def test_missing_file_and_invalid_json_exit_2(tmp_path):

@@ -1,6 +1,7 @@
-"""The real ``itb users`` commands, run as subprocesses on a SQLite file: a weak password is
-refused naming the field and the rule (exit 2); ``password``, ``role`` and ``disable`` each end
-the user's tokens (the token version goes up) and are audited."""
+"""The ``itb users`` commands on a SQLite file, in this process (a weak password's refusal also as
+a process of its own): a weak password is refused naming the field and the rule (exit 2);
+``password``, ``role`` and ``disable`` each end the user's tokens (the token version goes up) and
+are audited."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from pathlib import Path
 
 from test_forecast_cli import itb_command
 
+from itb_here import itb_here
+
 
 def itb_users(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``itb users ARGS --db`` the test's clinic, in this process (``tests/itb_here.py``)."""
+    return itb_here("users", *args, "--db", str(tmp_path / "clinic.db"), stdin=stdin, env={"ITB_HOME": str(tmp_path)})
+
+
+def itb_users_process(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The same, as a process of its own."""
     env = {**os.environ, "ITB_HOME": str(tmp_path)}
     command = [*itb_command(), "users", *args, "--db", str(tmp_path / "clinic.db")]
     return subprocess.run(command, capture_output=True, text=True, env=env, input=stdin, timeout=120)
@@ -25,7 +34,7 @@ def user_row(tmp_path: Path, username: str) -> tuple[str, int, int]:
 
 
 def test_itb_users_create_refuses_a_weak_password_naming_the_field_and_the_rule(tmp_path: Path):
-    weak = itb_users(tmp_path, "create", "alice", "--role", "nurse", "--password", "passwordpassword")
+    weak = itb_users_process(tmp_path, "create", "alice", "--role", "nurse", "--password", "passwordpassword")
     assert weak.returncode == 2
     assert weak.stderr.startswith("itb: error: password: is too easy to guess (strength 0 of 4, needs at least 3)")
     short = itb_users(tmp_path, "create", "alice", "--role", "nurse", stdin="alice-2026\n")  # read from stdin

@@ -12,8 +12,10 @@ logged in through the token endpoint.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +34,9 @@ from itb.adapters.db import models as m
 from itb.adapters.db.engine import make_engine, migrate, session_factory
 from itb.bootstrap import clinic_on
 from itb.clinic import users as users_module
+from itb.clinic.password_policy import password_violations
 from itb.clinic.services import SYSTEM, Actor, Clinic, ClinicConfig
+from itb.domain.errors import Violation
 from itb.domain.program import DosingProgram
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -49,6 +53,17 @@ PASSWORDS = {
 }
 
 # ---------------------------------------------------------------------------------- the database
+
+
+@event.listens_for(Engine, "connect")
+def _no_sync_to_disk(dbapi_connection: Any, _record: Any) -> None:
+    """A test's SQLite file is not waited onto the disk at each commit (``synchronous=OFF``): what
+    a commit makes visible, and to whom, is unchanged; only a power cut could lose it, and the
+    file is the test's own. The PostgreSQL databases do the same (``synchronous_commit = off``)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
 
 def postgres_url() -> str:
@@ -172,6 +187,8 @@ class WorkerPostgres:
     def _make(self) -> None:
         with self.admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+            # a commit is not waited onto the disk (visibility and locking are unchanged; see _no_sync_to_disk)
+            connection.execute(text(f'ALTER DATABASE "{self.name}" SET synchronous_commit = off'))
         migrated = make_engine(self.url)
         migrate(migrated)
         migrated.dispose()
@@ -338,15 +355,29 @@ def clinic(engine: Engine, clock: Clock, tmp_path: Path) -> Clinic:
     return clinic_on(engine, ClinicConfig(data_dir=tmp_path / "data"), clock=clock)
 
 
+@functools.cache
+def _judged(password: str, username: str, field: str) -> tuple[Violation, ...]:
+    """The password policy's answer for one of :data:`PASSWORDS`, asked once per test process."""
+    return tuple(password_violations(password, username, field))
+
+
+def _password_violations_once(password: str, username: str, field: str = "password") -> list[Violation]:
+    return list(_judged(password, username, field))
+
+
 @pytest.fixture
 def users(sessions: sessionmaker[Session], clock: Clock, monkeypatch: pytest.MonkeyPatch) -> dict[str, Actor]:
     """One user of each role (username = role), as the actor the service takes.
 
-    Hashing stays argon2, with light parameters: the default ones take ~0.1 s per hash.
+    Hashing stays argon2, with light parameters: the default ones take ~0.1 s per hash. The
+    policy's strength estimate of these four passwords (~70 ms each) is made once per process and
+    remembered while they are created (the same answer: the estimate is a function of the password
+    and the username); every other password, and these in the test itself, meet the policy anew.
     """
     monkeypatch.setattr(users_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     out = {}
-    with sessions.begin() as s:
+    with monkeypatch.context() as creating, sessions.begin() as s:
+        creating.setattr(users_module, "password_violations", _password_violations_once)
         for role in ROLES:
             user = users_module.create_user(s, role, PASSWORDS[role], role, by=SYSTEM, at=clock())
             out[role] = Actor(user.username, user.role, user.id)

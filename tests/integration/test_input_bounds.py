@@ -7,7 +7,6 @@ page: a 422 page), and a refused request stores nothing; a record already outsid
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import date, datetime
@@ -321,23 +320,27 @@ def test_a_refused_mri_booking_stores_nothing(client, child, pump, db):
     assert db.count(m.Appointment) == before["appointments"] + 2
 
 
-def test_a_refused_cli_session_stores_nothing(db_url, db, tmp_path):
+def test_a_refused_cli_session_stores_nothing(db_url, db, tmp_path, monkeypatch):
     """``itb session`` on a vendor pump: a session in 1900 or a program of 1,440 steps is refused
-    (exit 2, the field named) and nothing is stored."""
-    env = {**os.environ, "ITB_HOME": str(tmp_path / "cli"), "ITB_DATABASE_URL": db_url}
+    (exit 2, the field named) and nothing is stored. The commands run in this process (the
+    installed command's own start is tests/cli's)."""
+    from typer.testing import CliRunner
 
-    def itb(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*ITB, *args], capture_output=True, text=True, env=env, timeout=120)
+    from itb.cli import app
 
-    imported = itb("import", str(IMPORT_FILE), "--json")
-    assert imported.returncode == 0, imported.stderr
+    monkeypatch.setenv("ITB_HOME", str(tmp_path / "cli"))
+    monkeypatch.setenv("ITB_DATABASE_URL", db_url)
+    runner = CliRunner()
+
+    imported = runner.invoke(app, ["import", str(IMPORT_FILE), "--json"])
+    assert imported.exit_code == 0, imported.output
     pump_id = json.loads(imported.stdout)["rows"][0]["pump_id"]
     before = db.snapshot()
-    old = itb("session", str(pump_id), "bolus", "--at", "1900-01-01T10:00", "--bolus", "20")
-    assert old.returncode == 2 and "at: must be from" in old.stderr
+    old = runner.invoke(app, ["session", str(pump_id), "bolus", "--at", "1900-01-01T10:00", "--bolus", "20"])
+    assert old.exit_code == 2 and "at: must be from" in old.stderr, old.output
     steps = ";".join(f"{i // 60:02d}:{i % 60:02d}=100" for i in range(1440))
-    long = itb("session", str(pump_id), "program", "--program", steps)
-    assert long.returncode == 2 and "at most 48" in long.stderr
+    long = runner.invoke(app, ["session", str(pump_id), "program", "--program", steps])
+    assert long.exit_code == 2 and "at most 48" in long.stderr, long.output
     assert db.snapshot() == before
 
 

@@ -29,6 +29,12 @@ PATIENTS, YEARS = 40, 2
 SEEDS = (1, 2, 3)
 
 
+@functools.cache
+def _years(missed: float, seed: int) -> ClinicYearsReport:
+    """The small clinic's run at this miss probability and seed, made once and read by the tests."""
+    return run_clinic_years(PATIENTS, YEARS, missed_probability=missed, seed=seed)
+
+
 def _check_counts(r: ClinicYearsReport) -> None:
     assert r.patients == PATIENTS and r.days == round(YEARS * 365.25)
     assert r.pump_years == pytest.approx(PATIENTS * YEARS, rel=1e-3)
@@ -54,7 +60,7 @@ def _check_counts(r: ClinicYearsReport) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_every_refill_kept_means_nobody_runs_dry(seed):
-    r = run_clinic_years(PATIENTS, YEARS, missed_probability=0.0, seed=seed)
+    r = _years(0.0, seed)
     _check_counts(r)
     assert r.appointments_missed == 0
     assert r.dry_episodes == 0 and r.low_reservoir_alarms == 0
@@ -64,7 +70,7 @@ def test_every_refill_kept_means_nobody_runs_dry(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("missed", [0.10, 0.50])
 def test_every_dry_episode_was_on_the_worklist_first(seed, missed):
-    r = run_clinic_years(PATIENTS, YEARS, missed_probability=missed, seed=seed)
+    r = _years(missed, seed)
     _check_counts(r)
     assert r.appointments_missed > 0
     assert r.dry_not_listed == 0
@@ -77,7 +83,7 @@ def test_every_dry_episode_was_on_the_worklist_first(seed, missed):
 
 def test_many_missed_refills_do_cause_dry_episodes():
     # The property above is not vacuous: at 50 % missed, patients do run dry (after a warning).
-    total = sum(run_clinic_years(PATIENTS, YEARS, missed_probability=0.5, seed=s).dry_episodes for s in SEEDS)
+    total = sum(_years(0.5, s).dry_episodes for s in SEEDS)
     assert total > 0
 
 

@@ -1,8 +1,10 @@
-"""The fault campaign: 10,000 randomized programmer sessions over a faulty link.
+"""The fault campaign: 1,000 randomized programmer sessions over a faulty link.
 
 After each session the pump runs the old or the new program (never a mix), no bolus was
 given twice, and the programmer's record matches the pump's log (see
-``itb.simulation.fault_campaign``). ``python benchmarks/fault_campaign.py`` prints the counts.
+``itb.simulation.fault_campaign``). A thousand sessions already inject every kind of fault
+hundreds of times and cut program blocks mid-transfer dozens of times (the counts are asserted);
+``python benchmarks/fault_campaign.py`` runs the whole 10,000 and prints the counts.
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ import random
 from itb.programmer.record import Status
 from itb.simulation.fault_campaign import CampaignReport, _check, run_campaign, run_session
 
-SESSIONS = 10_000
+SESSIONS = 1_000
 
 
-def test_ten_thousand_sessions_keep_every_invariant():
+def test_a_thousand_sessions_keep_every_invariant():
     report = run_campaign(SESSIONS, seed=20261124)
     assert report.violations == []
     assert report.sessions == SESSIONS
     # The campaign really exercised what it claims to.
     for kind in ("drop", "corrupt", "duplicate", "delay", "reorder", "cut"):
         assert report.faults[kind] > 100, kind
-    assert report.transfers_cut > 50  # program blocks cut in the middle of their transfer
-    assert report.uncertain_then_reconciled > 50
-    assert report.outcomes["applied"] > 3000
-    assert report.outcomes["not_applied"] > 50
-    assert report.programs_new > 1000 and report.programs_old > 1000
+    assert report.transfers_cut > 20  # program blocks cut in the middle of their transfer
+    assert report.uncertain_then_reconciled > 20
+    assert report.outcomes["applied"] > 300
+    assert report.outcomes["not_applied"] > 20
+    assert report.programs_new > 100 and report.programs_old > 100
 
 
 def test_the_checker_catches_a_record_that_disagrees_with_the_pump(monkeypatch):

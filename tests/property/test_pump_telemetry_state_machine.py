@@ -323,7 +323,6 @@ class PumpTelemetryMachine(RuleBasedStateMachine):
 
 
 PumpTelemetryMachine.TestCase.settings = settings(
-    max_examples=100,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

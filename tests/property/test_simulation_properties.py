@@ -20,7 +20,8 @@ from itb.domain.program import DosingProgram
 from itb.pump.scenario_json import parse_scenario
 from simulation_runner import simulate
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: the examples per property are the profile's (conftest.py)
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 BASE_START = datetime(2026, 1, 1)
 

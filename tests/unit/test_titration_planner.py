@@ -12,7 +12,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from itb.domain.errors import InvalidInput
@@ -220,7 +220,6 @@ histories = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None)
 @given(
     current=st.floats(0.5, 2000),
     patient=patients,

@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import itb.domain.triage as triage_module
@@ -499,13 +499,11 @@ def all_single_worsenings() -> list[tuple[str, object]]:
     return [(name, True) for name in FLAGS] + days + [("active_alarms", a) for a in [*ALARMS, "a_new_alarm_name"]]
 
 
-@settings(max_examples=400)
 @given(CODES, CODES, PUMPS, SETTINGS)
 def test_adding_a_symptom_never_lowers_the_urgency(codes, more, pump, triage_settings) -> None:
     assert triage(codes | more, pump, triage_settings).urgency >= triage(codes, pump, triage_settings).urgency
 
 
-@settings(max_examples=400)
 @given(CODES, PUMPS, st.lists(WORSENINGS, min_size=1, max_size=3), SETTINGS)
 def test_a_worse_pump_state_never_lowers_the_urgency(codes, pump, steps, triage_settings) -> None:
     before = triage(codes, pump, triage_settings).urgency
