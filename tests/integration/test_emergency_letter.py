@@ -196,10 +196,10 @@ def test_the_letter_is_made_at_each_request_and_says_so(app, passwords, pump, cl
 
 
 def test_without_dejavu_the_pdfs_are_made_in_helvetica(app, clinic, users, passwords, pump, monkeypatch, tmp_path):
-    from itb.web import emergency_pages
+    from itb.web import pdf_style
 
     set_numbers(clinic, users)
-    monkeypatch.setattr(emergency_pages, "FONT_DIR", tmp_path / "no-fonts")
+    monkeypatch.setattr(pdf_style, "FONT_DIR", tmp_path / "no-fonts")
     carer = browser(app, "caregiver", passwords)
     letter = pdf_text(pdf_of(carer, f"/patients/{pump.patient_id}/emergency-letter.pdf"))
     assert NEVER_STOP in letter and "The medicine is no longer flowing - this is an emergency" in letter

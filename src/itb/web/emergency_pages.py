@@ -31,7 +31,8 @@ from itb.domain.reading import age_years_on
 from itb.web import family
 from itb.web.page_context import PageContext
 from itb.web.page_params import PageId
-from itb.web.print_pages import DISCLAIMER, FIXED_FLOW, FONT_DIR, program_words, when_words
+from itb.web.pdf_style import new_pdf
+from itb.web.print_pages import DISCLAIMER, FIXED_FLOW, program_words, when_words
 
 TITLE = "Emergency letter: intrathecal baclofen pump"
 NEVER_STOP = "Never stop baclofen abruptly."
@@ -184,22 +185,11 @@ class PdfWriter:
     """An fpdf2 document in the prints' style: DejaVu Sans when installed, else Helvetica (latin-1)."""
 
     def __init__(self) -> None:
-        from fpdf import FPDF
-
-        self.pdf = FPDF(format="A4")
-        self.pdf.set_auto_page_break(True, margin=15)
-        self.pdf.add_page()
-        self.font, self.latin = "Helvetica", True
-        if (FONT_DIR / "DejaVuSans.ttf").exists() and (FONT_DIR / "DejaVuSans-Bold.ttf").exists():
-            self.pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-            self.pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-            self.font, self.latin = "DejaVu", False
+        self.doc = new_pdf()
+        self.pdf, self.font = self.doc.pdf, self.doc.font
 
     def text(self, value: str) -> str:
-        if not self.latin:
-            return value
-        value = value.replace("—", "-").replace("–", "-").replace("·", "-").replace("×", "x")
-        return value.encode("latin-1", "replace").decode("latin-1")
+        return self.doc.text(value)
 
     def para(self, words: str, size: float = 10, style: str = "", height: float = 5) -> None:
         self.pdf.set_font(self.font, style, size)
@@ -225,7 +215,7 @@ class PdfWriter:
 
     def bullets(self, items: list[str]) -> None:
         self.pdf.set_font(self.font, "", 10)
-        bullet = "-" if self.latin else "•"
+        bullet = "-" if self.doc.latin else "•"
         for item in items:
             self.pdf.multi_cell(0, 4.6, self.text(f"{bullet}  {item}"), align="L", new_x="LMARGIN", new_y="NEXT")
 

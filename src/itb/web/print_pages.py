@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,9 +20,9 @@ from itb.clinic import record_views
 from itb.clinic.record_views import NextVisit, RefillRecord, SessionRecord
 from itb.web.page_context import STAFF, PageContext
 from itb.web.page_params import PageId
+from itb.web.pdf_style import new_pdf
 from itb.web.vendor_pages import FIELDS, RECORDED_LABELS
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 DISCLAIMER = "For education, planning and research. Not a certified medical device."
 #: a constant-flow pump's program, as its records say it
 FIXED_FLOW = "fixed flow: the dose changes only with the concentration"
@@ -128,22 +127,8 @@ def session_print(r: SessionRecord) -> PrintRecord:
 
 def pdf_of(record: PrintRecord, disclaimer: str) -> bytes:
     """The record as a one-page PDF (fpdf2): DejaVu Sans when installed (any name), else Helvetica."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    font, plain = "Helvetica", True
-    if (FONT_DIR / "DejaVuSans.ttf").exists() and (FONT_DIR / "DejaVuSans-Bold.ttf").exists():
-        pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-        font, plain = "DejaVu", False
-
-    def text(value: str) -> str:
-        if not plain:
-            return value
-        value = value.replace("—", "-").replace("–", "-").replace("·", "-").replace("≤", "<=")
-        return value.encode("latin-1", "replace").decode("latin-1")
+    doc = new_pdf()
+    pdf, font, text = doc.pdf, doc.font, doc.text
 
     pdf.set_font(font, "B", 16)
     pdf.cell(0, 10, text(record.title), new_x="LMARGIN", new_y="NEXT")
