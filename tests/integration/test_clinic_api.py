@@ -15,6 +15,7 @@ import pytest
 from itb.adapters.db import models as m
 from itb.contracts.forecast import program_json
 from itb.domain.program import DosingProgram
+from itb.interop.fhir_bundle import RESOURCE_TYPES
 
 #: Every endpoint of the app (method, path), each exercised below; a new one must be added here and tested.
 ENDPOINTS = {
@@ -84,6 +85,14 @@ ENDPOINTS |= {
     ("POST", "/api/contacts/{contact_id}/remove"),
     ("GET", "/api/notifications"),
     ("POST", "/api/notifications/run"),
+    # the quality report and complications (tests/integration/test_quality_report.py)
+    ("GET", "/api/reports/quality"),
+    ("GET", "/api/patients/{patient_id}/complications"),
+    ("POST", "/api/patients/{patient_id}/complications"),
+    # the read-only FHIR API (tests/integration/test_fhir_api.py): read and search of each type
+    ("GET", "/fhir/metadata"),
+    ("GET", "/fhir/Patient/{rid}/$everything"),
+    *(("GET", f"/fhir/{kind}{tail}") for kind in RESOURCE_TYPES for tail in ("", "/{rid}")),
 }
 #: the writes a caregiver may make: signing in and out, and a symptom report for their own child (for
 #: another family's child it is "not found"); every other write of the app is the staff's. Their own
@@ -157,7 +166,7 @@ def test_openapi_lists_every_endpoint_and_each_is_tested(app, anonymous):
     routed = {
         (method, r.path)
         for r in app.routes
-        if getattr(r, "path", "").startswith("/api")  # (pages are an included router, no /api routes)
+        if getattr(r, "path", "").startswith(("/api", "/fhir"))  # (pages are an included router, no such routes)
         for method in r.methods
     }
     assert routed == ENDPOINTS
@@ -374,6 +383,7 @@ def test_a_caregiver_sees_only_their_own_child_and_writes_nothing(
         "/api/symptom-reports/{report_id}/review": {"note": "called back"},
         "/api/clinic/settings": {**dict.fromkeys(SETTINGS), "version": 0},
         "/api/staff-contacts": {"name": "On Call", "email": "oncall@example.org", "channels": ["email"]},
+        "/api/patients/{patient_id}/complications": {"kind": "other", "at": "2026-11-23T08:00:00"},
     }
     writes = [w for w in api_writes(app) if w[:2] not in FAMILY_WRITES]
     assert {w[:2] for w in writes} == {e for e in ENDPOINTS if e[0] != "GET"} - FAMILY_WRITES

@@ -31,15 +31,35 @@ def json_requested(as_json: bool) -> bool:
 
 
 def import_command(
-    file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md).")],
+    file: Annotated[Path, typer.Argument(help="The clinic's CSV (shared/spec/clinic-import.md), or 'fhir'.")],
+    fhir_file: Annotated[
+        Path | None, typer.Argument(help="After 'fhir': the hospital's FHIR JSON (a Bundle or one Patient).")
+    ] = None,
     db: DbOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge every row; store nothing.")] = False,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="fhir: spinal or cerebral, for Patients without ITB's extension.")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="fhir: the identifier system of the clinic's record numbers.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Import an existing clinic: its vendor-programmed pumps as they stood after their last session.
 
     All rows or none: every error on stderr as 'row N, column C: ...' (exit 2), nothing stored.
+    'itb import fhir FILE': register the hospital's Patients not yet in the record (matched by
+    their record number), all or none.
     """
+    if str(file) == "fhir":
+        from itb.cli.fhir import import_fhir
+
+        if fhir_file is None:
+            fail("itb import fhir FILE: give the FHIR JSON file")
+        import_fhir(fhir_file, db, dry_run, origin, system, json_requested(as_json))
+        return
+    if fhir_file is not None:
+        fail(f"{fhir_file}: one CSV file only ('itb import fhir FILE' for FHIR)")
     from itb.clinic.services import SYSTEM, ImportInvalid
     from itb.domain.errors import InvalidInput
     from itb.shell.clinic_setup import open_clinic
@@ -74,13 +94,26 @@ def import_command(
 
 
 def export_command(
-    file: Annotated[str, typer.Argument(help="Where to write the CSV ('-': standard output).")],
+    file: Annotated[str, typer.Argument(help="Where to write the CSV ('-': standard output), or 'fhir'.")],
+    fhir_file: Annotated[str | None, typer.Argument(help="After 'fhir': where to write the FHIR Bundle ('-').")] = None,
+    patient: Annotated[int | None, typer.Option("--patient", help="fhir: this patient only (their id).")] = None,
+    base: Annotated[str, typer.Option("--base", help="fhir: the server's FHIR address (each entry's fullUrl).")] = (
+        "http://127.0.0.1:8000/fhir"
+    ),
     db: DbOption = None,
 ) -> None:
     """Export every implanted pump's current state in the import's columns (importable again).
 
     What a row cannot carry (a program's boluses) is named on stderr, never dropped silently.
+    'itb export fhir FILE': the whole clinic (or --patient N) as a FHIR R4 Bundle.
     """
+    if file == "fhir":
+        from itb.cli.fhir import export_fhir
+
+        export_fhir(fhir_file or "-", db, patient, base)
+        return
+    if fhir_file is not None or patient is not None:
+        fail("itb export FILE writes the CSV; 'itb export fhir FILE [--patient N]' writes FHIR")
     from itb.clinic.services import SYSTEM
     from itb.shell.clinic_setup import open_clinic
 

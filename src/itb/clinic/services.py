@@ -28,12 +28,14 @@ from itb.clinic.usecases.base import (
 )
 from itb.clinic.usecases.boluses import BolusUseCases
 from itb.clinic.usecases.calendar import CalendarUseCases
+from itb.clinic.usecases.complications import ComplicationUseCases
 from itb.clinic.usecases.contacts import ContactUseCases
 from itb.clinic.usecases.exports import ExportReport, ExportUseCases
 from itb.clinic.usecases.families import FamilyUseCases
 from itb.clinic.usecases.implants import ImplantUseCases
 from itb.clinic.usecases.imports import ImportInvalid, ImportReport
 from itb.clinic.usecases.notify import NotifyReport, NotifyUseCases
+from itb.clinic.usecases.patient_import import PatientImportReport, PatientImportUseCases, PatientRow
 from itb.clinic.usecases.patients import PHASES, PatientUseCases
 from itb.clinic.usecases.programs import ProgramUseCases
 from itb.clinic.usecases.pumps import PumpUseCases
@@ -56,6 +58,8 @@ class Clinic(
     AppointmentUseCases,
     CalendarUseCases,
     PatientUseCases,
+    PatientImportUseCases,
+    ComplicationUseCases,
     FamilyUseCases,
     SettingsUseCases,
     ContactUseCases,
@@ -86,6 +90,8 @@ __all__ = [
     "NotFound",
     "NotSent",
     "NotifyReport",
+    "PatientImportReport",
+    "PatientRow",
     "PumpChangeFailed",
     "RecordIncomplete",
     "SettingsView",

@@ -238,6 +238,7 @@ class _Demo:
         weight = round(8 + 3.2 * age + rng.uniform(-3, 4), 1) if age < 16 else round(rng.uniform(48, 96), 1)
         return {
             "name": name,
+            "patient_ref": f"MRN-{p.index:05d}",  # the hospital's record number (the imported pumps' are 00101 on)
             "birth_date": birth_date,
             "origin": origin,
             "weight_kg": weight,
@@ -731,6 +732,10 @@ class _Demo:
         if p.role == "reviewed" and k == 0:
             yield self.now + timedelta(hours=5)
             self.clinic.review_discrepancy(self.clinician, refill.id)
+            note = "Less drug left than counted: pocket and catheter site checked, no leak; rate verified next refill."
+            self.clinic.record_complication(
+                self.clinician, p.id or 0, kind="other", at=self.now, refill_id=refill.id, notes=note
+            )
 
     # ------------------------------------------------------------------ vendor-programmed pumps
     def vendor_cast(self, rng: random.Random) -> list[_Patient]:

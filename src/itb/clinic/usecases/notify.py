@@ -323,8 +323,10 @@ def _stored_keys(s: Session, due: list[Message]) -> set[tuple[str, str, int, str
 def _insert_once(s: Session, values: dict[str, Any]) -> Any:
     """An insert that does nothing when the message is stored already (by another pass)."""
     dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(m.OutboxMessage).values(**values).on_conflict_do_nothing(
-        index_elements=["rule", "event", "contact_id", "channel"]
+    return (
+        dialect.insert(m.OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["rule", "event", "contact_id", "channel"])
     )
 
 

@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from itb.web.api import appointments, audit, auth, notify, patients, pumps, reports, sessions, settings, worklist
+from itb.web.api import (
+    appointments,
+    audit,
+    auth,
+    fhir,
+    notify,
+    patients,
+    pumps,
+    quality,
+    reports,
+    sessions,
+    settings,
+    worklist,
+)
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (auth, patients, reports, pumps, sessions, appointments, worklist, audit, settings, notify)
+    m.router
+    for m in (auth, patients, reports, pumps, sessions, appointments, worklist, audit, settings, notify, fhir, quality)
 )
 
 
