@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 import pytest
-
 from conftest import check_accessible, password
+
 from itb.web import family
 
 STAFF = ("admin", "clinician", "nurse")

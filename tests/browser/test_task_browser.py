@@ -16,9 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from conftest import check_accessible
 from sqlalchemy import select
 
-from conftest import check_accessible
 from itb.adapters.db import models as m
 from itb.clinic.services import Actor
 from itb.domain.program import DosingProgram, Step

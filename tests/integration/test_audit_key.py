@@ -15,10 +15,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import MONDAY
 from sqlalchemy import insert, select, text
 from test_audit_log import execute
 
-from conftest import MONDAY
 from itb.adapters.db import models as m
 from itb.adapters.db.engine import alembic_config, make_engine, migrate, session_factory
 from itb.bootstrap import clinic_on
