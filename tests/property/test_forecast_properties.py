@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import itb.shell.batch as batch
@@ -239,7 +239,6 @@ def test_reference_sees_the_float_knife_edge_before_a_pause():
 # -- (a) exact -----------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_forecast_agrees_with_the_exact_reference(case: Case):
     ref = Reference(case)
@@ -272,7 +271,6 @@ def knife_edge_cases(draw) -> Case:
     return Case(at, ((0, 0),), boluses, (), 20, reservoir, concentration, alarm_centi / 100, None)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(knife_edge_cases())
 def test_forecast_is_exact_at_the_end_of_a_bolus_before_a_pause(case: Case):
     ref = Reference(case)
@@ -291,7 +289,6 @@ def later_or_equal(a: datetime | None, b: datetime | None) -> bool:
     return b is not None and a >= b
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.integers(0, 4000), st.integers(0, 4000))
 def test_more_reservoir_never_gives_an_earlier_alarm(case: Case, x: int, y: int):
     small, large = sorted((min(x, case.capacity * 100) / 100, min(y, case.capacity * 100) / 100))
@@ -350,7 +347,6 @@ def mutated_cases(draw) -> dict:
     return obj
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_cases())
 def test_answer_never_raises_on_mutated_cases(obj: dict):
     out = answer(obj)
@@ -400,7 +396,6 @@ def unusual_valid_cases(draw) -> dict:
     return obj
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(cases().map(Case.json) | mutated_cases() | unusual_valid_cases(), min_size=1, max_size=12))
 def test_batch_fast_path_agrees_with_the_precise_path(objs: list):
     # Same answers, same errors, whatever else is in the batch (padding never leaks between cases).
@@ -418,7 +413,6 @@ def case_lines(draw) -> bytes:
     return orjson.dumps(obj) if writer == "orjson" else json.dumps(obj).encode()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(case_lines(), min_size=1, max_size=12))
 def test_typed_path_agrees_with_the_precise_path(lines: list[bytes]):
     # Whatever the typed path answers is byte for byte the precise answer to the decoded line.
@@ -466,7 +460,6 @@ def batch_lines(draw) -> list[bytes]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch_lines(), st.sampled_from([2, 3]), st.booleans())
 def test_parallel_batch_equals_serial(lines: list[bytes], workers: int, trailing_newline: bool):
     data = b"\n".join(lines) + (b"\n" if trailing_newline else b"")

@@ -754,10 +754,10 @@ def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path,
     from itb.contracts.forecast import answer_many
 
     rng = random.Random(16)
-    lines = [generated_line(rng, i) for i in range(10_000)]
+    lines = [generated_line(rng, i) for i in range(3_000)]
     data = b"\n".join(lines)  # no newline after the last line
     want = per_case_output(lines)
-    assert 500 < want.count(b'"error"') < 2_500  # a real mix of valid and invalid lines
+    assert 150 < want.count(b'"error"') < 750  # a real mix of valid and invalid lines
     path = tmp_path / "cases.jsonl"
     path.write_bytes(data)
     with open(path, "rb") as source:  # the command's path: a file streamed to a sink
