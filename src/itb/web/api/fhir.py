@@ -27,7 +27,8 @@ from itb.interop.fhir_bundle import (
     validated,
 )
 from itb.interop.fhir_codes import FHIR_JSON, PATIENT_REF
-from itb.interop.fhir_resources import patient_resources
+from itb.interop.fhir_made import Made
+from itb.interop.fhir_resources import patient_resource, patient_resources
 from itb.web.api.deps import token_actor
 
 router = APIRouter(tags=["fhir"])
@@ -87,9 +88,12 @@ def _patient_id(text: str | None) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 12 else None
 
 
-def _of_patient(clinic: Clinic, actor: Actor, patient_id: int, kind: str | None = None) -> list[dict[str, Any]]:
+def _of_patient(
+    clinic: Clinic, actor: Actor, patient_id: int, kind: str | None = None, rid: str | None = None
+) -> list[dict[str, Any]]:
+    """The patient's resources (of type ``kind``, of id ``rid``), each validated: only those answered."""
     made = patient_resources(fhir_records.patient_records(clinic, actor, patient_id))
-    return [validated(r) for r in made if kind is None or r["resourceType"] == kind]
+    return [validated(r) for r in made if kind in (None, r["resourceType"]) and rid in (None, r["id"])]
 
 
 def _read(kind: str) -> Callable[[Request, Actor, Clinic], Response]:
@@ -98,7 +102,7 @@ def _read(kind: str) -> Callable[[Request, Actor, Clinic], Response]:
         pid = _patient_id(rid if kind == "Patient" else rid.partition("-")[0])
         if _ID.fullmatch(rid) is None or pid is None:
             raise NotFound(f"{kind}/{rid}: not found")
-        found = [r for r in _of_patient(clinic, actor, pid, kind) if r["id"] == rid]
+        found = _of_patient(clinic, actor, pid, kind, rid)
         if not found:
             raise NotFound(f"{kind}/{rid}: not found")
         return fhir_json(found[0])
@@ -129,16 +133,15 @@ def _search(kind: str) -> Callable[[Request, Actor, Clinic], Response]:
 
 def _patients(clinic: Clinic, actor: Actor, rid: str | None, identifier: str | None) -> list[dict[str, Any]]:
     """The Patient resources the user may read, by ``_id`` or ``identifier`` (``system|value``)."""
+    ids: list[int] | None = None  # every patient the user may read
     if identifier is not None:
         system, _, value = identifier.rpartition("|")
         known = fhir_records.patient_refs(clinic, actor)
         ids = [known[value]] if (not system or system == PATIENT_REF) and value in known else []
     elif rid is not None:
         pid = _patient_id(rid)
-        ids = [pid] if pid is not None and pid in fhir_records.visible_patient_ids(clinic, actor) else []
-    else:
-        ids = fhir_records.visible_patient_ids(clinic, actor)
-    return [_of_patient(clinic, actor, pid, "Patient")[0] for pid in ids]
+        ids = [] if pid is None else [pid]
+    return [validated(patient_resource(Made(r))) for r in fhir_records.patients_alone(clinic, actor, ids)]
 
 
 def everything(request: Request, actor: Actor, clinic: Clinic) -> Response:
