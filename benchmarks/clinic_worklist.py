@@ -631,7 +631,8 @@ def narrowed_vs_full(engine: Engine, runs: int = 5) -> tuple[float, float, int, 
 def first_vs_whole(engine: Engine, runs: int = 5) -> tuple[float, float]:
     """In process: the first 200 items (``first_items``, what the page asks) against the whole list
     (``worklist``, the pumps at risk): medians in ms."""
-    from itb.clinic.worklist import first_items, worklist
+    from itb.clinic.worklist import worklist
+    from itb.clinic.worklist_first import first_items
     from itb.domain.worklist import Wanted
 
     now = datetime.now()

@@ -1,5 +1,5 @@
 """The first items of the worklist, built from the pumps in the list's order a batch at a time
-(``itb.clinic.worklist.first_items``: what the page and ``GET /api/worklist?limit=N`` ask for), are
+(``itb.clinic.worklist_first.first_items``: what the page and ``GET /api/worklist?limit=N`` ask for), are
 the whole list's first items, item for item: for random clinics (many pumps empty at the same
 instant, patients with two pumps or none, family reports of every urgency, record problems, passed
 alarms), at several dates, for every N, each urgency, reasons, names and a caregiver's view, on
@@ -16,8 +16,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from itb.adapters.db import models as m
-from itb.clinic import worklist as clinic_worklist
-from itb.clinic.worklist import first_items, worklist
+from itb.clinic import worklist_first
+from itb.clinic.worklist import worklist
+from itb.clinic.worklist_first import first_items
 from itb.domain.scheduling import DEFAULT_BOOKING
 from itb.domain.worklist import Reason, Wanted, WorkItem
 
@@ -142,8 +143,8 @@ def asks(rng: random.Random, full: list[WorkItem]) -> list[Wanted]:
 def test_the_first_items_are_the_whole_lists_first_items(sessions, monkeypatch):  # type: ignore[no-untyped-def]
     """In batches, however small the clinic (a small one is otherwise built whole), one pump per
     item asked for: many batches."""
-    monkeypatch.setattr(clinic_worklist, "SMALL_CLINIC_BATCHES", 0)
-    monkeypatch.setattr(clinic_worklist, "PUMPS_PER_ITEM", 1)
+    monkeypatch.setattr(worklist_first, "SMALL_CLINIC_BATCHES", 0)
+    monkeypatch.setattr(worklist_first, "PUMPS_PER_ITEM", 1)
     rng = random.Random(16)
     random_clinic(sessions, rng)
     caregiver = set(rng.sample(range(1, 46), k=9))

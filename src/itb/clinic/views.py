@@ -34,7 +34,8 @@ from itb.clinic.audit_check import Problem, Verification, check_entries, verify
 from itb.clinic.derived import earliest_alarm_at, earliest_empty_at, estimated_reservoir_ml
 from itb.clinic.services import Actor, Clinic, Forbidden, NotFound, row_json
 from itb.clinic.triage_context import last_interrogation_status
-from itb.clinic.worklist import first_items, worklist
+from itb.clinic.worklist import worklist
+from itb.clinic.worklist_first import first_items
 from itb.domain.calibration import DEFAULT_FLOW, FlowEstimate, FlowSettings, drift
 from itb.domain.screening import TrialResult
 from itb.domain.worklist import Wanted, WorkItem

@@ -2,7 +2,7 @@
 
 The page and ``GET /api/worklist?limit=N`` build only the first items of the worklist: they ask the
 database for the implanted pumps in the list's order, soonest empty first, a batch at a time
-(``itb.clinic.worklist.first_items``). The order is the earliest of the pump's own empty instant
+(``itb.clinic.worklist_first.first_items``). The order is the earliest of the pump's own empty instant
 and the learned flow's (``itb.adapters.db.models.PUMP_EARLIEST_EMPTY``, the same CASE on SQLite
 and PostgreSQL), then the pump's id: this index gives it without sorting every pump.
 
