@@ -64,6 +64,21 @@ def test_forecast_still_imports_what_it_computes_with(tmp_path):
     assert out
 
 
+def test_the_plain_forecast_forms_do_not_import_typer(tmp_path):
+    case = tmp_path / "case.json"
+    case.write_text(
+        '{"at": "2026-01-01T08:00", "reservoir_capacity_ml": 20, "reservoir_ml": 18,'
+        ' "concentration_mcg_per_ml": 500, "low_reservoir_alarm_ml": 2, "program": {"steps":'
+        ' [{"start": "00:00", "rate_mcg_per_day": 100}]}}'
+    )
+    for args in (["forecast", str(case)], ["forecast", str(case), "--json"], ["forecast", "--batch", str(case)]):
+        loaded, out = loaded_by(*args)
+        assert "typer" not in loaded and "sqlalchemy" not in loaded, args
+        assert out, args
+    loaded, _ = loaded_by("forecast", "--help")
+    assert "typer" in loaded  # anything else: Typer parses the line
+
+
 @pytest.mark.parametrize(
     "args",
     [["--help"], [], ["pump", "--help"], ["simulate", "--help"], ["worklst"], ["users", "--help"], ["--bogus"]],

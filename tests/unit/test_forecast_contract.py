@@ -848,3 +848,93 @@ def test_json_lines_writes_each_answer_as_alone():
     assert _json_lines(answers) == want
     assert _json_lines([{"x": [{"id": 1}, {"id": 2}]}, {"id": 3}]) == b'{"x":[{"id":1},{"id":2}]}\n{"id":3}\n'
     assert _json_lines([]) == b""
+
+
+# -- the typed path's readers and writers: the same values as the per-value rules ------------
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        ["00:00", "07:30", "23:59"],
+        ["00:00", "24:00", "12:60", "1a:00", "7:00", "00:00 ", ""],
+        ["12:3", "456:78"],  # joined, five characters each way: the lengths must still be checked
+        ["00|00", "12:00"],
+        [],
+    ],
+)
+def test_step_starts_read_from_bytes_as_looked_up(starts):
+    import numpy as np
+
+    from itb.contracts.forecast_typed import Step, _minutes_of
+    from itb.contracts.jsonfields import parse_hhmm
+
+    got = _minutes_of([Step(start, 1.0) for start in starts])
+    want = [parse_hhmm(s) for s in starts]
+    assert [None if np.isnan(g) else int(g) for g in got] == [None if w < 0 else w for w in want]
+
+
+def test_instants_read_from_bytes_as_the_date_parser_reads_them():
+    from itb.contracts.forecast_typed import _instants
+    from itb.contracts.jsonfields import parse_local_datetime
+
+    rng = random.Random(7)
+    texts = ["0001-01-01T00:00:00", "9999-12-31T23:59:59", "2024-02-29T12:00:00", "1969-12-31T23:59:59"]
+    for _ in range(5000):
+        y = rng.choice([rng.randint(1, 9999), 0, 1900, 2000, 2100, 2024])
+        m, d = rng.choice([rng.randint(1, 12), 0, 2, 13]), rng.choice([rng.randint(1, 28), 29, 30, 31, 0, 32])
+        h, mi, s = rng.choice([rng.randint(0, 23), 24]), rng.choice([0, 59, 60]), rng.choice([0, 59, 60])
+        texts.append(f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}")
+    valid = [text for text in texts if parse_local_datetime(text) is not None]
+    # Texts of other lengths or forms: read by the column reader's own parser (as before).
+    for batch in (texts, [*valid, "2026-01-01T00:00"], ["2026-01-01 00:00:00", *valid[:3]]):
+        seconds, bad = _instants(batch)
+        for text, got, refused in zip(batch, seconds.tolist(), bad.tolist()):
+            parsed = parse_local_datetime(text)
+            assert refused == (parsed is None), text
+            if parsed is not None:
+                assert got == (parsed - datetime(1970, 1, 1)).total_seconds(), text
+
+
+def test_instants_as_json_are_what_orjson_writes_of_their_text():
+    import numpy as np
+
+    from itb.domain.forecast_arrays import CaseArrays, ForecastArrays
+
+    rng = np.random.default_rng(9)
+    first, last = -62135596800, 253402300799  # 0001-01-01T00:00:00 and 9999-12-31T23:59:59
+    day0 = rng.integers(first // 86400, last // 86400, 5000) * 86400
+    day0[:2] = first, last - last % 86400
+    offset = rng.integers(0, 86400, 5000).astype(np.float64)
+    offset[1] = 86399
+    offset[rng.random(5000) < 0.05] = np.nan
+    cases = CaseArrays(day0, *([None] * 16))  # type: ignore[arg-type]
+    result = ForecastArrays(None, None, offset, offset, None, None)  # type: ignore[arg-type]
+    assert result.iso_json(cases, "empty") == [orjson.dumps(v) for v in result.iso(cases, "empty")]
+
+
+def test_answers_as_json_lines_are_the_answers_dumped():
+    from itb.contracts.forecast import answer_lines, answer_lines_json
+
+    rng = random.Random(1717)
+    lines = [generated_line(rng, i) for i in range(2_000)]
+    lines = [line for line in lines if line.strip()]
+    rows, text = answer_lines_json(lines)
+    objects = answer_lines(lines)
+    assert rows == [row for row, got in enumerate(objects) if got is not None]
+    assert text == b"".join(orjson.dumps(objects[row]) + b"\n" for row in rows)
+    assert answer_lines_json([]) == ([], b"")
+
+
+def test_padded_rows_are_each_column_padded_alone():
+    import numpy as np
+
+    from itb.domain.forecast_arrays import padded, padded_rows
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 300):
+        for counts in (rng.integers(0, 6, n), np.zeros(n, dtype=np.int64)):
+            first, second = rng.random(int(counts.sum())), rng.random(int(counts.sum()))
+            got = padded_rows([(first, 0.0), (second, 1.0)], counts)
+            want = [padded(first, counts, 0.0), padded(second, counts, 1.0)]
+            assert [(g.shape, g.tobytes()) for g in got] == [(w.shape, w.tobytes()) for w in want]

@@ -8,13 +8,15 @@ module, the entry point, imports none of them to answer ``itb --help`` (:mod:`it
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
 
 def main() -> None:
-    """Entry point: the top-level help from its table and the bundled simulation (``itb simulate``
-    alone: no option to parse) directly, every other command line through Typer."""
+    """Entry point: the top-level help from its table, the bundled simulation (``itb simulate``
+    alone: no option to parse) and the plain forms of ``itb forecast`` (see
+    :func:`itb.cli.forecast_run.plain_forecast`) directly, every other command line through Typer."""
     top_help = importlib.import_module("itb.cli.top_help")
     if top_help.answer(sys.argv):
         if len(sys.argv) == 1:  # `itb` alone: the help, as a usage error
@@ -27,6 +29,12 @@ def main() -> None:
             sys.stderr.close()
             raise SystemExit(1) from None
         return
+    if sys.argv[1:2] == ["forecast"] and "_ITB_COMPLETE" not in os.environ:
+        run = importlib.import_module("itb.cli.forecast_run")
+        forecast = run.plain_forecast(sys.argv[1:])
+        if forecast is not None:  # `itb forecast CASE [--json]`, `itb forecast --batch FILE`: nothing to parse
+            run.main_forecast(*forecast)
+            return
     importlib.import_module("itb.cli.commands").run()
 
 

@@ -27,7 +27,7 @@ from itb.cli.records import (
 )
 from itb.cli.simulate_run import default_scenario
 from itb.cli.users import users_app
-from itb.shell.files import InputError, open_source, read_json
+from itb.shell.files import InputError, read_json
 
 app = typer.Typer(
     name="itb",
@@ -55,34 +55,9 @@ def forecast(
     as_json: Annotated[bool, typer.Option("--json", help="Print the contract's JSON object.")] = False,
 ) -> None:
     """When does the reservoir reach the low-reservoir alarm, and empty? (shared/spec/forecast.md)"""
-    from itb.contracts import forecast as contract
+    from itb.cli.forecast_run import run_forecast
 
-    if (case is None) == (batch is None):
-        fail("give either one CASE file or --batch FILE")
-    if batch is not None:
-        from itb.shell.batch import answer_stream
-
-        with open_source(batch) as source:
-            answer_stream(source, sys.stdout.buffer, contract.answer_many)
-        return
-    from itb.domain.errors import InvalidInput
-
-    obj = read_json(case)  # type: ignore[arg-type]
-    try:
-        state, program = contract.parse_case(obj)
-    except InvalidInput as exc:
-        fail(exc.one_line())
-    from itb.domain.forecast import forecast_reservoir
-
-    result = forecast_reservoir(state, program)
-    if json_requested(as_json):
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(contract.result_json(contract.case_id(obj), result)) + b"\n")
-    else:
-        from itb.shell.report import print_forecast
-
-        print_forecast(state, result, contract.case_id(obj))
+    run_forecast(case, batch, json_requested(as_json))
 
 
 @app.command()

@@ -238,4 +238,44 @@ def answer_lines(lines: Sequence[bytes]) -> list[dict | None]:
     return out
 
 
+def answer_lines_json(lines: Sequence[bytes]) -> tuple[list[int], bytes]:
+    """The rows of ``lines`` that the typed path vouches for (as :func:`answer_lines`), and
+    their answers as JSON Lines: each line what ``orjson.dumps`` writes of the answer's object
+    (as :func:`answer_lines` gives it), then a newline; the other lines are left to
+    :func:`answer_many`, as there.
+
+    The text is written from the answers' columns, with no object per answer."""
+    try:
+        from itb.contracts.forecast_typed import read_lines
+    except ImportError:
+        return [], b""
+    rows, columns = read_lines(lines)
+    if not rows:
+        return [], b""
+    return rows, _answer_text(columns)
+
+
+#: An answer's line, its values left out (filled a column at a time by :func:`_answer_text`).
+_LINE = [b'{"id":', b"", b',"daily_dose_mcg":', b"", b',"daily_volume_ml":', b"", b',"low_reservoir_alarm_at":']
+_LINE += [b"", b',"empty_at":', b"", b"}\n"]
+
+
+def _answer_text(columns: Columns) -> bytes:
+    import orjson
+
+    from itb.domain.forecast_arrays import forecast_arrays
+
+    result = forecast_arrays(columns.cases)
+    width = len(_LINE)
+    pieces = _LINE * len(columns.ids)
+    pieces[1::width] = map(orjson.dumps, columns.ids)
+    for at, values in ((3, result.daily_dose_mcg), (5, result.daily_volume_ml)):
+        # A number's text (or null) holds no comma: each value's text, as orjson writes it.
+        pieces[at::width] = orjson.dumps(values.tolist())[1:-1].split(b",")
+    pieces[7::width] = result.iso_json(columns.cases, "low_reservoir_alarm")
+    pieces[9::width] = result.iso_json(columns.cases, "empty")
+    return b"".join(pieces)
+
+
 answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch)
+answer_many.answer_lines_json = answer_lines_json  # type: ignore[attr-defined]  # the same, as JSON text

@@ -35,7 +35,7 @@ from itb.contracts.forecast_fields import (
 )
 from itb.contracts.jsonfields import MINUTES_OF_DAY, parse_local_datetime
 from itb.domain.errors import MAX_PHYSICAL
-from itb.domain.forecast_arrays import CaseArrays, padded
+from itb.domain.forecast_arrays import CaseArrays, padded_rows
 from itb.domain.program import MAX_BOLUS_DURATION_MINUTES, MIN_BOLUS_DURATION_MINUTES
 
 #: Cases per array computation (bounds memory; each chunk is independent).
@@ -321,6 +321,14 @@ class FlatCases:
         """The cases as the forecast's padded arrays (rows of bad cases hold harmless values)."""
         day0 = self.at_s - self.at_s % 86400
         ot_case = np.repeat(np.arange(len(self.at_s)), self.ot_count)
+        step_start, step_rate = padded_rows([(self.step_min, 0.0), (self.step_rate, 0.0)], self.step_count)
+        bolus_start, bolus_dose, bolus_duration = padded_rows(
+            [(self.bolus_min, 0.0), (self.bolus_dose, 0.0), (self.bolus_duration, 1.0)], self.bolus_count
+        )
+        ot_start = (self.ot_at_s - day0[ot_case]).astype(np.float64)
+        ot_start, ot_dose, ot_duration = padded_rows(
+            [(ot_start, 0.0), (self.ot_dose, 0.0), (self.ot_duration, 1.0)], self.ot_count
+        )
         return CaseArrays(
             day0_epoch_s=day0,
             t0_s=(self.at_s - day0).astype(np.float64),
@@ -328,16 +336,16 @@ class FlatCases:
             concentration_mcg_per_ml=self.concentration,
             low_reservoir_alarm_ml=self.alarm,
             empty_ml=self.empty,
-            step_start_min=padded(self.step_min, self.step_count, 0.0),
-            step_rate_mcg_per_day=padded(self.step_rate, self.step_count, 0.0),
+            step_start_min=step_start,
+            step_rate_mcg_per_day=step_rate,
             step_count=self.step_count,
-            bolus_start_min=padded(self.bolus_min, self.bolus_count, 0.0),
-            bolus_dose_mcg=padded(self.bolus_dose, self.bolus_count, 0.0),
-            bolus_duration_min=padded(self.bolus_duration, self.bolus_count, 1.0),
+            bolus_start_min=bolus_start,
+            bolus_dose_mcg=bolus_dose,
+            bolus_duration_min=bolus_duration,
             bolus_count=self.bolus_count,
-            one_time_start_s=padded((self.ot_at_s - day0[ot_case]).astype(np.float64), self.ot_count, 0.0),
-            one_time_dose_mcg=padded(self.ot_dose, self.ot_count, 0.0),
-            one_time_duration_min=padded(self.ot_duration, self.ot_count, 1.0),
+            one_time_start_s=ot_start,
+            one_time_dose_mcg=ot_dose,
+            one_time_duration_min=ot_duration,
             one_time_count=self.ot_count,
         )
 

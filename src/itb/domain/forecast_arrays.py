@@ -60,7 +60,7 @@ class CaseArrays:
 
     def take(self, rows: np.ndarray) -> CaseArrays:
         """The cases at ``rows`` only."""
-        return CaseArrays(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+        return CaseArrays(*(getattr(self, f).take(rows, axis=0) for f in self.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,47 @@ class ForecastArrays:
         text = np.datetime_as_string(np.where(ok, secs, 0).astype(np.int64).astype("datetime64[s]"), unit="s")
         return [s if good else None for s, good in zip(text.tolist(), ok.tolist())]
 
+    def iso_json(self, cases: CaseArrays, which: str) -> list[bytes]:
+        """:meth:`iso` as JSON text, each value as ``orjson.dumps`` writes it (``"..."`` or
+        ``null``), the digits written from the civil date (H. Hinnant's civil_from_days): five
+        times quicker than numpy's own text of a date."""
+        secs = self.epoch_seconds(cases, which)
+        ok = np.isfinite(secs)
+        whole = np.where(ok, secs, 0).astype(np.int64)
+        days, second = np.divmod(whole, 86400)
+        z = days + 719468
+        era = z // 146097
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        day = doy - (153 * mp + 2) // 5 + 1
+        month = np.where(mp < 10, mp + 3, mp - 9)
+        year = yoe + era * 400 + (month <= 2)
+        text = np.empty((len(secs), 21), dtype=np.uint8)
+        text[:] = _ISO_TEMPLATE
+        hour, second = np.divmod(second, 3600)
+        minute, second = np.divmod(second, 60)
+        for at, value, places in (
+            (1, year, 4),
+            (6, month, 2),
+            (9, day, 2),
+            (12, hour, 2),
+            (15, minute, 2),
+            (18, second, 2),
+        ):
+            for k in range(places - 1, -1, -1):
+                value, digit = np.divmod(value, 10)
+                text[:, at + k] = digit + 48
+        out: list[bytes] = text.view("S21").ravel().tolist()
+        if not ok.all():
+            for row in np.flatnonzero(~ok).tolist():
+                out[row] = b"null"
+        return out
+
+
+_ISO_TEMPLATE = np.frombuffer(b'"0000-00-00T00:00:00"', dtype=np.uint8)
+
 
 def padded(
     values: list | np.ndarray, counts: list[int] | np.ndarray, fill: float, dtype: type = np.float64
@@ -101,6 +142,32 @@ def padded(
         cols = np.arange(len(values)) - np.repeat(starts, counts)
         out[rows, cols] = values
     return out
+
+
+def padded_rows(columns: list[tuple[list | np.ndarray, float]], counts: np.ndarray) -> list[np.ndarray]:
+    """:func:`padded` for each ``(values, fill)`` of ``columns``, flat columns of the same items
+    (``counts[i]`` of them for row ``i``): where each item goes is worked out once for all."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = len(counts)
+    width = max(int(counts.max()) if n else 0, 1)
+    total = int(counts.sum())
+    # Item k of row i (the rows' items one after another) goes to i * width + (k - first of row i).
+    place = np.arange(total) + np.repeat(np.arange(n) * width - (np.cumsum(counts) - counts), counts)
+    out = []
+    for values, fill in columns:
+        rows: np.ndarray = np.full((n, width), fill, dtype=np.float64)
+        if total:
+            rows.reshape(-1)[place] = values
+        out.append(rows)
+    return out
+
+
+def _row_counts(cond: np.ndarray) -> np.ndarray:
+    """How many entries of each row of ``cond`` are true (``np.count_nonzero(cond, axis=1)``):
+    rows narrower than 128 are summed as bytes, twice as fast as counting into ``intp``."""
+    if cond.shape[1] < 128:
+        return np.add.reduce(cond.view(np.int8), axis=1, dtype=np.int8).astype(np.intp)
+    return np.count_nonzero(cond, axis=1)
 
 
 # -- the periodic profile, a row per case --------------------------------------------------
@@ -132,21 +199,20 @@ class Profiles:
         return cls(starts_s, rates, lengths, cum_start, cum_end, cum_end[:, -1].copy())
 
     def take(self, rows: np.ndarray) -> Profiles:
-        return Profiles(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+        return Profiles(*(getattr(self, f).take(rows, axis=0) for f in self.__dataclass_fields__))
 
     def with_extra_rate(self, rows: np.ndarray, extra: np.ndarray) -> Profiles:
         """The profiles at ``rows``, each with a constant ``extra`` rate added."""
-        return Profiles.build(self.starts_s[rows], self.rates[rows] + extra[:, None])
+        return Profiles.build(self.starts_s.take(rows, axis=0), self.rates.take(rows, axis=0) + extra[:, None])
 
     def delivered_by(self, t: np.ndarray) -> np.ndarray:
         """Cumulative dose (mcg) from midnight of day 0 to ``t`` (one time per row)."""
         k = np.floor(t / DAY)
         x = t - k * DAY
-        i = np.count_nonzero(self.starts_s <= x[:, None], axis=1) - 1  # starts_s[:, 0] is 0 <= x
-        rows = np.arange(len(t))
-        return (
-            k * self.daily_mcg + self.cum_start_mcg[rows, i] + self.rates[rows, i] * (x - self.starts_s[rows, i]) / DAY
-        )
+        i = _row_counts(self.starts_s <= x[:, None]) - 1  # starts_s[:, 0] is 0 <= x
+        at = np.arange(len(t)) * self.starts_s.shape[1] + i  # row r's entry i, in the flat arrays
+        cum_start, rate, start = self.cum_start_mcg.take(at), self.rates.take(at), self.starts_s.take(at)
+        return k * self.daily_mcg + cum_start + rate * (x - start) / DAY
 
     def first_time_reaching(self, y: np.ndarray) -> np.ndarray:
         """Smallest ``t`` with ``delivered_by(t) >= y``; NaN if never. ``y`` > 0 (not checked)."""
@@ -163,17 +229,17 @@ class Profiles:
         rem = np.where(low, rem + d, rem)
         rows = np.arange(len(y))
         width = self.cum_end_mcg.shape[1]
-        i = np.count_nonzero(self.cum_end_mcg < rem[:, None], axis=1)
+        i = _row_counts(self.cum_end_mcg < rem[:, None])
         over = i >= width  # float guard: rem a hair above the daily total
         if over.any():
             delivering = (self.rates > 0) & (self.lengths_s > 0)
             last = width - 1 - np.argmax(delivering[:, ::-1], axis=1)
             i = np.where(over, last, i)
             rem = np.where(over, self.cum_end_mcg[rows, np.minimum(i, width - 1)], rem)
-        i = np.minimum(i, width - 1)
-        rate = self.rates[rows, i]
+        at = rows * width + np.minimum(i, width - 1)  # row r's entry i, in the flat arrays
+        rate = self.rates.take(at)
         with np.errstate(all="ignore"):
-            t = k * DAY + self.starts_s[rows, i] + (rem - self.cum_start_mcg[rows, i]) * DAY / rate
+            t = k * DAY + self.starts_s.take(at) + (rem - self.cum_start_mcg.take(at)) * DAY / rate
         return np.where(never, np.nan, t)
 
     def time_to_deliver(self, t0: np.ndarray, amount: np.ndarray) -> np.ndarray:
@@ -203,8 +269,8 @@ def daily_profiles(cases: CaseArrays) -> Profiles:
     order = np.argsort(points, axis=1, kind="stable")  # a step sorts before a cut at its start
     starts = np.take_along_axis(points, order, axis=1)
     step_index = np.maximum.accumulate(np.where(order < n_steps, order, -1), axis=1)
-    rows = np.arange(n)[:, None]
-    rates = step_rates[rows, step_index]
+    step_index %= n_steps  # (-1, before any step, indexes a row's last step, as step_rates[rows, -1] would)
+    rates = step_rates.take(np.arange(n)[:, None] * n_steps + step_index)  # each row's own steps
     # Bolus rates added one bolus at a time, in program order (as DailyProfile adds them).
     for j in range(a.shape[1]):
         aj, ej = a[:, j : j + 1], e[:, j : j + 1]

@@ -28,7 +28,8 @@ import orjson
 
 #: Answers every decoded case of a list, in order (e.g. ``itb.contracts.forecast.answer_many``).
 #: It may carry an ``answer_lines`` attribute: a function answering raw lines directly, None for
-#: each line it leaves to decoding and ``answer_many`` (see ``itb.contracts.forecast``).
+#: each line it leaves to decoding and ``answer_many``; or an ``answer_lines_json`` attribute, the
+#: same as the rows it answers and their answers' JSON Lines (see ``itb.contracts.forecast``).
 AnswerMany = Callable[[Sequence[object]], list[dict]]
 
 #: Lines decoded and answered together.
@@ -59,21 +60,41 @@ def answer_lines(lines: list[bytes], answer_many: AnswerMany, first_line: int = 
 def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int) -> bytes:
     while lines and not lines[-1]:  # the end of the file
         lines = lines[:-1]
-    answer_lines = getattr(answer_many, "answer_lines", None)  # a fast path on the raw lines
-    known: list[dict | None] = answer_lines(lines) if answer_lines is not None else [None] * len(lines)
+    text, known = _known(lines, answer_many)
+    if known is None:  # every line answered by the fast path
+        return text
     todo = [row for row, found in enumerate(known) if found is None]
-    if not todo:
-        return _json_lines(known)  # type: ignore[arg-type]
     try:  # the common case: every line left is JSON
         objs = [orjson.loads(lines[row]) for row in todo]
     except orjson.JSONDecodeError:
         return _answer_each(lines, known, answer_many, first_line)
-    for row, answer in zip(todo, _answer_all(objs, answer_many, [first_line + row for row in todo])):
+    answers = _json_lines(_answer_all(objs, answer_many, [first_line + row for row in todo]))
+    if len(todo) == len(known):
+        return answers
+    for row, answer in zip(todo, answers.split(b"\n")):
         known[row] = answer
-    return _json_lines(known)  # type: ignore[arg-type]
+    known.append(b"")
+    return b"\n".join(known) if len(known) > 1 else b""  # type: ignore[arg-type]
 
 
-def _answer_each(lines: list[bytes], known: list[dict | None], answer_many: AnswerMany, first_line: int) -> bytes:
+def _known(lines: list[bytes], answer_many: AnswerMany) -> tuple[bytes, list[bytes | None] | None]:
+    """Each line's answer as JSON text where ``answer_many``'s fast path on raw lines gives
+    it, else None; or, when that path answered every line, their JSON Lines and None."""
+    answer_lines_json = getattr(answer_many, "answer_lines_json", None)  # answers as JSON Lines
+    if answer_lines_json is not None:
+        rows, text = answer_lines_json(lines)
+        if lines and len(rows) == len(lines):
+            return text, None
+        known: list[bytes | None] = [None] * len(lines)
+        for row, answer in zip(rows, text.split(b"\n")):
+            known[row] = answer
+        return b"", known
+    answer_lines = getattr(answer_many, "answer_lines", None)  # answers as objects
+    found = answer_lines(lines) if answer_lines is not None else [None] * len(lines)
+    return b"", [None if answer is None else orjson.dumps(answer) for answer in found]
+
+
+def _answer_each(lines: list[bytes], known: list[bytes | None], answer_many: AnswerMany, first_line: int) -> bytes:
     """Like :func:`_answer_chunk`, some lines not JSON: those answered with an error, blank ones skipped."""
     dumps = orjson.dumps
     slots: list[bytes | None] = []  # per line answered: its answer if already known, else None
@@ -81,7 +102,7 @@ def _answer_each(lines: list[bytes], known: list[dict | None], answer_many: Answ
     numbers: list[int] = []
     for number, line, found in zip(range(first_line, first_line + len(lines)), lines, known):
         if found is not None:
-            slots.append(dumps(found))
+            slots.append(found)
             continue
         try:
             objs.append(orjson.loads(line))
@@ -253,14 +274,49 @@ class _Worker:
 
 
 def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany) -> None:
-    with os.fdopen(requests_fd, "rb") as requests, os.fdopen(answers_fd, "wb") as answers:
-        while header := requests.read(_HEADER.size):
-            first_line, length = _HEADER.unpack(header)
-            chunk = requests.read(length)
-            answer = answer_lines(chunk.split(b"\n"), answer_many, first_line)
-            answers.write(_LENGTH.pack(len(answer)))
-            answers.write(answer)
-            answers.flush()
+    """Answer each chunk read from ``requests_fd``, in turn, onto ``answers_fd``.
+
+    A thread reads the chunks as they come and another writes the answers: with a pipe's small
+    buffer, the parent would otherwise wait to hand this worker its next chunk (and to take its
+    last answer) until it had finished the one in hand, holding the other workers in step."""
+    chunks: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+    answers: queue.Queue[bytes | None] = queue.Queue()
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with os.fdopen(requests_fd, "rb") as requests:
+                while header := requests.read(_HEADER.size):
+                    first_line, length = _HEADER.unpack(header)
+                    chunks.put((first_line, requests.read(length)))
+        except BaseException as exc:  # handed to the worker's main thread
+            failed.append(exc)
+        finally:
+            chunks.put(None)
+
+    def write() -> None:
+        try:
+            with os.fdopen(answers_fd, "wb") as sink:
+                while (answer := answers.get()) is not None:
+                    sink.write(_LENGTH.pack(len(answer)))
+                    sink.write(answer)
+                    sink.flush()
+        except BaseException as exc:  # handed to the worker's main thread
+            failed.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    writer = threading.Thread(target=write, daemon=True)
+    reader.start()
+    writer.start()
+    try:
+        while not failed and (request := chunks.get()) is not None:
+            first_line, chunk = request
+            answers.put(answer_lines(chunk.split(b"\n"), answer_many, first_line))
+    finally:
+        answers.put(None)
+    writer.join()
+    if failed:
+        raise failed[0]
 
 
 def _answer_parallel(chunks: Iterator[bytes], sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
