@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -369,12 +368,11 @@ def _password_violations_once(password: str, username: str, field: str = "passwo
 def users(sessions: sessionmaker[Session], clock: Clock, monkeypatch: pytest.MonkeyPatch) -> dict[str, Actor]:
     """One user of each role (username = role), as the actor the service takes.
 
-    Hashing stays argon2, with light parameters: the default ones take ~0.1 s per hash. The
-    policy's strength estimate of these four passwords (~70 ms each) is made once per process and
-    remembered while they are created (the same answer: the estimate is a function of the password
-    and the username); every other password, and these in the test itself, meet the policy anew.
+    Hashing is argon2 at light parameters (the suite's, conftest.py). The policy's strength
+    estimate of these four passwords (~70 ms each) is made once per process and remembered while
+    they are created (the same answer: the estimate is a function of the password and the
+    username); every other password, and these in the test itself, meet the policy anew.
     """
-    monkeypatch.setattr(users_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     out = {}
     with monkeypatch.context() as creating, sessions.begin() as s:
         creating.setattr(users_module, "password_violations", _password_violations_once)
@@ -441,11 +439,43 @@ def pump(child: m.Patient, make_pump: Callable[..., m.Pump]) -> m.Pump:
 # ---------------------------------------------------------------------------------- the API
 
 
-@pytest.fixture
-def app(clinic: Clinic) -> Any:
+class TestsClinic:
+    """The clinic of the test running now, standing in for it in the app this process's tests share.
+
+    Building the app (its ~60 page routes and their parameter validators) costs about a tenth of
+    a second, a third of an ordinary test's own cost; the app holds nothing of a clinic but the
+    clinic itself (its caches are keyed by content), so one app per process serves every test,
+    each attribute read passed on to the test's clinic. A test that needs an app of its own (other
+    options, a count of what one app did) calls ``create_app`` itself.
+    """
+
+    def __init__(self) -> None:
+        self.current: Clinic | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        current = self.__dict__["current"]
+        if current is None:
+            raise RuntimeError("no test's clinic is set")
+        return getattr(current, name)
+
+
+@functools.cache
+def _shared_app() -> tuple[Any, TestsClinic]:
     from itb.web.app import create_app
 
-    return create_app(clinic, SECRET)
+    stand_in = TestsClinic()
+    return create_app(stand_in, SECRET), stand_in  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def app(clinic: Clinic) -> Iterator[Any]:
+    """The web app on the test's clinic (one app per test process; see :class:`TestsClinic`)."""
+    shared, stand_in = _shared_app()
+    stand_in.current = clinic
+    try:
+        yield shared
+    finally:
+        stand_in.current = None
 
 
 @pytest.fixture
