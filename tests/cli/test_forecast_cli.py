@@ -12,21 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from forecast_cases import GOOD, GOOD_ALARM, GOOD_EMPTY
 from itb.contracts.forecast import answer
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "shared-examples"  # copies of shared/spec/examples
-
-GOOD = {
-    "id": "p-0042",
-    "at": "2026-01-01T00:00:00",
-    "reservoir_capacity_ml": 20,
-    "reservoir_ml": 20,
-    "concentration_mcg_per_ml": 2000,
-    "low_reservoir_alarm_ml": 2.0,
-    "program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 400}]},
-}
-GOOD_ALARM = "2026-04-01"
-GOOD_EMPTY = "2026-04-11"
 
 
 def itb_command() -> list[str]:

@@ -11,17 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from forecast_cases import GOOD
 from itb.cli.forecast_run import plain_forecast
 
-GOOD = {
-    "id": "p-0042",
-    "at": "2026-01-01T00:00:00",
-    "reservoir_capacity_ml": 20,
-    "reservoir_ml": 20,
-    "concentration_mcg_per_ml": 2000,
-    "low_reservoir_alarm_ml": 2.0,
-    "program": {"steps": [{"start": "00:00", "rate_mcg_per_day": 400}]},
-}
 #: The entry point (the fast path where it applies), reporting whether Typer was imported.
 FAST = """
 import sys
