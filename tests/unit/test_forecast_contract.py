@@ -769,6 +769,27 @@ def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path,
     monkeypatch.setattr(batch, "CHUNK_LINES", 97)
     for workers in (1, 3):
         assert batch.answer_batch(data, answer_many, workers=workers) == want
+        with open(path, "rb") as source:  # the workers read their pieces of the file themselves
+            sink = io.BytesIO()
+            batch.answer_stream(source, sink, answer_many, workers=workers)
+        assert sink.getvalue() == want
+
+
+def test_file_pieces_end_at_line_ends_and_cover_the_file_once(tmp_path):
+    from itb.shell.batch import file_pieces
+
+    rng = random.Random(7)
+    data = b"".join(b"x" * rng.choice([0, 3, 40, 250]) + b"\n" for _ in range(400)) + b"tail without a line end"
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(data)
+    with open(path, "rb") as source:
+        pieces = list(file_pieces(source.fileno(), 100))  # some lines longer than a piece
+    texts = [data[offset : offset + length] for offset, length, _ in pieces]
+    assert b"".join(texts) == data  # one after another, the whole file once
+    assert [offset for offset, _, _ in pieces] == [sum(map(len, texts[:k])) for k in range(len(texts))]
+    assert all(text.endswith(b"\n") for text in texts[:-1]) and texts[-1] == b"tail without a line end"
+    assert all(len(text) <= 100 or text.find(b"\n") >= 100 for text in texts)  # longer: a long line
+    assert [lines for _, _, lines in pieces] == [text.count(b"\n") for text in texts]
 
 
 # -- the typed path on raw lines: the same bytes as decoding each line and answering it ------

@@ -1,6 +1,7 @@
 """JSON Lines batches: one answer line per input line, in order, streamed through worker processes.
 
-The input is read a chunk at a time (whole lines, about :data:`CHUNK_BYTES`); the chunks are
+The input is read a chunk at a time (whole lines, about :data:`CHUNK_BYTES`; from a regular file,
+only where each chunk lies is found here, and each worker reads its own chunks); the chunks are
 dealt in turn to forked worker processes (one per CPU core) over pipes, and a writer thread
 takes the answers back in the same turn and writes them out, so the output keeps the input's
 order. At most :data:`IN_FLIGHT` chunks per worker are under way at once, so memory stays flat
@@ -18,6 +19,7 @@ import io
 import os
 import queue
 import signal
+import stat
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +43,7 @@ IN_FLIGHT = 2
 #: Below this many lines a batch is answered in one process (forking costs more than it saves).
 PARALLEL_MIN_LINES = 5000
 
-_HEADER = struct.Struct("<qQ")  # a chunk's first line number, its length in bytes
+_HEADER = struct.Struct("<qqQ")  # a chunk's first line number, its offset in the file (-1: it follows), its length
 _LENGTH = struct.Struct("<Q")  # an answer's length in bytes
 
 
@@ -213,17 +215,58 @@ def read_chunks(source: BinaryIO, size: int | None = None) -> Iterator[bytes]:
 
 
 def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
-    chunks = read_chunks(source)
-    ahead = [chunk for chunk in (next(chunks, None), next(chunks, None)) if chunk is not None]
-    small = len(ahead) < 2 and sum(chunk.count(b"\n") for chunk in ahead) < PARALLEL_MIN_LINES
-    pieces = chain(ahead, chunks)
+    file = _regular_file(source)
+    pieces: Iterator[Piece] = read_chunks(source) if file is None else file_pieces(file)
+    ahead = [piece for piece in (next(pieces, None), next(pieces, None)) if piece is not None]
+    small = len(ahead) < 2 and sum(_piece_lines(piece) for piece in ahead) < PARALLEL_MIN_LINES
+    pieces = chain(ahead, pieces)
     if workers <= 1 or small or not hasattr(os, "fork"):
         line = 1
-        for chunk in pieces:
+        for piece in pieces:
+            chunk = piece if isinstance(piece, bytes) else os.pread(file, piece[1], piece[0])  # type: ignore[arg-type]
             sink.write(answer_lines(chunk.split(b"\n"), answer_many, line))
             line += chunk.count(b"\n")
         return
-    _answer_parallel(pieces, sink, answer_many, workers)
+    _answer_parallel(pieces, sink, answer_many, workers, file)
+
+
+#: A piece of the input: its bytes, or where its bytes lie in the input file (offset, length and
+#: how many line ends they hold), for the process that answers them to read.
+Piece = bytes | tuple[int, int, int]
+
+
+def _regular_file(source: BinaryIO) -> int | None:
+    """The descriptor of ``source`` when it is a regular file (which workers can read at any
+    offset themselves), else None (a pipe, a terminal, bytes in memory)."""
+    try:
+        fd = source.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if regular and source.tell() == os.lseek(fd, 0, os.SEEK_CUR) else None
+
+
+def file_pieces(fd: int, size: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """The regular file ``fd``, from its current position, in pieces of about ``size`` bytes
+    (default :data:`CHUNK_BYTES`), each ending at a line end (the last one: where the file
+    ends): their offsets, lengths and line ends. The bytes are read here only to find the line
+    ends; the process that answers a piece reads it again (from the page cache), instead of
+    being sent it through a pipe."""
+    size = size or CHUNK_BYTES
+    offset = os.lseek(fd, 0, os.SEEK_CUR)
+    while block := os.pread(fd, size, offset):
+        while not (cut := block.rfind(b"\n") + 1):  # a line longer than a piece: read on to its end
+            more = os.pread(fd, size, offset + len(block))
+            if not more:
+                cut = len(block)
+                break
+            block += more
+        yield offset, cut, block.count(b"\n", 0, cut)
+        offset += cut
+
+
+def _piece_lines(piece: Piece) -> int:
+    return piece.count(b"\n") if isinstance(piece, bytes) else piece[2]
 
 
 # -- the workers ---------------------------------------------------------------------------
@@ -232,7 +275,7 @@ def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, wo
 class _Worker:
     """A forked process answering the chunks sent down one pipe, answers back up another."""
 
-    def __init__(self, answer_many: AnswerMany, others: list[_Worker]) -> None:
+    def __init__(self, answer_many: AnswerMany, others: list[_Worker], file: int | None) -> None:
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
         self.pid = os.fork()
@@ -243,7 +286,7 @@ class _Worker:
                 os.close(to_parent)
                 for other in others:  # their pipes' parent ends, so each worker sees its own EOF
                     other.close()
-                _serve(to_child, from_child, answer_many)
+                _serve(to_child, from_child, answer_many, file)
                 code = 0
             finally:
                 os._exit(code)
@@ -252,9 +295,12 @@ class _Worker:
         self.requests = os.fdopen(from_parent, "wb")
         self.answers = os.fdopen(to_parent, "rb")
 
-    def send(self, first_line: int, chunk: bytes) -> None:
-        self.requests.write(_HEADER.pack(first_line, len(chunk)))
-        self.requests.write(chunk)
+    def send(self, first_line: int, piece: Piece) -> None:
+        if isinstance(piece, bytes):
+            self.requests.write(_HEADER.pack(first_line, -1, len(piece)))
+            self.requests.write(piece)
+        else:  # where it lies in the input file: the worker reads it
+            self.requests.write(_HEADER.pack(first_line, piece[0], piece[1]))
         self.requests.flush()
 
     def receive(self) -> bytes:
@@ -273,8 +319,9 @@ class _Worker:
                 pipe.close()
 
 
-def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany) -> None:
-    """Answer each chunk read from ``requests_fd``, in turn, onto ``answers_fd``.
+def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany, file: int | None) -> None:
+    """Answer each chunk read from ``requests_fd`` (or, where its header says, from the input
+    file ``file``), in turn, onto ``answers_fd``.
 
     A thread reads the chunks as they come and another writes the answers: with a pipe's small
     buffer, the parent would otherwise wait to hand this worker its next chunk (and to take its
@@ -287,8 +334,9 @@ def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany) -> None:
         try:
             with os.fdopen(requests_fd, "rb") as requests:
                 while header := requests.read(_HEADER.size):
-                    first_line, length = _HEADER.unpack(header)
-                    chunks.put((first_line, requests.read(length)))
+                    first_line, offset, length = _HEADER.unpack(header)
+                    chunk = requests.read(length) if offset < 0 else os.pread(file, length, offset)  # type: ignore[arg-type]
+                    chunks.put((first_line, chunk))
         except BaseException as exc:  # handed to the worker's main thread
             failed.append(exc)
         finally:
@@ -319,11 +367,13 @@ def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany) -> None:
         raise failed[0]
 
 
-def _answer_parallel(chunks: Iterator[bytes], sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
-    """Chunk ``k`` to worker ``k % workers``; a writer thread writes the answers in that order."""
+def _answer_parallel(
+    pieces: Iterator[Piece], sink: BinaryIO, answer_many: AnswerMany, workers: int, file: int | None
+) -> None:
+    """Piece ``k`` to worker ``k % workers``; a writer thread writes the answers in that order."""
     pool: list[_Worker] = []
     for _ in range(workers):
-        pool.append(_Worker(answer_many, pool))
+        pool.append(_Worker(answer_many, pool, file))
     turns: queue.Queue[_Worker | None] = queue.Queue()
     room = threading.Semaphore(workers * IN_FLIGHT)
     failed: list[BaseException] = []
@@ -331,14 +381,14 @@ def _answer_parallel(chunks: Iterator[bytes], sink: BinaryIO, answer_many: Answe
     writer.start()
     try:
         line = 1
-        for k, chunk in enumerate(chunks):
+        for k, piece in enumerate(pieces):
             room.acquire()
             if failed:
                 break
             worker = pool[k % workers]
-            worker.send(line, chunk)
+            worker.send(line, piece)
             turns.put(worker)
-            line += chunk.count(b"\n")
+            line += _piece_lines(piece)
     except BrokenPipeError:  # a worker died; the writer reports it
         pass
     finally:
