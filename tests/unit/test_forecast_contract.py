@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import math
+import os
 import random
 from datetime import datetime
 from pathlib import Path
@@ -790,6 +791,36 @@ def test_file_pieces_end_at_line_ends_and_cover_the_file_once(tmp_path):
     assert all(text.endswith(b"\n") for text in texts[:-1]) and texts[-1] == b"tail without a line end"
     assert all(len(text) <= 100 or text.find(b"\n") >= 100 for text in texts)  # longer: a long line
     assert [lines for _, _, lines in pieces] == [text.count(b"\n") for text in texts]
+
+
+def test_a_piece_beyond_the_end_of_a_shrunk_file_fails_the_batch(tmp_path):
+    from itb.shell import batch
+
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"{}\n" * 10)
+    with open(path, "rb") as source:
+        pieces = list(batch.file_pieces(source.fileno(), 12))
+        os.truncate(path, 15)  # the file shrinks after its pieces were found
+        with pytest.raises(batch.BatchFailed, match="changed while it was being read"):
+            for offset, length, _ in pieces:
+                batch._read_at(source.fileno(), offset, length)
+
+
+def test_a_batch_that_fails_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from itb.cli import forecast_run
+    from itb.shell import batch
+
+    def dies(*args, **kwargs):
+        raise batch.BatchFailed("a worker process failed")
+
+    monkeypatch.setattr(batch, "answer_stream", dies)
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(b"{}\n")
+    with pytest.raises(SystemExit) as exit_:
+        forecast_run.main_forecast(None, str(path), False)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a worker process failed" in err and "not the whole batch" in err
 
 
 # -- the typed path on raw lines: the same bytes as decoding each line and answering it ------

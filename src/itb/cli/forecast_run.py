@@ -83,14 +83,18 @@ def _import_typed_path() -> None:
 
 
 def main_forecast(case: str | None, batch: str | None, as_json: bool) -> None:
-    """:func:`run_forecast` as the entry point runs it: unreadable input is one line and exit
-    status 2; a closed output pipe or an interrupt ends it with status 1 (as :func:`itb.cli.commands.run`)."""
+    """:func:`run_forecast` as the entry point runs it: unreadable input, or a batch that could
+    not be finished, is one line and exit status 2; a closed output pipe or an interrupt ends
+    it with status 1 (as :func:`itb.cli.commands.run`)."""
+    from itb.shell.batch import BatchFailed
     from itb.shell.files import InputError
 
     try:
         run_forecast(case, batch, as_json)
     except InputError as exc:
         fail(str(exc))
+    except BatchFailed as exc:
+        fail(f"the batch did not finish ({exc}); the answers written are not the whole batch")
     except (KeyboardInterrupt, BrokenPipeError):
         sys.stderr.close()
         raise SystemExit(1) from None

@@ -43,6 +43,13 @@ IN_FLIGHT = 2
 #: Below this many lines a batch is answered in one process (forking costs more than it saves).
 PARALLEL_MIN_LINES = 5000
 
+
+
+class BatchFailed(RuntimeError):
+    """The batch could not be finished (a worker process died, the input file shrank): the
+    answers written so far are not the whole batch."""
+
+
 _HEADER = struct.Struct("<qqQ")  # a chunk's first line number, its offset in the file (-1: it follows), its length
 _LENGTH = struct.Struct("<Q")  # an answer's length in bytes
 
@@ -223,7 +230,7 @@ def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, wo
     if workers <= 1 or small or not hasattr(os, "fork"):
         line = 1
         for piece in pieces:
-            chunk = piece if isinstance(piece, bytes) else os.pread(file, piece[1], piece[0])  # type: ignore[arg-type]
+            chunk = piece if isinstance(piece, bytes) else _read_at(file, piece[0], piece[1])
             sink.write(answer_lines(chunk.split(b"\n"), answer_many, line))
             line += chunk.count(b"\n")
         return
@@ -263,6 +270,16 @@ def file_pieces(fd: int, size: int | None = None) -> Iterator[tuple[int, int, in
             block += more
         yield offset, cut, block.count(b"\n", 0, cut)
         offset += cut
+
+
+def _read_at(file: int | None, offset: int, length: int) -> bytes:
+    """The bytes of a piece of the input file ``file``, which start at ``offset``."""
+    if file is None:
+        raise BatchFailed("a piece of an input file, but no input file")
+    chunk = os.pread(file, length, offset)
+    if len(chunk) != length:
+        raise BatchFailed("the input file changed while it was being read")
+    return chunk
 
 
 def _piece_lines(piece: Piece) -> int:
@@ -306,11 +323,11 @@ class _Worker:
     def receive(self) -> bytes:
         header = self.answers.read(_LENGTH.size)
         if len(header) < _LENGTH.size:
-            raise RuntimeError("a batch worker process failed")
+            raise BatchFailed("a worker process failed")
         (length,) = _LENGTH.unpack(header)
         answer = self.answers.read(length)
         if len(answer) < length:
-            raise RuntimeError("a batch worker process failed")
+            raise BatchFailed("a worker process failed")
         return answer
 
     def close(self) -> None:
@@ -335,7 +352,7 @@ def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany, file: int
             with os.fdopen(requests_fd, "rb") as requests:
                 while header := requests.read(_HEADER.size):
                     first_line, offset, length = _HEADER.unpack(header)
-                    chunk = requests.read(length) if offset < 0 else os.pread(file, length, offset)  # type: ignore[arg-type]
+                    chunk = requests.read(length) if offset < 0 else _read_at(file, offset, length)
                     chunks.put((first_line, chunk))
         except BaseException as exc:  # handed to the worker's main thread
             failed.append(exc)
@@ -403,7 +420,7 @@ def _answer_parallel(
     if failed:
         raise failed[0]
     if any(statuses):
-        raise RuntimeError("a batch worker process failed")
+        raise BatchFailed("a worker process failed")
 
 
 def _write_answers(
