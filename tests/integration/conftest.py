@@ -252,9 +252,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     SQLite file, or this process's PostgreSQL database, put back as the migrations left it after
     the test (``empty_db_url``: no tables)."""
     if request.param == "sqlite":
-        path = tmp_path / "clinic.db"
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
-        yield f"sqlite:///{path}"
+        database: WorkerSqlite = request.getfixturevalue("worker_sqlite")
+        try:
+            yield database.start()
+        finally:
+            database.end()
         return
     database: WorkerPostgres = request.getfixturevalue("migrated_postgres")
     try:
@@ -263,12 +265,61 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         database.reset()
 
 
+#: This test process's engines, one per database URL, kept from one test to the next with their
+#: connections closed: SQLAlchemy compiles each statement once per engine, and a new engine for each
+#: test compiled every statement of every test again (a tenth of an integration test's time).
+_ENGINES: dict[str, Engine] = {}
+
+
+class WorkerSqlite:
+    """Where this test process's SQLite tests have their database, one after another: a copy of
+    the migrated file under the same name each time (so that :func:`engine` keeps its engine).
+
+    A test that left a connection to its file open (a command run in the test's process, an
+    engine of its own) leaves the file's write-ahead log behind: that name is then not used again
+    (a copy under an open connection would not be read as a new file), the next test gets another."""
+
+    def __init__(self, folder: Path, template: Path) -> None:
+        self.folder, self.template, self.used = folder, template, 0
+
+    def _path(self) -> Path:
+        return self.folder / f"clinic-{self.used}.db"
+
+    def start(self) -> str:
+        shutil.copyfile(self.template, self._path())
+        return f"sqlite:///{self._path()}"
+
+    def end(self) -> None:
+        path = self._path()
+        if any(path.with_name(path.name + end).exists() for end in ("-wal", "-shm")):
+            kept = _ENGINES.pop(f"sqlite:///{path}", None)
+            if kept is not None:
+                kept.dispose()
+            self.used += 1
+
+
+@pytest.fixture(scope="session")
+def worker_sqlite(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> WorkerSqlite:
+    return WorkerSqlite(tmp_path_factory.mktemp("sqlite"), migrated_sqlite)
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    """The test's database, at the newest schema."""
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+    """The test's database, at the newest schema (an engine of this process's, its pool empty)."""
+    engine = _ENGINES.get(db_url)
+    if engine is None:
+        engine = _ENGINES[db_url] = make_engine(db_url)
+    listeners = _listener_counts(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if _listener_counts(engine) != listeners:  # a test's own listener left on it: not kept
+            del _ENGINES[db_url]
+
+
+def _listener_counts(engine: Engine) -> dict[str, int]:
+    return {name: len(getattr(engine.dispatch, name)) for name in engine.dispatch._event_names}
 
 
 @pytest.fixture
