@@ -13,6 +13,7 @@ from sqlalchemy import JSON, DateTime, bindparam, event, text
 
 from itb.adapters.db import models as m
 from itb.clinic.audit import GENESIS, verify_chain
+from itb.clinic.audit import record as audit_record
 from itb.clinic.services import SYSTEM, Conflict, Forbidden, NotSent
 from itb.clinic.users import create_user
 from itb.domain.errors import InvalidInput
@@ -331,4 +332,41 @@ def test_users_are_audited_by_whoever_created_them(sessions, db, clock, users):
         "user",
         {"username": "clin2", "role": "clinician"},
     )
+    assert problems(db) == []
+
+
+def test_a_transaction_locks_the_head_once_for_all_its_entries(sessions, db, clock, engine):
+    """Three entries in one transaction: the head is locked by the first and held for the others
+    (the lock is an update of the head that changes nothing, ``itb.clinic.audit_chain.lock_head``;
+    the head's new values are written once, when the transaction ends)."""
+    locks: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "SET count=audit_head.count" in statement or "FOR UPDATE" in statement:
+            locks.append(statement)
+
+    count = db.audit_count()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with sessions.begin() as s:
+            for n in range(3):
+                audit_record(s, at=clock.now, actor="system", action="note", entity="test", entity_id=n)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(locks) == (2 if engine.dialect.name == "postgresql" else 1)  # and a SELECT ... FOR UPDATE
+    assert db.audit_count() == count + 3 and problems(db) == []
+
+
+def test_a_head_locked_in_a_savepoint_rolled_back_is_locked_again(sessions, db, clock):
+    """A savepoint rolled back gives up the lock it took (and its entry): the next entry of the
+    transaction locks the head again and follows the last entry kept."""
+    count = db.audit_count()
+    with sessions.begin() as s:
+        savepoint = s.begin_nested()
+        audit_record(s, at=clock.now, actor="system", action="dropped", entity="test", entity_id=1)
+        savepoint.rollback()
+        audit_record(s, at=clock.now, actor="system", action="kept", entity="test", entity_id=2)
+        with s.begin_nested():  # a savepoint kept: the head locked outside it is used inside
+            audit_record(s, at=clock.now, actor="system", action="kept", entity="test", entity_id=3)
+    assert [e.action for e in db.audit()[count:]] == ["kept", "kept"]
     assert problems(db) == []

@@ -28,11 +28,33 @@ def jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS))
 
 
+#: Where a session keeps the head it locked, and the transaction (or savepoint) that holds the lock.
+_HELD = "itb.audit.head"
+
+
 def _head(session: Session, at: datetime) -> AuditHead:
-    """The chain's head, locked for this transaction, the chain sealed first if it never was."""
+    """The chain's head, locked for this transaction, the chain sealed first if it never was.
+
+    Locked once per transaction: a later entry of the same transaction uses the head it holds
+    (the lock lasts until the transaction ends; a savepoint rolled back releases what it took,
+    so a head locked inside one is only used again within it)."""
+    held = session.info.get(_HELD)
+    if held is not None and _within(session, held[0]):
+        return held[1]
     head = lock_head(session)
     seal_if_unsealed(session, head, at)
+    session.info[_HELD] = (session.get_nested_transaction() or session.get_transaction(), head)
     return head
+
+
+def _within(session: Session, holder: Any) -> bool:
+    """Whether the session's transaction now is ``holder``, or runs inside it, and it is active."""
+    now = session.get_nested_transaction() or session.get_transaction()
+    while now is not None:
+        if now is holder:
+            return bool(holder.is_active)
+        now = now.parent
+    return False
 
 
 def _entry(key: bytes, prev_hash: str, e: dict[str, Any]) -> dict[str, Any]:
