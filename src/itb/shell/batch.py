@@ -44,7 +44,6 @@ IN_FLIGHT = 2
 PARALLEL_MIN_LINES = 5000
 
 
-
 class BatchFailed(RuntimeError):
     """The batch could not be finished (a worker process died, the input file shrank): the
     answers written so far are not the whole batch."""
