@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from itb.adapters.db.models import AuditEntry, AuditHead
 from itb.clinic.audit_chain import GENESIS, AuditKeyMissing, chain_value, lock_head, seal_if_unsealed, session_key
@@ -47,7 +47,7 @@ def _head(session: Session, at: datetime) -> AuditHead:
     return head
 
 
-def _within(session: Session, holder: Any) -> bool:
+def _within(session: Session, holder: SessionTransaction) -> bool:
     """Whether the session's transaction now is ``holder``, or runs inside it, and it is active."""
     now = session.get_nested_transaction() or session.get_transaction()
     while now is not None:
