@@ -268,13 +268,22 @@ def _answer_text(columns: Columns) -> bytes:
     result = forecast_arrays(columns.cases)
     width = len(_LINE)
     pieces = _LINE * len(columns.ids)
-    pieces[1::width] = map(orjson.dumps, columns.ids)
+    pieces[1::width] = _each_json(columns.ids)
     for at, values in ((3, result.daily_dose_mcg), (5, result.daily_volume_ml)):
         # A number's text (or null) holds no comma: each value's text, as orjson writes it.
         pieces[at::width] = orjson.dumps(values.tolist())[1:-1].split(b",")
     pieces[7::width] = result.iso_json(columns.cases, "low_reservoir_alarm")
     pieces[9::width] = result.iso_json(columns.cases, "empty")
     return b"".join(pieces)
+
+
+def _each_json(values: list) -> list[bytes]:
+    """Each of ``values`` as ``orjson.dumps`` writes it alone: one call for the whole list, cut
+    at its commas, when no value's text holds a comma (only a string's can); else one call each."""
+    import orjson
+
+    texts = orjson.dumps(values)[1:-1].split(b",") if values else []
+    return texts if len(texts) == len(values) else list(map(orjson.dumps, values))
 
 
 answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch)

@@ -148,6 +148,7 @@ _CASE_FLOATS = (
     "low_reservoir_alarm_ml",
     "empty_ml",
 )
+_CASE_VALUES = attrgetter(*_CASE_FLOATS)
 _PROGRAM = attrgetter("program")
 _STEPS, _BOLUSES, _ONE_TIME = attrgetter("steps"), attrgetter("boluses"), attrgetter("one_time_boluses")
 _START, _AT, _ID = attrgetter("start"), attrgetter("at"), attrgetter("id")
@@ -179,8 +180,9 @@ class _Parts:
         put("step_count", _counts(step_lists))
         put("bolus_count", _counts(bolus_lists))
         put("ot_count", _counts(one_time_lists))
-        for name in _CASE_FLOATS:
-            put(name, _floats(cases, name))
+        values = np.fromiter(chain.from_iterable(map(_CASE_VALUES, cases)), np.float64, len(cases) * len(_CASE_FLOATS))
+        for name, column in zip(_CASE_FLOATS, values.reshape(-1, len(_CASE_FLOATS)).T):
+            put(name, column)
         put("step_min", _minutes_of(steps))
         put("step_rate", _floats(steps, "rate_mcg_per_day"))
         put("bolus_min", _minutes_of(boluses))

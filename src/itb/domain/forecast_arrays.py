@@ -242,9 +242,10 @@ class Profiles:
             t = k * DAY + self.starts_s.take(at) + (rem - self.cum_start_mcg.take(at)) * DAY / rate
         return np.where(never, np.nan, t)
 
-    def time_to_deliver(self, t0: np.ndarray, amount: np.ndarray) -> np.ndarray:
-        """Smallest ``t >= t0`` by which ``amount`` (> 0) more has been delivered; NaN if never."""
-        t = self.first_time_reaching(self.delivered_by(t0) + amount)
+    def time_to_deliver(self, t0: np.ndarray, amount: np.ndarray, by_t0: np.ndarray | None = None) -> np.ndarray:
+        """Smallest ``t >= t0`` by which ``amount`` (> 0) more has been delivered; NaN if never.
+        ``by_t0``: ``delivered_by(t0)``, where the caller has it already."""
+        t = self.first_time_reaching((self.delivered_by(t0) if by_t0 is None else by_t0) + amount)
         return np.where(t > t0, t, np.where(np.isnan(t), np.nan, t0))
 
 
@@ -302,13 +303,16 @@ def daily_dose(cases: CaseArrays) -> np.ndarray:
 # -- the forecast --------------------------------------------------------------------------
 
 
-def time_to_deliver(profiles: Profiles, t0: np.ndarray, amount: np.ndarray, cases: CaseArrays) -> np.ndarray:
+def time_to_deliver(
+    profiles: Profiles, t0: np.ndarray, amount: np.ndarray, cases: CaseArrays, by_t0: np.ndarray | None = None
+) -> np.ndarray:
     """Smallest ``t >= t0`` by which ``amount`` (> 0) has been delivered by each periodic
-    profile plus its one-time boluses; NaN if never. Parts of boluses before ``t0`` are ignored."""
+    profile plus its one-time boluses; NaN if never. Parts of boluses before ``t0`` are ignored.
+    ``by_t0``: ``profiles.delivered_by(t0)``, where the caller has it already."""
     has_windows = cases.one_time_count > 0
     # Every row answered as if it had no window (rows are independent: cheaper than taking the
     # rows without one apart); the rows with windows are then answered again below.
-    t_out = profiles.time_to_deliver(t0, amount)
+    t_out = profiles.time_to_deliver(t0, amount, by_t0)
     if not has_windows.any():
         return t_out
     rows = np.flatnonzero(has_windows)
@@ -362,17 +366,14 @@ def forecast_arrays(cases: CaseArrays) -> ForecastArrays:
     dose = daily_dose(cases)
     t0 = cases.t0_s
     conc = cases.concentration_mcg_per_ml
+    by_t0 = profiles.delivered_by(t0)  # the same for both levels
 
     def crossing(level_ml: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         already = cases.reservoir_ml <= level_ml + VOLUME_SLACK_ML
-        t = np.full(len(t0), np.nan)
-        amount = (cases.reservoir_ml - level_ml) * conc
-        if not already.any():
-            t = time_to_deliver(profiles, t0, amount, cases)
-        elif not already.all():
-            rows = np.flatnonzero(~already)
-            t[rows] = time_to_deliver(profiles.take(rows), t0[rows], amount[rows], cases.take(rows))
-        t = np.where(already, t0, t)
+        # Rows already at the level are answered too, for an amount of 1 mcg, and their answer
+        # replaced by ``at``: rows are independent, and this is cheaper than taking them apart.
+        amount = np.where(already, 1.0, (cases.reservoir_ml - level_ml) * conc)
+        t = np.where(already, t0, time_to_deliver(profiles, t0, amount, cases, by_t0))
         with np.errstate(all="ignore"):
             t = np.floor(t + TRUNCATION_EPSILON_S)
             past = ~(cases.day0_epoch_s + t <= LAST_CALENDAR_SECOND)
