@@ -269,8 +269,9 @@ def daily_profiles(cases: CaseArrays) -> Profiles:
     points = np.concatenate([steps, a, end_cut], axis=1)
     order = np.argsort(points, axis=1, kind="stable")  # a step sorts before a cut at its start
     starts = np.take_along_axis(points, order, axis=1)
-    step_index = np.maximum.accumulate(np.where(order < n_steps, order, -1), axis=1)
-    step_index %= n_steps  # (-1, before any step, indexes a row's last step, as step_rates[rows, -1] would)
+    # The step in force at each point: the steps keep their order in the sort (their starts are
+    # strictly increasing, the first at 0, and the sort is stable), so it is the one counted last.
+    step_index = np.cumsum(order < n_steps, axis=1, dtype=np.int32) - 1
     rates = step_rates.take(np.arange(n)[:, None] * n_steps + step_index)  # each row's own steps
     # Bolus rates added one bolus at a time, in program order (as DailyProfile adds them).
     for j in range(a.shape[1]):
