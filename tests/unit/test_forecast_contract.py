@@ -887,6 +887,21 @@ def test_typed_path_on_odd_text_answers_as_alone_or_leaves_the_line(text):
         assert have is None or have == want
 
 
+@pytest.mark.parametrize(
+    "id_text",
+    ['"a\\u00e9"', '"\u00e9t\u00e9"', '"a,b"', '"\\",\\""', "7"],  # an escape, non-ASCII, commas, a number
+)
+def test_a_piece_of_the_input_is_answered_line_by_line_as_alone(id_text):
+    from itb.contracts.forecast import answer_many
+    from itb.shell.batch import answer_piece
+
+    good = orjson.dumps(case(id="good"))
+    odd = orjson.dumps(case(id="x")).replace(b'"x"', id_text.encode())
+    lines = [good, odd, good]
+    piece = b"\n".join(lines) + b"\n"
+    assert answer_piece(piece, answer_many, 1) == b"".join(alone(line) + b"\n" for line in lines)
+
+
 def test_json_lines_writes_each_answer_as_alone():
     from itb.shell.batch import _json_lines
 

@@ -238,18 +238,19 @@ def answer_lines(lines: Sequence[bytes]) -> list[dict | None]:
     return out
 
 
-def answer_lines_json(lines: Sequence[bytes]) -> tuple[list[int], bytes]:
+def answer_lines_json(lines: Sequence[bytes], plain: bool = False) -> tuple[list[int], bytes]:
     """The rows of ``lines`` that the typed path vouches for (as :func:`answer_lines`), and
     their answers as JSON Lines: each line what ``orjson.dumps`` writes of the answer's object
     (as :func:`answer_lines` gives it), then a newline; the other lines are left to
-    :func:`answer_many`, as there.
+    :func:`answer_many`, as there. ``plain``: the caller has found that the lines hold only
+    ASCII and no backslash (else they are looked over here).
 
     The text is written from the answers' columns, with no object per answer."""
     try:
         from itb.contracts.forecast_typed import read_lines
     except ImportError:
         return [], b""
-    rows, columns = read_lines(lines)
+    rows, columns = read_lines(lines, plain)
     if not rows:
         return [], b""
     return rows, _answer_text(columns)

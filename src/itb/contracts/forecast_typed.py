@@ -84,15 +84,17 @@ _INT64 = (-(1 << 63), 1 << 64)
 DECODE_LINES = 256
 
 
-def read_lines(lines: Sequence[bytes]) -> tuple[list[int], Columns]:
+def read_lines(lines: Sequence[bytes], plain: bool = False) -> tuple[list[int], Columns]:
     """The indexes of the ``lines`` this path vouches for, and their columns.
 
     Lines with escapes or non-ASCII bytes are left to the caller (strings the two decoders are
-    not proved to read alike), as is every line of a chunk that has any.
+    not proved to read alike), as is every line of a chunk that has any. ``plain``: the caller
+    has found that the lines have neither (else they are looked over here).
     """
-    text = b"\n".join(lines)
-    if b"\\" in text or not text.isascii():
-        return [], _no_columns()
+    if not plain:
+        text = b"\n".join(lines)
+        if b"\\" in text or not text.isascii():
+            return [], _no_columns()
     rows: list[int] = []
     parts = _Parts()
     try:

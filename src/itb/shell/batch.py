@@ -53,22 +53,30 @@ _HEADER = struct.Struct("<qqQ")  # a chunk's first line number, its offset in th
 _LENGTH = struct.Struct("<Q")  # an answer's length in bytes
 
 
-def answer_lines(lines: list[bytes], answer_many: AnswerMany, first_line: int = 1) -> bytes:
+def answer_lines(lines: list[bytes], answer_many: AnswerMany, first_line: int = 1, plain: bool = False) -> bytes:
     """Answer each non-blank line; a line that is not JSON gets an error answer of its own.
 
     Lines are decoded and answered a chunk at a time, so the decoded objects of a large batch
-    never all exist at once (they cost far more memory than the text).
+    never all exist at once (they cost far more memory than the text). ``plain``: the caller
+    has found that the lines hold only ASCII and no backslash (see ``answer_lines_json``).
     """
     return b"".join(
-        _answer_chunk(lines[start : start + CHUNK_LINES], answer_many, first_line + start)
+        _answer_chunk(lines[start : start + CHUNK_LINES], answer_many, first_line + start, plain)
         for start in range(0, len(lines), CHUNK_LINES)
     )
 
 
-def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int) -> bytes:
+def answer_piece(piece: bytes, answer_many: AnswerMany, first_line: int) -> bytes:
+    """:func:`answer_lines` for the lines of ``piece`` (whole lines of the input), which is
+    looked over once here for what the fast path leaves aside, rather than line by line."""
+    plain = b"\\" not in piece and piece.isascii()
+    return answer_lines(piece.split(b"\n"), answer_many, first_line, plain)
+
+
+def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int, plain: bool) -> bytes:
     while lines and not lines[-1]:  # the end of the file
         lines = lines[:-1]
-    text, known = _known(lines, answer_many)
+    text, known = _known(lines, answer_many, plain)
     if known is None:  # every line answered by the fast path
         return text
     todo = [row for row, found in enumerate(known) if found is None]
@@ -85,12 +93,12 @@ def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int) 
     return b"\n".join(known) if len(known) > 1 else b""  # type: ignore[arg-type]
 
 
-def _known(lines: list[bytes], answer_many: AnswerMany) -> tuple[bytes, list[bytes | None] | None]:
+def _known(lines: list[bytes], answer_many: AnswerMany, plain: bool) -> tuple[bytes, list[bytes | None] | None]:
     """Each line's answer as JSON text where ``answer_many``'s fast path on raw lines gives
     it, else None; or, when that path answered every line, their JSON Lines and None."""
     answer_lines_json = getattr(answer_many, "answer_lines_json", None)  # answers as JSON Lines
     if answer_lines_json is not None:
-        rows, text = answer_lines_json(lines)
+        rows, text = answer_lines_json(lines, plain=plain)
         if lines and len(rows) == len(lines):
             return text, None
         known: list[bytes | None] = [None] * len(lines)
@@ -230,7 +238,7 @@ def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, wo
         line = 1
         for piece in pieces:
             chunk = piece if isinstance(piece, bytes) else _read_at(file, piece[0], piece[1])
-            sink.write(answer_lines(chunk.split(b"\n"), answer_many, line))
+            sink.write(answer_piece(chunk, answer_many, line))
             line += chunk.count(b"\n")
         return
     _answer_parallel(pieces, sink, answer_many, workers, file)
@@ -386,7 +394,7 @@ def _serve(requests_fd: int, answers_fd: int, answer_many: AnswerMany, file: int
     try:
         while not failed and (request := chunks.get()) is not None:
             first_line, chunk = request
-            answers.put(answer_lines(chunk.split(b"\n"), answer_many, first_line))
+            answers.put(answer_piece(chunk, answer_many, first_line))
     finally:
         answers.put(None)
     writer.join()
