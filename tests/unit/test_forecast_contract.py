@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -939,6 +940,122 @@ def test_step_starts_read_from_bytes_as_looked_up(starts):
     got = _minutes_of([Step(start, 1.0) for start in starts])
     want = [parse_hhmm(s) for s in starts]
     assert [None if np.isnan(g) else int(g) for g in got] == [None if w < 0 else w for w in want]
+
+
+def decoded_steps(texts: list[bytes]) -> list[list[tuple[float, float]] | None]:
+    """Each text's steps as msgspec decodes them, the start as the per-value rule reads it
+    (NaN: not a time of day); None where the text is not a list of steps."""
+    import msgspec
+
+    from itb.contracts.forecast_typed import Step
+    from itb.contracts.jsonfields import parse_hhmm
+
+    out: list[list[tuple[float, float]] | None] = []
+    for text in texts:
+        try:
+            steps = msgspec.json.decode(text, type=list[Step])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            out.append(None)
+            continue
+        minutes = [parse_hhmm(step.start) for step in steps]
+        out.append([(float(m) if m >= 0 else math.nan, step.rate_mcg_per_day) for m, step in zip(minutes, steps)])
+    return out
+
+
+def step_columns_as_lists(texts: list[bytes]) -> list[list[tuple[float, float]] | None]:
+    from itb.contracts.forecast_typed import _step_columns
+
+    count, minutes, rates, bad = _step_columns(texts)
+    out: list[list[tuple[float, float]] | None] = []
+    first = 0
+    for n, refused in zip(count.tolist(), bad.tolist()):
+        pairs = list(zip(minutes[first : first + n].tolist(), rates[first : first + n].tolist()))
+        out.append(None if refused else pairs)
+        first += n
+    return out
+
+
+def same_steps(a: list, b: list) -> bool:
+    """Equal, NaN equal to NaN, each rate to the bit (0.1 + 0.2 is not 0.3)."""
+    return orjson.dumps(a) == orjson.dumps(b)
+
+
+def random_rate_text(rng: random.Random) -> str:
+    whole = rng.choice([0, 1, 7, 10, 99, 604, 1200, 99999, 123456789012345, 10**15 - 1])
+    form = rng.randrange(4)
+    if form == 0:
+        return str(whole)
+    if form == 1:
+        return repr(round(rng.uniform(0, 2000), rng.randint(1, 6)))
+    if form == 2:
+        return f"{rng.randint(0, 9999)}.{rng.randint(0, 10 ** rng.randint(1, 10)):0{rng.randint(1, 10)}d}"
+    return repr(rng.random() * 10 ** rng.randint(-3, 5))  # up to 17 digits, exponents too
+
+
+def plain_rate(text: bytes) -> bool:
+    """A rate the texts' own reader takes: up to 15 digits, a point at most, no exponent."""
+    return bool(re.fullmatch(rb"\d+(\.\d+)?", text)) and len(text.replace(b".", b"")) <= 15
+
+
+def test_step_texts_read_from_bytes_as_decoded():
+    from itb.contracts.forecast_typed import _PAD, _steps_from_text
+
+    rng = random.Random(2024)
+    read_from_text = 0
+    for _ in range(60):
+        texts = []
+        for _ in range(rng.randint(1, 40)):
+            starts = sorted(rng.sample(range(1440), rng.randint(1, 24)))
+            steps = ",".join(
+                f'{{"start":"{m // 60:02d}:{m % 60:02d}","rate_mcg_per_day":{random_rate_text(rng)}}}' for m in starts
+            )
+            texts.append(f"[{steps}]".encode())
+        want = decoded_steps(texts)
+        assert same_steps(step_columns_as_lists(texts), want)
+        # The texts' own reader answers the plain ones (not only the decoder behind it).
+        plain = [t for t in texts if all(plain_rate(r) for r in re.findall(rb'_per_day":([^}]*)}', t))]
+        if plain:
+            assert _steps_from_text(b"".join([*plain, _PAD]), len(plain)) is not None
+            read_from_text += 1
+    assert read_from_text > 10
+
+
+ODD_STEPS = [
+    b"[]",
+    b"null",
+    b'[{"rate_mcg_per_day":1,"start":"00:00"}]',  # another order
+    b'[{"start":"00:00", "rate_mcg_per_day":1}]',  # a space
+    b'[{"start":"00:00","rate_mcg_per_day":1,"x":2}]',  # an unknown field
+    b'[{"start":"00:00","rate_mcg_per_day":"1"}]',
+    b'[{"start":"00:00","rate_mcg_per_day":-1}]',
+    b'[{"start":"00:00","rate_mcg_per_day":-0.0}]',
+    b'[{"start":"00:00","rate_mcg_per_day":1e3}]',
+    b'[{"start":"00:00","rate_mcg_per_day":1E-3}]',
+    b'[{"start":"00:00","rate_mcg_per_day":0.1000000000000001}]',  # 16 digits
+    b'[{"start":"00:00","rate_mcg_per_day":1234567890123456}]',
+    b'[{"start":"00:00","rate_mcg_per_day":123456789012345}]',  # 15 digits: read from the text
+    b'[{"start":"00:00","rate_mcg_per_day":0.5},{"start":"24:00","rate_mcg_per_day":1}]',
+    b'[{"start":"00:00","rate_mcg_per_day":0},{"start":"12:60","rate_mcg_per_day":1}]',
+    b'[{"start":"0:00","rate_mcg_per_day":1}]',
+    b'[{"start":"00:00","rate_mcg_per_day":1}][{"start":"00:00","rate_mcg_per_day":1}]',  # two in one
+    b'[{"start":"00:00","rate_mcg_per_day":1},]',
+    b'[{"start":"00:00","rate_mcg_per_day":1}',
+]
+
+
+@pytest.mark.parametrize("odd", ODD_STEPS)
+def test_odd_step_texts_are_read_as_decoded(odd):
+    good = b'[{"start":"00:00","rate_mcg_per_day":604.6},{"start":"07:30","rate_mcg_per_day":0}]'
+    texts = [good, odd, good]
+    assert same_steps(step_columns_as_lists(texts), decoded_steps(texts))
+
+
+@pytest.mark.parametrize("rate", [b"05", b"5.", b".5", b"0.", b"00", b"1.2.3", b"1..2"])
+def test_rates_that_are_not_json_numbers_are_left_to_the_decoder(rate):
+    from itb.contracts.forecast_typed import _PAD, _steps_from_text
+
+    text = b'[{"start":"00:00","rate_mcg_per_day":' + rate + b"}]"
+    assert _steps_from_text(text + _PAD, 1) is None
 
 
 def test_instants_read_from_bytes_as_the_date_parser_reads_them():
