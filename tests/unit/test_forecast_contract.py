@@ -963,9 +963,9 @@ def decoded_steps(texts: list[bytes]) -> list[list[tuple[float, float]] | None]:
 
 
 def step_columns_as_lists(texts: list[bytes]) -> list[list[tuple[float, float]] | None]:
-    from itb.contracts.forecast_typed import _step_columns
+    from itb.contracts.forecast_typed import STEP_LAYOUT, _decode_steps, _item_columns
 
-    count, minutes, rates, bad = _step_columns(texts)
+    count, (minutes, rates), bad = _item_columns(texts, STEP_LAYOUT, _decode_steps)
     out: list[list[tuple[float, float]] | None] = []
     first = 0
     for n, refused in zip(count.tolist(), bad.tolist()):
@@ -998,7 +998,8 @@ def plain_rate(text: bytes) -> bool:
 
 
 def test_step_texts_read_from_bytes_as_decoded():
-    from itb.contracts.forecast_typed import _PAD, _steps_from_text
+    from itb.contracts.forecast_typed import STEP_LAYOUT
+    from itb.contracts.item_text import read_items
 
     rng = random.Random(2024)
     read_from_text = 0
@@ -1015,7 +1016,7 @@ def test_step_texts_read_from_bytes_as_decoded():
         # The texts' own reader answers the plain ones (not only the decoder behind it).
         plain = [t for t in texts if all(plain_rate(r) for r in re.findall(rb'_per_day":([^}]*)}', t))]
         if plain:
-            assert _steps_from_text(b"".join([*plain, _PAD]), len(plain)) is not None
+            assert read_items(plain, STEP_LAYOUT) is not None
             read_from_text += 1
     assert read_from_text > 10
 
@@ -1052,10 +1053,11 @@ def test_odd_step_texts_are_read_as_decoded(odd):
 
 @pytest.mark.parametrize("rate", [b"05", b"5.", b".5", b"0.", b"00", b"1.2.3", b"1..2"])
 def test_rates_that_are_not_json_numbers_are_left_to_the_decoder(rate):
-    from itb.contracts.forecast_typed import _PAD, _steps_from_text
+    from itb.contracts.forecast_typed import STEP_LAYOUT
+    from itb.contracts.item_text import read_items
 
     text = b'[{"start":"00:00","rate_mcg_per_day":' + rate + b"}]"
-    assert _steps_from_text(text + _PAD, 1) is None
+    assert read_items([text], STEP_LAYOUT) is None
 
 
 def test_instants_read_from_bytes_as_the_date_parser_reads_them():

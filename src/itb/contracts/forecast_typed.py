@@ -6,7 +6,7 @@ in C that every field is known, present and of its JSON type; the records' field
 column-wise into numpy arrays (a few hundred lines at a time, while the records are in the CPU's
 cache; times of day and dates from their texts' bytes). The basal steps, most of a line, are
 left as their text by the decoder and read from the bytes of a whole chunk's steps at once
-(:func:`_steps_from_text`: every byte checked, no object per step). Then
+(:mod:`itb.contracts.item_text`: every byte checked, no object per step). Then
 :func:`itb.contracts.forecast_columns.vouch` checks the contract's rules on all of them at once.
 
 Like the column reader, this path only *vouches* for lines: a line that msgspec refuses (not
@@ -19,7 +19,7 @@ to the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import Literal
@@ -38,6 +38,7 @@ from itb.contracts.forecast_columns import (
     _minutes,
     vouch,
 )
+from itb.contracts.item_text import NUMBER, TIME, Layout, read_items
 
 
 class Step(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -59,7 +60,7 @@ class OneTimeBolus(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class Program(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    steps: msgspec.Raw  # its text, read by _step_columns (a program's bulk: no object per step)
+    steps: msgspec.Raw  # left as its text, read by _item_columns (a program's bulk: no object per step)
     boluses: list[DailyBolus] = []
     one_time_boluses: list[OneTimeBolus] = []
 
@@ -200,7 +201,9 @@ class _Parts:
         """The columns of every record added, and which keep the contract's rules (and this
         path's limits)."""
         got = {name: np.concatenate(parts) for name, parts in self.arrays.items()}
-        got["step_count"], got["step_min"], got["step_rate"], bad = _step_columns(self.step_texts)
+        got["step_count"], (got["step_min"], got["step_rate"]), bad = _item_columns(
+            self.step_texts, STEP_LAYOUT, _decode_steps
+        )
         return _checked(got, self.ats, self.ot_ats, self.ids, bad)
 
 
@@ -224,130 +227,32 @@ def _minutes_of(items: list) -> np.ndarray:
     return _minutes(list(map(_START, items)))
 
 
-def _step_columns(texts: list[msgspec.Raw]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The basal steps of each case, from the texts of their ``steps`` lists: how many each case
-    has, their starts (minutes) and rates, flat; and which cases' steps are not a list of steps
-    (left to the per-case path). Read from the joined texts' bytes when every step is written
-    as orjson writes it (:func:`_steps_from_text`); otherwise each list is decoded."""
-    if not texts:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool)
-    found = _steps_from_text(b"".join([*texts, _PAD]), len(texts))
+#: The list the decoder leaves as text (most of a line): how orjson writes its records. (The
+#: daily boluses, one or two a case, cost less decoded: reading a list's text has a fixed price.)
+STEP_LAYOUT = Layout((("start", TIME), ("rate_mcg_per_day", NUMBER)))
+
+
+def _item_columns(
+    texts: list[msgspec.Raw], layout: Layout, decode: Callable[[msgspec.Raw], list]
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """The records of each case's list, from the lists' texts: how many each case has, each
+    field of all of them (flat; times of day in minutes), and which cases' texts are not such
+    a list (left to the per-case path). Read from the joined texts' bytes when every record is
+    written as orjson writes it (:func:`itb.contracts.item_text.read_items`); otherwise each
+    list is decoded (``decode``)."""
+    found = read_items(texts, layout) if texts else (np.zeros(0, np.int64), [np.zeros(0) for _ in layout.fields])
     if found is not None:
-        return (*found, np.zeros(len(texts), bool))
+        return found[0], found[1], np.zeros(len(texts), bool)
     lists, bad = [], np.zeros(len(texts), bool)
     for row, text in enumerate(texts):
         try:
-            lists.append(_decode_steps(text))
+            lists.append(decode(text))
         except (msgspec.DecodeError, msgspec.ValidationError):
             lists.append([])
             bad[row] = True
-    steps = list(chain.from_iterable(lists))
-    return _counts(lists), _minutes_of(steps), _floats(steps, "rate_mcg_per_day"), bad
-
-
-def _word(text: bytes) -> int:
-    return int.from_bytes(text, "little")
-
-
-#: A step as orjson writes it, up to its rate: ``{"start":"HH:MM","rate_mcg_per_day":`` (36
-#: bytes), as the 8-byte words at these offsets (the one at 8 masked to its marks, not digits).
-_STEP_HEAD = b'{"start":"00:00","rate_mcg_per_day":'
-_HEAD_WORDS = [(at, _word(_STEP_HEAD[at : at + 8])) for at in (0, 2, 15, 23, len(_STEP_HEAD) - 8)]
-_TIME_MASK = _word(b"\xff\xff\0\0\xff\0\0\xff")  # at 8: ':"', then HH, ':', MM, '"'
-_TIME_MARKS = _word(_STEP_HEAD[8:16]) & _TIME_MASK
-_TIME_DIGITS = ((16, 2), (24, 9), (40, 5), (48, 9))  # each digit's bit offset in that word, its top
-_TIME_WEIGHTS = (600, 60, 10, 1)
-#: Rates read here: up to 15 digits (any such integer is exact as a double), one point at most.
-_RATE_DIGITS = 15
-_RATE_WIDTH = 16
-_POW10 = 10.0 ** np.arange(_RATE_WIDTH)
-
-
-#: After the joined texts, so that :func:`_words` can read a rate's width of bytes from any
-#: offset of them.
-_PAD = bytes(_RATE_WIDTH)
-
-
-def _steps_from_text(text: bytes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """:func:`_step_columns` of ``n`` cases whose ``steps`` texts, joined, are ``text``
-    (then :data:`_PAD`); None
-    unless every byte is where orjson puts it: each list ``[`` steps joined by ``,`` ``]``, each
-    step ``{"start":"HH:MM","rate_mcg_per_day":R}``, a time of day that exists, R a JSON number
-    of up to 15 digits without sign or exponent.
-
-    Every byte is checked: the steps' ends (``}``) are found, each step's start follows from
-    the bytes after the previous end (``,``: the same case; ``][``: the next), its 36 bytes
-    before the rate are compared as 8-byte words, and the rate is read by :func:`_rates`."""
-    u = np.frombuffer(text, dtype=np.uint8, count=len(text) - len(_PAD))
-    closes = np.flatnonzero(u == ord("}"))
-    m, size = len(closes), len(u)
-    if not m or closes[-1] != size - 2 or u[0] != ord("[") or u[-1] != ord("]"):
-        return None
-    after = u[closes[:-1] + 1]
-    same = after == ord(",")
-    ends = closes[:-1][~same]
-    if not (same | (after == ord("]"))).all() or len(ends) != n - 1 or not (u[ends + 2] == ord("[")).all():
-        return None
-    opens = np.empty_like(closes)
-    opens[0] = 1
-    opens[1:] = closes[:-1] + 2 + ~same
-    length = closes - opens - len(_STEP_HEAD)  # the rate's characters
-    if length.min() < 1 or length.max() > _RATE_WIDTH:
-        return None
-    words = _words(text)
-    if not all((words[opens + at] == word).all() for at, word in _HEAD_WORDS):
-        return None
-    time = words[opens + 8]
-    if not ((time & _TIME_MASK) == _TIME_MARKS).all():
-        return None
-    minute = np.zeros(m, dtype=np.int64)
-    for (shift, top), weight in zip(_TIME_DIGITS, _TIME_WEIGHTS):
-        digit = ((time >> shift) & 0xFF).astype(np.uint8) - np.uint8(ord("0"))  # below "0" wraps
-        if not (digit <= top).all():
-            return None
-        minute += digit.astype(np.int64) * weight
-    rate = _rates(words, opens + len(_STEP_HEAD), length)
-    if rate is None or not (minute < 1440).all():
-        return None
-    count = np.diff(np.flatnonzero(np.append(~same, True)), prepend=-1)
-    return count, minute.astype(np.float64), rate
-
-
-def _words(text: bytes) -> np.ndarray:
-    """At each offset of ``text`` (but its last 7), its next 8 bytes as one little-endian
-    integer: a view of the text, not a copy per offset."""
-    return np.ndarray((len(text) - 7,), dtype="<u8", buffer=text, strides=(1,))
-
-
-def _rates(words: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.ndarray | None:
-    """The numbers of ``length`` bytes at ``starts`` (:func:`_words` of the text), or None
-    unless each is digits with at most one point between them, as JSON writes a number (no
-    leading zero), of up to 15 digits. Read a column at a time across all the numbers (Horner's
-    rule on the digits): an integer of up to 15 digits over a power of ten, both exact as
-    doubles, so one correctly rounded division, as a JSON parser reads the text."""
-    width = int(length.max())
-    chars = np.stack([words[starts + at] for at in range(0, width, 8)], axis=1).view(np.uint8)
-    mantissa = np.zeros(len(starts), dtype=np.float64)
-    decimals = np.zeros(len(starts), dtype=np.int64)
-    seen_point = np.zeros(len(starts), dtype=bool)
-    for column in range(width):
-        byte = chars[:, column]
-        inside = column < length
-        value = byte - np.uint8(ord("0"))  # below "0" wraps past 255
-        digit = (value <= 9) & inside
-        point = (byte == ord(".")) & inside
-        if not (digit | point | ~inside).all() or (point & seen_point).any():
-            return None
-        mantissa = np.where(digit, mantissa * 10 + value, mantissa)
-        decimals += digit & seen_point
-        seen_point |= point
-    first = chars[:, 0]
-    leading_zero = (first == ord("0")) & (length > 1) & (chars[:, min(1, width - 1)] != ord("."))
-    if (first == ord(".")).any() or leading_zero.any() or (seen_point & (decimals == 0)).any():
-        return None  # ".5", "05", "5."
-    if (length - seen_point > _RATE_DIGITS).any():
-        return None
-    return mantissa / _POW10[decimals]
+    items = list(chain.from_iterable(lists))
+    columns = [_minutes_of(items) if kind == TIME else _floats(items, name) for name, kind in layout.fields]
+    return _counts(lists), columns, bad
 
 
 _HHMM_LOW = np.frombuffer(b"00:00|", dtype=np.uint8)
@@ -404,13 +309,13 @@ def _read(cases: list[Case]) -> tuple[np.ndarray, Columns]:
 
 
 def _checked(
-    got: dict[str, np.ndarray], ats: list[str], ot_ats: list[str], ids: list, bad_steps: np.ndarray
+    got: dict[str, np.ndarray], ats: list[str], ot_ats: list[str], ids: list, bad_items: np.ndarray
 ) -> tuple[np.ndarray, Columns]:
     step_count, bolus_count, ot_count = got["step_count"], got["bolus_count"], got["ot_count"]
     n = len(ids)
     at_s, bad = _instants(ats)
     ot_at, bad_ot = _instants(ot_ats)
-    bad |= bad_steps | (step_count > MAX_STEPS) | (bolus_count > MAX_BOLUSES) | (ot_count > MAX_ONE_TIME)
+    bad |= bad_items | (step_count > MAX_STEPS) | (bolus_count > MAX_BOLUSES) | (ot_count > MAX_ONE_TIME)
     if bad_ot.any():
         bad |= np.bincount(np.repeat(np.arange(n), ot_count)[bad_ot], minlength=n) > 0
     flat = FlatCases(
