@@ -903,6 +903,44 @@ def test_a_piece_of_the_input_is_answered_line_by_line_as_alone(id_text):
     assert answer_piece(piece, answer_many, 1) == b"".join(alone(line) + b"\n" for line in lines)
 
 
+GOOD_LINE = orjson.dumps(case(id="good"))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        GOOD_LINE + b" " + GOOD_LINE,  # two objects on one line: not valid JSON, as a line
+        GOOD_LINE + GOOD_LINE,
+        GOOD_LINE[:40] + b"\n" + GOOD_LINE[40:],  # one object over two lines: two bad lines
+        b"",  # a blank line
+        b"   ",
+        orjson.dumps(case(id="neg", reservoir_ml=-1)),  # a broken rule: its error among answers
+        b"{not json",
+        b"[1, 2]",
+        GOOD_LINE + b"\r",
+    ],
+)
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_a_piece_read_as_one_stream_is_answered_as_line_by_line(odd, last_newline):
+    from itb.contracts.forecast import answer_many
+    from itb.shell.batch import answer_lines, answer_piece
+
+    piece = b"\n".join([GOOD_LINE, odd, GOOD_LINE, GOOD_LINE]) + (b"\n" if last_newline else b"")
+    by_line = answer_lines(piece.split(b"\n"), answer_many, 1)
+    assert answer_piece(piece, answer_many, 1) == by_line
+    assert by_line.count(b"\n") == by_line.count(b'{"id":')  # one answer a line, none lost
+
+
+def test_a_plain_piece_is_read_as_one_stream():
+    from itb.contracts.forecast_typed import read_piece
+
+    piece = b"\n".join([GOOD_LINE, orjson.dumps(case(id="neg", reservoir_ml=-1)), GOOD_LINE]) + b"\n"
+    rows, columns = read_piece(piece)  # type: ignore[misc]
+    assert rows == [0, 2] and columns.ids == ["good", "good"]
+    assert read_piece(GOOD_LINE + b"\n" + GOOD_LINE + b"\n") is not None
+    assert read_piece(GOOD_LINE + b"\n")[0] is None  # type: ignore[index]  # every line vouched for
+
+
 def test_json_lines_writes_each_answer_as_alone():
     from itb.shell.batch import _json_lines
 

@@ -256,6 +256,22 @@ def answer_lines_json(lines: Sequence[bytes], plain: bool = False) -> tuple[list
     return rows, _answer_text(columns)
 
 
+def answer_piece_json(piece: bytes) -> tuple[list[int] | None, bytes] | None:
+    """:func:`answer_lines_json` of the lines of ``piece`` (whole lines of the input, free of
+    escapes and non-ASCII bytes), read as one stream (:func:`itb.contracts.forecast_typed.read_piece`):
+    the rows answered (None: every line) and their answers; None when the piece is to be read
+    line by line."""
+    try:
+        from itb.contracts.forecast_typed import read_piece
+    except ImportError:
+        return None
+    found = read_piece(piece)
+    if found is None:
+        return None
+    rows, columns = found
+    return rows, _answer_text(columns) if columns.ids else b""
+
+
 #: An answer's line, its values left out (filled a column at a time by :func:`_answer_text`).
 _LINE = [b'{"id":', b"", b',"daily_dose_mcg":', b"", b',"daily_volume_ml":', b"", b',"low_reservoir_alarm_at":']
 _LINE += [b"", b',"empty_at":', b"", b"}\n"]
@@ -289,3 +305,4 @@ def _each_json(values: list) -> list[bytes]:
 
 answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch)
 answer_many.answer_lines_json = answer_lines_json  # type: ignore[attr-defined]  # the same, as JSON text
+answer_many.answer_piece_json = answer_piece_json  # type: ignore[attr-defined]  # the same, for a whole piece

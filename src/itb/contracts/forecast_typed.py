@@ -77,6 +77,7 @@ class Case(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode = msgspec.json.Decoder(Case).decode
+_decode_lines = msgspec.json.Decoder(Case).decode_lines
 _decode_steps = msgspec.json.Decoder(list[Step]).decode
 #: Integers that orjson reads as such (beyond them, as floats; msgspec keeps them whole).
 _INT64 = (-(1 << 63), 1 << 64)
@@ -122,6 +123,42 @@ def read_lines(lines: Sequence[bytes], plain: bool = False) -> tuple[list[int], 
         return rows, columns
     keep = np.flatnonzero(ok)
     return [rows[i] for i in keep.tolist()], Columns([columns.ids[i] for i in keep.tolist()], columns.cases.take(keep))
+
+
+def read_piece(piece: bytes) -> tuple[list[int] | None, Columns] | None:
+    """:func:`read_lines` of the lines of ``piece`` (whole lines, free of escapes and non-ASCII
+    bytes), decoded as one stream rather than line by line (no bytes object per line): the rows
+    vouched for, None for all of them, and their columns. None when the piece cannot be read
+    so (a line that is not one object of the contract's shape, a blank line, a piece not ending
+    in a newline): the caller reads it line by line.
+
+    A stream decoder reads values wherever they are; here they are held to lines. Every newline
+    must stand between ``}`` and ``{``, which, outside strings (and a JSON string holds no
+    newline), is only possible between two top-level values; so each line holds whole values,
+    at least one, and as many values as lines means one each."""
+    u = np.frombuffer(piece, dtype=np.uint8)
+    ends = np.flatnonzero(u == ord("\n"))
+    if not len(ends) or ends[-1] != len(u) - 1 or u[0] != ord("{"):
+        return None
+    if not ((u[ends - 1] == ord("}")).all() and (u[ends[:-1] + 1] == ord("{")).all()):
+        return None
+    try:
+        cases = _decode_lines(piece)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if len(cases) != len(ends):
+        return None
+    parts = _Parts()
+    try:
+        parts.add(cases)
+        del cases
+        ok, columns = parts.read()
+    except _Irregular:  # a value the column reader does not handle (a date numpy refuses)
+        return None
+    if ok.all():
+        return None, columns
+    keep = np.flatnonzero(ok)
+    return keep.tolist(), Columns([columns.ids[i] for i in keep.tolist()], columns.cases.take(keep))
 
 
 def _each(lines: Sequence[bytes]) -> tuple[list[int], list[Case]]:

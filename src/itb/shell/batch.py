@@ -53,40 +53,66 @@ _HEADER = struct.Struct("<qqQ")  # a chunk's first line number, its offset in th
 _LENGTH = struct.Struct("<Q")  # an answer's length in bytes
 
 
-def answer_lines(lines: list[bytes], answer_many: AnswerMany, first_line: int = 1, plain: bool = False) -> bytes:
+def answer_lines(
+    lines: list[bytes],
+    answer_many: AnswerMany,
+    first_line: int = 1,
+    plain: bool = False,
+    known: list[bytes | None] | None = None,
+) -> bytes:
     """Answer each non-blank line; a line that is not JSON gets an error answer of its own.
 
     Lines are decoded and answered a chunk at a time, so the decoded objects of a large batch
     never all exist at once (they cost far more memory than the text). ``plain``: the caller
     has found that the lines hold only ASCII and no backslash (see ``answer_lines_json``).
+    ``known``: each line's answer where the caller has it already, else None.
     """
     return b"".join(
-        _answer_chunk(lines[start : start + CHUNK_LINES], answer_many, first_line + start, plain)
+        _answer_chunk(
+            lines[start : start + CHUNK_LINES],
+            answer_many,
+            first_line + start,
+            plain,
+            None if known is None else known[start : start + CHUNK_LINES],
+        )
         for start in range(0, len(lines), CHUNK_LINES)
     )
 
 
 def answer_piece(piece: bytes, answer_many: AnswerMany, first_line: int) -> bytes:
     """:func:`answer_lines` for the lines of ``piece`` (whole lines of the input), which is
-    looked over once here for what the fast path leaves aside, rather than line by line."""
+    looked over once here for what the fast path leaves aside, rather than line by line; and
+    answered as a whole where ``answer_many`` can (an ``answer_piece_json`` attribute: the rows
+    it answers, None for all, and their JSON Lines; or None, to go line by line)."""
     plain = b"\\" not in piece and piece.isascii()
-    return answer_lines(piece.split(b"\n"), answer_many, first_line, plain)
+    whole = getattr(answer_many, "answer_piece_json", None)
+    found = whole(piece) if plain and whole is not None else None
+    if found is not None and found[0] is None:  # every line answered
+        return found[1]
+    lines = piece.split(b"\n")
+    if found is None:
+        return answer_lines(lines, answer_many, first_line, plain)
+    return answer_lines(lines, answer_many, first_line, plain, _known_rows(len(lines), *found))
 
 
-def _answer_chunk(lines: list[bytes], answer_many: AnswerMany, first_line: int, plain: bool) -> bytes:
+def _answer_chunk(
+    lines: list[bytes], answer_many: AnswerMany, first_line: int, plain: bool, known: list[bytes | None] | None
+) -> bytes:
     while lines and not lines[-1]:  # the end of the file
         lines = lines[:-1]
-    text, known = _known(lines, answer_many, plain)
-    if known is None:  # every line answered by the fast path
-        return text
-    todo = [row for row, found in enumerate(known) if found is None]
+    if known is None:
+        text, known = _known(lines, answer_many, plain)
+        if known is None:  # every line answered by the fast path
+            return text
+    todo = [row for row, found in enumerate(known[: len(lines)]) if found is None]
     try:  # the common case: every line left is JSON
         objs = [orjson.loads(lines[row]) for row in todo]
     except orjson.JSONDecodeError:
         return _answer_each(lines, known, answer_many, first_line)
     answers = _json_lines(_answer_all(objs, answer_many, [first_line + row for row in todo]))
-    if len(todo) == len(known):
+    if len(todo) == len(lines):
         return answers
+    known = known[: len(lines)]
     for row, answer in zip(todo, answers.split(b"\n")):
         known[row] = answer
     known.append(b"")
@@ -101,13 +127,18 @@ def _known(lines: list[bytes], answer_many: AnswerMany, plain: bool) -> tuple[by
         rows, text = answer_lines_json(lines, plain=plain)
         if lines and len(rows) == len(lines):
             return text, None
-        known: list[bytes | None] = [None] * len(lines)
-        for row, answer in zip(rows, text.split(b"\n")):
-            known[row] = answer
-        return b"", known
+        return b"", _known_rows(len(lines), rows, text)
     answer_lines = getattr(answer_many, "answer_lines", None)  # answers as objects
     found = answer_lines(lines) if answer_lines is not None else [None] * len(lines)
     return b"", [None if answer is None else orjson.dumps(answer) for answer in found]
+
+
+def _known_rows(n: int, rows: list[int], text: bytes) -> list[bytes | None]:
+    """``n`` lines' answers: those of ``rows``, one line each of ``text``; None for the others."""
+    known: list[bytes | None] = [None] * n
+    for row, answer in zip(rows, text.split(b"\n")):
+        known[row] = answer
+    return known
 
 
 def _answer_each(lines: list[bytes], known: list[bytes | None], answer_many: AnswerMany, first_line: int) -> bytes:
