@@ -790,8 +790,26 @@ def test_file_pieces_end_at_line_ends_and_cover_the_file_once(tmp_path):
     assert b"".join(texts) == data  # one after another, the whole file once
     assert [offset for offset, _, _ in pieces] == [sum(map(len, texts[:k])) for k in range(len(texts))]
     assert all(text.endswith(b"\n") for text in texts[:-1]) and texts[-1] == b"tail without a line end"
-    assert all(len(text) <= 100 or text.find(b"\n") >= 100 for text in texts)  # longer: a long line
+    assert all(len(text) <= 2 * 100 or text.find(b"\n") >= 100 for text in texts)  # longer: a long line
     assert [lines for _, _, lines in pieces] == [text.count(b"\n") for text in texts]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_a_file_comes_in_whole_rounds_of_pieces_for_the_workers(tmp_path, monkeypatch, workers):
+    from itb.shell import batch
+
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 1000)
+    rng = random.Random(workers)
+    data = b"".join(b"x" * rng.randint(20, 60) + b"\n" for _ in range(rng.randint(300, 700)))
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(data)
+    with open(path, "rb") as source:
+        size = batch.even_pieces(source.fileno(), workers)
+        pieces = list(batch.file_pieces(source.fileno(), size))
+    lengths = [length for _, length, _ in pieces]
+    assert sum(lengths) == len(data) and abs(size - 1000) < 1000 / 2
+    assert len(pieces) % workers == 0  # each worker as many pieces as the others
+    assert max(lengths) - min(lengths) <= 2 * 61  # as even as whole lines let them be (two at most)
 
 
 def test_a_piece_beyond_the_end_of_a_shrunk_file_fails_the_batch(tmp_path):

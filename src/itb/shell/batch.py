@@ -261,7 +261,7 @@ def read_chunks(source: BinaryIO, size: int | None = None) -> Iterator[bytes]:
 
 def _answer_stream(source: BinaryIO, sink: BinaryIO, answer_many: AnswerMany, workers: int) -> None:
     file = _regular_file(source)
-    pieces: Iterator[Piece] = read_chunks(source) if file is None else file_pieces(file)
+    pieces: Iterator[Piece] = read_chunks(source) if file is None else file_pieces(file, even_pieces(file, workers))
     ahead = [piece for piece in (next(pieces, None), next(pieces, None)) if piece is not None]
     small = len(ahead) < 2 and sum(_piece_lines(piece) for piece in ahead) < PARALLEL_MIN_LINES
     pieces = chain(ahead, pieces)
@@ -291,15 +291,27 @@ def _regular_file(source: BinaryIO) -> int | None:
     return fd if regular and source.tell() == os.lseek(fd, 0, os.SEEK_CUR) else None
 
 
+def even_pieces(fd: int, workers: int) -> int:
+    """A piece size near :data:`CHUNK_BYTES` that cuts the rest of the regular file ``fd`` into
+    a whole number of rounds of ``workers`` pieces, so that the workers, dealt pieces in turn,
+    finish together (equal pieces of a size that does not divide the file leave one worker a
+    piece more than another: a piece's time of waiting at the end)."""
+    rest = os.fstat(fd).st_size - os.lseek(fd, 0, os.SEEK_CUR)
+    rounds = max(1, -(-rest // (CHUNK_BYTES * workers)))
+    return max(1, -(-rest // (rounds * workers)))
+
+
 def file_pieces(fd: int, size: int | None = None) -> Iterator[tuple[int, int, int]]:
     """The regular file ``fd``, from its current position, in pieces of about ``size`` bytes
-    (default :data:`CHUNK_BYTES`), each ending at a line end (the last one: where the file
-    ends): their offsets, lengths and line ends. The bytes are read here only to find the line
-    ends; the process that answers a piece reads it again (from the page cache), instead of
-    being sent it through a pipe."""
+    (default :data:`CHUNK_BYTES`; as many as ``size`` divides into the file), each ending at a
+    line end (the last one: where the file ends): their offsets, lengths and line ends. The
+    bytes are read here only to find the line ends; the process that answers a piece reads it
+    again (from the page cache), instead of being sent it through a pipe."""
     size = size or CHUNK_BYTES
-    offset = os.lseek(fd, 0, os.SEEK_CUR)
-    while block := os.pread(fd, size, offset):
+    offset = end = os.lseek(fd, 0, os.SEEK_CUR)
+    # Piece k ends at the last line end before ``start + k * size`` (not ``size`` after the
+    # previous piece's end): what each piece falls short does not add up into one piece more.
+    while block := os.pread(fd, (end := max(end + size, offset + size // 2)) - offset, offset):
         while not (cut := block.rfind(b"\n") + 1):  # a line longer than a piece: read on to its end
             more = os.pread(fd, size, offset + len(block))
             if not more:
