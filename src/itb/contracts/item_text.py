@@ -176,12 +176,12 @@ def _numbers(words: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.nd
     if not len(length) or length.min() < 1 or length.max() > NUMBER_WIDTH:
         return None
     width = int(length.max())
-    chars = np.stack([words[starts + at] for at in range(0, width, 8)], axis=1).view(np.uint8)
+    rows = np.stack([words[starts + at] for at in range(0, width, 8)], axis=1).view(np.uint8)
+    chars = np.ascontiguousarray(rows[:, :width].T)  # a column of bytes at a time, contiguous
     mantissa = np.zeros(len(starts), dtype=np.float64)
     decimals = np.zeros(len(starts), dtype=np.int64)
     seen_point = np.zeros(len(starts), dtype=bool)
-    for column in range(width):
-        byte = chars[:, column]
+    for column, byte in enumerate(chars):
         inside = column < length
         value = byte - np.uint8(ord("0"))  # below "0" wraps past 255
         digit = (value <= 9) & inside
@@ -191,8 +191,8 @@ def _numbers(words: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.nd
         mantissa = np.where(digit, mantissa * 10 + value, mantissa)
         decimals += digit & seen_point
         seen_point |= point
-    first = chars[:, 0]
-    leading_zero = (first == ord("0")) & (length > 1) & (chars[:, min(1, width - 1)] != ord("."))
+    first = chars[0]
+    leading_zero = (first == ord("0")) & (length > 1) & (chars[min(1, width - 1)] != ord("."))
     if (first == ord(".")).any() or leading_zero.any() or (seen_point & (decimals == 0)).any():
         return None  # ".5", "05", "5."
     if (length - seen_point > NUMBER_DIGITS).any():
