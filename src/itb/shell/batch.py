@@ -38,8 +38,10 @@ AnswerMany = Callable[[Sequence[object]], list[dict]]
 CHUNK_LINES = 4096
 #: Bytes read at a time (cut back to the last whole line): one worker's piece of work.
 CHUNK_BYTES = 2 << 20
-#: Chunks handed to each worker ahead of the one being written (bounds memory).
-IN_FLIGHT = 2
+#: Chunks handed to each worker ahead of the one being written (bounds memory: a few pieces and
+#: answers a worker). Deep enough that a worker slowed for a moment (a shared machine) does not
+#: hold the other one back: the output waits for the slow one's piece, the other works on.
+IN_FLIGHT = 8
 #: Below this many lines a batch is answered in one process (forking costs more than it saves).
 PARALLEL_MIN_LINES = 5000
 
