@@ -289,8 +289,9 @@ def _answer_text(columns: Columns) -> bytes:
     for at, values in ((3, result.daily_dose_mcg), (5, result.daily_volume_ml)):
         # A number's text (or null) holds no comma: each value's text, as orjson writes it.
         pieces[at::width] = orjson.dumps(values.tolist())[1:-1].split(b",")
-    pieces[7::width] = result.iso_json(columns.cases, "low_reservoir_alarm")
-    pieces[9::width] = result.iso_json(columns.cases, "empty")
+    both = result.iso_json(columns.cases, "low_reservoir_alarm", "empty")
+    pieces[7::width] = both[: len(columns.ids)]
+    pieces[9::width] = both[len(columns.ids) :]
     return b"".join(pieces)
 
 

@@ -86,11 +86,12 @@ class ForecastArrays:
         text = np.datetime_as_string(np.where(ok, secs, 0).astype(np.int64).astype("datetime64[s]"), unit="s")
         return [s if good else None for s, good in zip(text.tolist(), ok.tolist())]
 
-    def iso_json(self, cases: CaseArrays, which: str) -> list[bytes]:
+    def iso_json(self, cases: CaseArrays, *which: str) -> list[bytes]:
         """:meth:`iso` as JSON text, each value as ``orjson.dumps`` writes it (``"..."`` or
         ``null``), the digits written from the civil date (H. Hinnant's civil_from_days): five
-        times quicker than numpy's own text of a date."""
-        secs = self.epoch_seconds(cases, which)
+        times quicker than numpy's own text of a date. Several of ``which``: one list, the
+        values of each in turn (written together: a fixed cost per array call, not per value)."""
+        secs = np.concatenate([self.epoch_seconds(cases, name) for name in which])
         ok = np.isfinite(secs)
         whole = np.where(ok, secs, 0).astype(np.int64)
         days, second = np.divmod(whole, 86400)
@@ -163,11 +164,11 @@ def padded_rows(columns: list[tuple[list | np.ndarray, float]], counts: np.ndarr
 
 
 def _row_counts(cond: np.ndarray) -> np.ndarray:
-    """How many entries of each row of ``cond`` are true (``np.count_nonzero(cond, axis=1)``):
-    rows narrower than 128 are summed as bytes, twice as fast as counting into ``intp``."""
-    if cond.shape[1] < 128:
-        return np.add.reduce(cond.view(np.int8), axis=1, dtype=np.int8).astype(np.intp)
-    return np.count_nonzero(cond, axis=1)
+    """How many entries of each row (the last axis) of ``cond`` are true (``np.count_nonzero(cond,
+    axis=-1)``): rows narrower than 128 are summed as bytes, twice as fast as counting into ``intp``."""
+    if cond.shape[-1] < 128:
+        return np.add.reduce(cond.view(np.int8), axis=-1, dtype=np.int8).astype(np.intp)
+    return np.count_nonzero(cond, axis=-1)
 
 
 # -- the periodic profile, a row per case --------------------------------------------------
@@ -215,7 +216,8 @@ class Profiles:
         return k * self.daily_mcg + cum_start + rate * (x - start) / DAY
 
     def first_time_reaching(self, y: np.ndarray) -> np.ndarray:
-        """Smallest ``t`` with ``delivered_by(t) >= y``; NaN if never. ``y`` > 0 (not checked)."""
+        """Smallest ``t`` with ``delivered_by(t) >= y``; NaN if never. ``y`` > 0 (not checked),
+        one per row, or several (``y[j]``: a row of amounts, one per profile)."""
         d = self.daily_mcg
         y = y - y * RELATIVE_TOLERANCE  # see DailyProfile.first_time_reaching
         with np.errstate(all="ignore"):
@@ -227,9 +229,9 @@ class Profiles:
         low = rem <= 0  # float guard: y a hair above a whole number of days
         k = np.where(low, k - 1, k)
         rem = np.where(low, rem + d, rem)
-        rows = np.arange(len(y))
+        rows = np.arange(len(d))
         width = self.cum_end_mcg.shape[1]
-        i = _row_counts(self.cum_end_mcg < rem[:, None])
+        i = _row_counts(self.cum_end_mcg < rem[..., None])
         over = i >= width  # float guard: rem a hair above the daily total
         if over.any():
             delivering = (self.rates > 0) & (self.lengths_s > 0)
@@ -318,7 +320,7 @@ def time_to_deliver(
     Every row is answered as if it had no window (rows are independent: cheaper than taking
     the rows without one apart); the rows with windows are then answered again, those of every
     amount at once (stacked: the same arithmetic per row, a fraction of the array calls)."""
-    outs = [profiles.time_to_deliver(t0, amount, by_t0) for amount in amounts]
+    outs = list(profiles.time_to_deliver(t0, np.stack(amounts), by_t0))  # every amount in one call
     rows = np.flatnonzero(cases.one_time_count > 0)
     if not len(rows):
         return outs
