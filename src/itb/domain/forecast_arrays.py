@@ -275,14 +275,13 @@ def daily_profiles(cases: CaseArrays) -> Profiles:
     # strictly increasing, the first at 0, and the sort is stable), so it is the one counted last.
     step_index = np.cumsum(order < n_steps, axis=1, dtype=np.int32) - 1
     rates = step_rates.take(np.arange(n)[:, None] * n_steps + step_index)  # each row's own steps
-    # Bolus rates added one bolus at a time, in program order (as DailyProfile adds them).
+    # Bolus rates added one bolus at a time, in program order (as DailyProfile adds them). A
+    # point is inside [a, e) when it is past a but not past e; inside a bolus that wraps past
+    # midnight (its end e - DAY at or before a) when it is past both or neither: so "past a"
+    # differs from "past the end within the day" exactly when inside, or the bolus wraps.
+    end_in_day = np.where(wraps, e - DAY, e)
     for j in range(a.shape[1]):
-        aj, ej = a[:, j : j + 1], e[:, j : j + 1]
-        inside = np.where(
-            wraps[:, j : j + 1],
-            (starts >= aj) | (starts < ej - DAY),
-            (starts >= aj) & (starts < ej),
-        )
+        inside = (starts >= a[:, j : j + 1]) ^ (starts >= end_in_day[:, j : j + 1]) ^ wraps[:, j : j + 1]
         rates = rates + np.where(inside, r[:, j : j + 1], 0.0)
     return Profiles.build(starts, rates)
 
