@@ -5,7 +5,8 @@ only where each chunk lies is found here, and each worker reads its own chunks);
 dealt in turn to forked worker processes (one per CPU core) over pipes, and a writer thread
 takes the answers back in the same turn and writes them out, so the output keeps the input's
 order. At most :data:`IN_FLIGHT` chunks per worker are under way at once, so memory stays flat
-however long the input is. Small batches are answered in this process. Within a process, lines
+however long the input is. Small batches are answered in this process. Within a process, a
+piece is answered whole where the answering function can (``answer_piece_json``), else its lines
 are decoded and answered :data:`CHUNK_LINES` at a time by a function that answers a list of
 cases at once.
 """
