@@ -121,8 +121,8 @@ def read_lines(lines: Sequence[bytes], plain: bool = False) -> tuple[list[int], 
         return [], _no_columns()
     if ok.all():
         return rows, columns
-    keep = np.flatnonzero(ok)
-    return [rows[i] for i in keep.tolist()], Columns([columns.ids[i] for i in keep.tolist()], columns.cases.take(keep))
+    keep = np.flatnonzero(ok).tolist()
+    return [rows[i] for i in keep], _kept(columns, keep)
 
 
 def read_piece(piece: bytes) -> tuple[list[int] | None, Columns] | None:
@@ -157,8 +157,13 @@ def read_piece(piece: bytes) -> tuple[list[int] | None, Columns] | None:
         return None
     if ok.all():
         return None, columns
-    keep = np.flatnonzero(ok)
-    return keep.tolist(), Columns([columns.ids[i] for i in keep.tolist()], columns.cases.take(keep))
+    keep = np.flatnonzero(ok).tolist()
+    return keep, _kept(columns, keep)
+
+
+def _kept(columns: Columns, keep: list[int]) -> Columns:
+    """The cases of ``columns`` at the rows ``keep`` only."""
+    return Columns([columns.ids[i] for i in keep], columns.cases.take(np.asarray(keep, dtype=np.intp)))
 
 
 def _each(lines: Sequence[bytes]) -> tuple[list[int], list[Case]]:
