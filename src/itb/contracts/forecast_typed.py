@@ -282,7 +282,7 @@ def _item_columns(
     a list (left to the per-case path). Read from the joined texts' bytes when every record is
     written as orjson writes it (:func:`itb.contracts.item_text.read_items`); otherwise each
     list is decoded (``decode``)."""
-    found = read_items(texts, layout) if texts else (np.zeros(0, np.int64), [np.zeros(0) for _ in layout.fields])
+    found = read_items(texts, layout)
     if found is not None:
         return found[0], found[1], np.zeros(len(texts), bool)
     lists, bad = [], np.zeros(len(texts), bool)

@@ -76,15 +76,13 @@ def read_items(texts: Sequence[bytes], layout: Layout) -> tuple[np.ndarray, list
     field of all the records, flat, one array per field (times of day in minutes); None unless
     every text is such a list as orjson writes it."""
     n = len(texts)
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    empty = lengths == 2
-    if not empty.any():
-        found = _read(b"".join([*texts, PAD]), n, layout)
-        return found
+    empty = np.fromiter(map(len, texts), dtype=np.int64, count=n) == 2
+    if n and not empty.any():
+        return _read(b"".join([*texts, PAD]), n, layout)
     if b"".join(compress(texts, empty)) != b"[]" * int(empty.sum()):
         return None
     count = np.zeros(n, dtype=np.int64)
-    if empty.all():
+    if empty.all():  # no texts, or only empty lists
         return count, [np.zeros(0) for _ in layout.fields]
     filled = ~empty
     found = _read(b"".join([*compress(texts, filled), PAD]), int(filled.sum()), layout)
