@@ -17,6 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import itb.shell.batch as batch
+import itb.shell.batch_lines as answering
 from itb.contracts.forecast import answer as contract_answer
 from itb.contracts.forecast import answer_many, case_id, parse_case, result_json
 from itb.domain.errors import InvalidInput
@@ -463,7 +464,7 @@ def batch_lines(draw) -> list[bytes]:
 @given(batch_lines(), st.sampled_from([2, 3]), st.booleans())
 def test_parallel_batch_equals_serial(lines: list[bytes], workers: int, trailing_newline: bool):
     data = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
-    serial = batch.answer_lines(data.split(b"\n"), answer_many)
+    serial = answering.answer_lines(data.split(b"\n"), answer_many)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(batch, "PARALLEL_MIN_LINES", 2)
         parallel = batch.answer_batch(data, answer_many, workers=workers)
@@ -499,7 +500,7 @@ def test_batch_answers_in_order_with_global_line_numbers(monkeypatch):
         else:
             assert got["id"] == number
             assert got["low_reservoir_alarm_at"] == "2026-04-01T00:00:00"
-    assert batch.answer_batch(data, answer_many, workers=2) == batch.answer_lines(data.split(b"\n"), answer_many)
+    assert batch.answer_batch(data, answer_many, workers=2) == answering.answer_lines(data.split(b"\n"), answer_many)
 
 
 def test_batch_really_uses_several_processes(monkeypatch):

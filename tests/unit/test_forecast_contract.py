@@ -753,6 +753,7 @@ def per_case_output(lines: list[bytes]) -> bytes:
 
 def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path, monkeypatch):
     import itb.shell.batch as batch
+    import itb.shell.batch_lines as batch_lines
     from itb.contracts.forecast import answer_many
 
     rng = random.Random(16)
@@ -768,7 +769,7 @@ def test_streamed_batch_is_byte_identical_to_answering_each_case_alone(tmp_path,
     assert sink.getvalue() == want
     assert batch.answer_batch(data, answer_many, workers=1) == want
     monkeypatch.setattr(batch, "CHUNK_BYTES", 50_000)  # many chunks, a few hundred lines each
-    monkeypatch.setattr(batch, "CHUNK_LINES", 97)
+    monkeypatch.setattr(batch_lines, "CHUNK_LINES", 97)
     for workers in (1, 3):
         assert batch.answer_batch(data, answer_many, workers=workers) == want
         with open(path, "rb") as source:  # the workers read their pieces of the file themselves
@@ -912,7 +913,7 @@ def test_typed_path_on_odd_text_answers_as_alone_or_leaves_the_line(text):
 )
 def test_a_piece_of_the_input_is_answered_line_by_line_as_alone(id_text):
     from itb.contracts.forecast import answer_many
-    from itb.shell.batch import answer_piece
+    from itb.shell.batch_lines import answer_piece
 
     good = orjson.dumps(case(id="good"))
     odd = orjson.dumps(case(id="x")).replace(b'"x"', id_text.encode())
@@ -941,7 +942,7 @@ GOOD_LINE = orjson.dumps(case(id="good"))
 @pytest.mark.parametrize("last_newline", [True, False])
 def test_a_piece_read_as_one_stream_is_answered_as_line_by_line(odd, last_newline):
     from itb.contracts.forecast import answer_many
-    from itb.shell.batch import answer_lines, answer_piece
+    from itb.shell.batch_lines import answer_lines, answer_piece
 
     piece = b"\n".join([GOOD_LINE, odd, GOOD_LINE, GOOD_LINE]) + (b"\n" if last_newline else b"")
     by_line = answer_lines(piece.split(b"\n"), answer_many, 1)
@@ -960,7 +961,7 @@ def test_a_plain_piece_is_read_as_one_stream():
 
 
 def test_json_lines_writes_each_answer_as_alone():
-    from itb.shell.batch import _json_lines
+    from itb.shell.batch_lines import _json_lines
 
     answers = [
         {"id": "p-1", "daily_dose_mcg": 336.0, "daily_volume_ml": 0.672, "low_reservoir_alarm_at": None},

@@ -304,6 +304,6 @@ def _each_json(values: list) -> list[bytes]:
     return texts if len(texts) == len(values) else list(map(orjson.dumps, values))
 
 
-answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch)
+answer_many.answer_lines = answer_lines  # type: ignore[attr-defined]  # the batch's fast path (itb.shell.batch_lines)
 answer_many.answer_lines_json = answer_lines_json  # type: ignore[attr-defined]  # the same, as JSON text
 answer_many.answer_piece_json = answer_piece_json  # type: ignore[attr-defined]  # the same, for a whole piece
