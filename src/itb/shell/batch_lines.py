@@ -17,7 +17,8 @@ import orjson
 #: Answers every decoded case of a list, in order (e.g. ``itb.contracts.forecast.answer_many``).
 #: It may carry an ``answer_lines`` attribute: a function answering raw lines directly, None for
 #: each line it leaves to decoding and ``answer_many``; or an ``answer_lines_json`` attribute, the
-#: same as the rows it answers and their answers' JSON Lines (see ``itb.contracts.forecast``).
+#: same as the rows it answers and their answers' JSON Lines; and an ``answer_piece_json``
+#: attribute, the same for a whole piece of the input (see ``itb.contracts.forecast``).
 AnswerMany = Callable[[Sequence[object]], list[dict]]
 
 #: Lines decoded and answered together.
