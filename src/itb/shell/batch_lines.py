@@ -84,9 +84,7 @@ def _answer_chunk(
     answers = _json_lines(_answer_all(objs, answer_many, [first_line + row for row in todo]))
     if len(todo) == len(lines):
         return answers
-    known = known[: len(lines)]
-    for row, answer in zip(todo, answers.split(b"\n")):
-        known[row] = answer
+    known = _fill(known[: len(lines)], todo, answers)
     known.append(b"")
     return b"\n".join(known) if len(known) > 1 else b""  # type: ignore[arg-type]
 
@@ -107,7 +105,11 @@ def _known(lines: list[bytes], answer_many: AnswerMany, plain: bool) -> tuple[by
 
 def _known_rows(n: int, rows: list[int], text: bytes) -> list[bytes | None]:
     """``n`` lines' answers: those of ``rows``, one line each of ``text``; None for the others."""
-    known: list[bytes | None] = [None] * n
+    return _fill([None] * n, rows, text)
+
+
+def _fill(known: list[bytes | None], rows: list[int], text: bytes) -> list[bytes | None]:
+    """``known`` with the answers of ``rows`` put in, one line each of ``text``."""
     for row, answer in zip(rows, text.split(b"\n")):
         known[row] = answer
     return known
@@ -162,11 +164,11 @@ def _answer_all(objs: list, answer_many: AnswerMany, numbers: Sequence[int]) -> 
     try:
         return answer_many(objs)
     except Exception:
-        pass
-    out = []
-    for number, obj in zip(numbers, objs):
-        try:
-            out.append(answer_many([obj])[0])
-        except Exception as exc:  # never lose a line: an unforeseen failure is answered in place
-            out.append({"id": None, "error": f"line {number}: internal error ({type(exc).__name__}: {exc})"})
-    return out
+        return [_answer_one(obj, answer_many, number) for number, obj in zip(numbers, objs)]
+
+
+def _answer_one(obj: object, answer_many: AnswerMany, number: int) -> dict:
+    try:
+        return answer_many([obj])[0]
+    except Exception as exc:  # never lose a line: an unforeseen failure is answered in place
+        return {"id": None, "error": f"line {number}: internal error ({type(exc).__name__}: {exc})"}
