@@ -20,7 +20,7 @@ from test_pages_security import browser, csrf_of
 from itb.adapters.db import models as m
 from itb.domain.errors import InvalidInput
 from itb.domain.program import DosingProgram, OneTimeBolus, Step
-from itb.web.api.schemas import InvalidOut, NotSentOut
+from itb.web.api.answers import InvalidOut, NotSentOut
 
 HUGE = 2**63
 JSON = {"Content-Type": "application/json"}

@@ -9,18 +9,9 @@ from fastapi import APIRouter
 
 from itb.clinic import views
 from itb.clinic.services import row_json
+from itb.web.api.answers import WRITE, AppointmentOut, MriBookingOut, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import (
-    WRITE,
-    AppointmentIn,
-    AppointmentOut,
-    AppointmentStatusIn,
-    IsoDate,
-    MriBookingOut,
-    MriIn,
-    RecordId,
-    errors,
-)
+from itb.web.api.schemas import AppointmentIn, AppointmentStatusIn, IsoDate, MriIn, RecordId
 
 router = APIRouter(tags=["appointments"])
 

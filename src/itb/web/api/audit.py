@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from itb.clinic import views
+from itb.web.api.answers import AuditPageOut, AuditVerificationOut, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import MAX_ID, AuditPageOut, AuditVerificationOut, errors
+from itb.web.api.schemas import MAX_ID
 
 router = APIRouter(tags=["audit"])
 

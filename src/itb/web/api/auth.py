@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from itb.clinic import signin, views
+from itb.web.api.answers import ErrorOut, HealthOut, SignedOutOut, TokenOut, errors
 from itb.web.api.deps import ClinicDep, CurrentUser, make_token
-from itb.web.api.schemas import ErrorOut, HealthOut, SignedOutOut, TokenOut, errors
 
 DISCLAIMER = "For education, planning and research. Not a certified medical device."
 

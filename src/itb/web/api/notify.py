@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 from itb.clinic import outbox_views
 from itb.clinic.services import row_json
 from itb.contracts.bounds import MAX_ID, MIN_ID
+from itb.web.api.answers import READ, WRITE, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
 from itb.web.api.notify_schemas import (
     ContactIn,
@@ -29,7 +30,7 @@ from itb.web.api.notify_schemas import (
     StaffContactIn,
     VersionIn,
 )
-from itb.web.api.schemas import READ, WRITE, RecordId, errors
+from itb.web.api.schemas import RecordId
 
 router = APIRouter(tags=["notifications"])
 _CONTACTS = list[ContactOut]  # type: ignore[valid-type]

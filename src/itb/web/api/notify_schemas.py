@@ -21,7 +21,8 @@ from itb.contracts import bounds
 from itb.domain.clinic_settings import NAME_MAX_CHARS, PHONE_LENGTH_CHARS
 from itb.domain.contact_rules import EMAIL_MAX_CHARS, RELATION_MAX_CHARS
 from itb.domain.reminder_texts import TEXTS
-from itb.web.api.schemas import Answer, LocalTime, RecordId, Strict, Version, dataclass_fields, model, record_fields
+from itb.web.api.answers import Answer, LocalTime, dataclass_fields, model, record_fields
+from itb.web.api.schemas import RecordId, Strict, Version
 
 LANGUAGES = sorted(TEXTS)
 _BMP = 0x10000

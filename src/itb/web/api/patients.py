@@ -10,24 +10,19 @@ from fastapi import APIRouter
 
 from itb.clinic import views
 from itb.clinic.services import Actor, Clinic, row_json
-from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import (
+from itb.web.api.answers import (
     READ,
-    AssessmentIn,
     AssessmentOut,
-    PatientIn,
     PatientOut,
-    PatientPatch,
     PatientRecordOut,
-    PhaseIn,
     PumpSizeOut,
-    RecordId,
     ScreeningEntryOut,
-    ScreeningIn,
     ScreeningOut,
     TitrationOut,
     errors,
 )
+from itb.web.api.deps import ClinicDep, CurrentUser
+from itb.web.api.schemas import AssessmentIn, PatientIn, PatientPatch, PhaseIn, RecordId, ScreeningIn
 from itb.web.chart import therapy_plans
 
 router = APIRouter(tags=["patients"])

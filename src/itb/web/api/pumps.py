@@ -19,33 +19,35 @@ from itb.domain.csf import DEFAULT_CSF, periodic_steady_state, run_dry_curve
 from itb.domain.errors import InvalidInput, Violation
 from itb.domain.profile import DailyProfile
 from itb.domain.program import DosingProgram
-from itb.web.api.deps import ClinicDep, CurrentUser, IdempotencyKey
-from itb.web.api.patients import therapy_plans_of
-from itb.web.api.schemas import (
-    MAX_ID,
+from itb.web.api.answers import (
     PUMP_WRITE,
     READ,
     WRITE,
-    BolusIn,
     CsfOut,
-    ProgramIn,
     ProgramVersionOut,
     PumpChangeOut,
     PumpDetailOut,
     PumpEventOut,
-    PumpIn,
     PumpOut,
     PumpRegistrationOut,
-    RecordId,
-    RefillIn,
     RefillOut,
     RefillRecordOut,
     ReplacementOut,
+    errors,
+    findings_json,
+)
+from itb.web.api.deps import ClinicDep, CurrentUser, IdempotencyKey
+from itb.web.api.patients import therapy_plans_of
+from itb.web.api.schemas import (
+    MAX_ID,
+    BolusIn,
+    ProgramIn,
+    PumpIn,
+    RecordId,
+    RefillIn,
     ResolveIn,
     RetireIn,
     ReviewIn,
-    errors,
-    findings_json,
     program_from,
 )
 

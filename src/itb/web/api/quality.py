@@ -11,9 +11,10 @@ from itb.clinic.quality import quality_report, settings_of
 from itb.clinic.services import row_json
 from itb.contracts.bounds import DATE_PATTERN
 from itb.domain.quality import COLUMNS, Figures, row
+from itb.web.api.answers import READ, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
 from itb.web.api.quality_schemas import ComplicationIn, ComplicationOut, QualityReportOut
-from itb.web.api.schemas import READ, RecordId, errors
+from itb.web.api.schemas import RecordId
 from itb.web.quality_pages import report_range
 
 router = APIRouter(tags=["reports"])

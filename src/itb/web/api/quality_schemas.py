@@ -9,7 +9,8 @@ from pydantic import Field
 
 from itb.clinic.usecases.complications import Complication
 from itb.domain.quality import COLUMNS, COMPLICATION_KINDS
-from itb.web.api.schemas import Answer, IsoDateTime, Note, RecordId, Strict, model, record_fields
+from itb.web.api.answers import Answer, model, record_fields
+from itb.web.api.schemas import IsoDateTime, Note, RecordId, Strict
 
 ComplicationKind = Literal[
     "infection", "csf_leak", "catheter_kink", "catheter_disconnection", "catheter_migration", "catheter_occlusion",

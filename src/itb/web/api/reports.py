@@ -10,16 +10,9 @@ from fastapi import APIRouter
 from itb.clinic import views
 from itb.clinic.services import Actor, NotFound
 from itb.domain.management import management_json
+from itb.web.api.answers import READ, SymptomReportCreatedOut, SymptomReportOut, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import (
-    READ,
-    RecordId,
-    ReviewIn,
-    SymptomReportCreatedOut,
-    SymptomReportIn,
-    SymptomReportOut,
-    errors,
-)
+from itb.web.api.schemas import RecordId, ReviewIn, SymptomReportIn
 
 router = APIRouter(tags=["patients"])
 

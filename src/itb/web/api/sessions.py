@@ -9,21 +9,19 @@ from fastapi import APIRouter, Request, Response
 from itb.clinic import record_views, views
 from itb.clinic.services import row_json
 from itb.domain.errors import InvalidInput, Violation
-from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import (
+from itb.web.api.answers import (
     READ,
     WRITE,
     ImportRefusedOut,
     ImportReportOut,
     PumpSessionOut,
     PumpSessionRecordOut,
-    RecordId,
-    SessionIn,
     SessionOutcomeOut,
     errors,
     findings_json,
-    program_from,
 )
+from itb.web.api.deps import ClinicDep, CurrentUser
+from itb.web.api.schemas import RecordId, SessionIn, program_from
 
 router = APIRouter()
 

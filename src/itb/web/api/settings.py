@@ -22,8 +22,9 @@ from itb.domain.clinic_settings import (
     WEEKDAY_NAMES,
     ClinicContacts,
 )
+from itb.web.api.answers import Answer, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import Answer, Strict, errors
+from itb.web.api.schemas import Strict
 
 router = APIRouter(tags=["clinic"])
 

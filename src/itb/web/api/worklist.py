@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from itb.clinic import views
 from itb.domain.worklist import Wanted
+from itb.web.api.answers import WorkItemOut, errors
 from itb.web.api.deps import ClinicDep, CurrentUser
-from itb.web.api.schemas import WorkItemOut, errors
 
 router = APIRouter(tags=["worklist"])
 
