@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-from itb.simulation.clinic_years import ClinicYearsReport, run_clinic_years
+from itb.simulation.clinic_years import run_clinic_years
+from itb.simulation.clinic_years_report import ClinicYearsReport
 
 
 def _timed(

@@ -16,14 +16,10 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from itb.domain.reminders import DEFAULT_NOTIFY, Alert, NotifySettings, Rule, Visit
-from itb.simulation import clinic_years
-from itb.simulation.clinic_years import (
-    CAREGIVERS_PER_PATIENT,
-    ClinicYearsReport,
-    OutboxCounter,
-    caregivers,
-    run_clinic_years,
-)
+from itb.simulation import clinic_outbox, clinic_years
+from itb.simulation.clinic_outbox import CAREGIVERS_PER_PATIENT, OutboxCounter, caregivers
+from itb.simulation.clinic_years import run_clinic_years
+from itb.simulation.clinic_years_report import ClinicYearsReport
 
 PATIENTS, YEARS = 40, 2
 SEEDS = (1, 2, 3)
@@ -146,7 +142,7 @@ def test_without_reminders_nothing_is_counted(monkeypatch):
     def no_plan(*args, **kwargs):
         raise AssertionError("plan() called without reminders")
 
-    monkeypatch.setattr(clinic_years, "plan", no_plan)
+    monkeypatch.setattr(clinic_outbox, "plan", no_plan)  # where the outbox counter calls it
     r = run_clinic_years(10, 0.5, missed_probability=0.4, seed=R_SEED)
     assert r.messages is None and r.reminder_miss_factor is None
     assert not any(line.startswith("messages") for line in r.lines())

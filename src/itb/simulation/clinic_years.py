@@ -37,10 +37,11 @@ minute; its events keep their exact times). The clinic sees patients on its open
      reminders), so the factor only changes refills.
   2. *The count.* The messages are not modelled but planned by the real
      :func:`~itb.domain.reminders.plan` on simulated :class:`~itb.domain.reminders.Facts` and
-     counted as the outbox stores them (:class:`OutboxCounter`): once per ``Message.key``, sent
-     when :func:`~itb.domain.reminders.delivery` lets them go (quiet hours, the daily cap; put
-     off otherwise), suppressed when no longer planned at a later pass. Every patient has two
-     caregiver contacts (email), the clinic one on-call staff contact who also gets the digest.
+     counted as the outbox stores them (:class:`~itb.simulation.clinic_outbox.OutboxCounter`):
+     once per ``Message.key``, sent when :func:`~itb.domain.reminders.delivery` lets them go
+     (quiet hours, the daily cap; put off otherwise), suppressed when no longer planned at a
+     later pass. Every patient has two caregiver contacts (email), the clinic one on-call staff
+     contact who also gets the digest.
      The server runs a pass every 5 minutes (``itb.shell.notify_schedule``); the simulation runs
      one at the instants where something can become due, which gives the same set of keys:
 
@@ -78,9 +79,8 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from itb.domain.devices import DAYS_PER_YEAR, PERISTALTIC, VALVE_GATED, DeviceModel
@@ -90,15 +90,8 @@ from itb.domain.reminders import (
     DEFAULT_NOTIFY,
     Alert,
     DigestLine,
-    Facts,
-    Message,
     NotifySettings,
-    Recipient,
-    Rule,
     Visit,
-    delivery,
-    plan,
-    reminder_windows,
     visit_horizon,
     worklist_alerts,
 )
@@ -111,6 +104,8 @@ from itb.domain.scheduling import (
 )
 from itb.domain.worklist import PumpSituation, Reason, WorkItem, build_worklist
 from itb.pump.engine import ImplantedPump, PumpSetup
+from itb.simulation.clinic_outbox import OutboxCounter, caregivers
+from itb.simulation.clinic_years_report import ClinicYearsReport, DryEpisode, days_between
 
 #: The first simulated day (a Monday); pumps are advanced to 09:00 of each clinic day (and the last day).
 START = date(2027, 1, 4)
@@ -130,349 +125,9 @@ MIN_DAYS_PER_FILL = 30.0
 DOSE_RANGE_MCG = (100.0, 800.0)
 #: titration never takes the daily dose outside this range
 TITRATION_DOSE_LIMITS_MCG = (50.0, 1500.0)
+
+
 #: with reminders: the clinic's one staff contact (on call, gets the digest); caregivers are 2 a patient
-STAFF_CONTACT_ID = 1
-CAREGIVERS_PER_PATIENT = 2
-CLINIC_NAME = "the simulated clinic"
-
-Key = tuple[str, str, int, str]
-
-
-@dataclass(frozen=True, slots=True)
-class MessageCounts:
-    """The messages the outbox sent over a run with reminders, each once (by key), by rule and audience."""
-
-    family_reminders: int  # Rule.VISIT_REMINDER (refill and titration visits)
-    missed_refill_family: int  # Rule.MISSED_REFILL to caregivers
-    missed_refill_staff: int  # Rule.MISSED_REFILL to the on-call staff
-    alarm_alerts: int  # Rule.ALARM_NO_REFILL
-    eri_alerts: int  # Rule.ERI_REACHED
-    digests: int  # Rule.STAFF_DIGEST
-    #: any other rule (none is simulated: emergency reports, vendor-stale pumps)
-    other: int
-    #: messages put off at least once by quiet hours or the daily cap, and messages never sent
-    #: because they were no longer planned when they could have gone
-    deferred: int
-    suppressed: int
-
-    @property
-    def total(self) -> int:
-        return (
-            self.family_reminders
-            + self.missed_refill_family
-            + self.missed_refill_staff
-            + self.alarm_alerts
-            + self.eri_alerts
-            + self.digests
-            + self.other
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DryEpisode:
-    """One refill cycle in which the patient went without drug."""
-
-    patient_id: int
-    model: str
-    flow_error: float
-    #: "drug_exhausted" (real reservoir dry) or "stopped_empty" (the pump's count reached empty)
-    kind: str
-    started_at: datetime
-    #: the refill that ended it; None when still dry at the end of the simulation (counted dry to the end)
-    ended_at: datetime | None
-    #: the first worklist listing in the cycle before ``started_at``, any reason / a reservoir reason
-    first_listed_at: datetime | None
-    first_reservoir_listing_at: datetime | None
-    #: refill appointments missed in the cycle
-    missed_in_cycle: int
-
-    @property
-    def listed_before(self) -> bool:
-        return self.first_listed_at is not None
-
-    @property
-    def lead_days(self) -> float | None:
-        """Days from the first listing (any reason) to the start of the episode."""
-        return _days(self.first_listed_at, self.started_at)
-
-    @property
-    def reservoir_lead_days(self) -> float | None:
-        return _days(self.first_reservoir_listing_at, self.started_at)
-
-    @property
-    def days_dry(self) -> float | None:
-        return _days(self.started_at, self.ended_at) if self.ended_at is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class ClinicYearsReport:
-    patients: int
-    years: float
-    days: int
-    seed: int
-    missed_probability: float
-    pump_years: float
-    clinic_days: int
-    refills: int
-    #: refill visits at which the pump was replaced (ERI due within the warning time)
-    pump_replacements: int
-    #: distinct refill appointments; moving one (titration, worklist) does not count again
-    appointments_booked: int
-    appointments_missed: int
-    #: booked and not yet due at the end
-    appointments_pending: int
-    #: patients called from the worklist and booked for the next clinic day
-    urgent_recalls: int
-    #: refills booked (or moved earlier) from the worklist without urgency
-    routine_worklist_bookings: int
-    titration_changes: int
-    #: pump-days on the worklist, and the longest morning list
-    worklist_listings: int
-    max_worklist_length: int
-    low_reservoir_alarms: int
-    #: low-reservoir alarms with no reservoir-reason listing in the cycle before them
-    alarms_not_listed: int
-    end_of_service_stops: int
-    dry_episodes: int
-    dry_drug_exhausted: int
-    dry_stopped_empty: int
-    #: goal zero: dry episodes with no worklist listing (any reason) in the cycle before them
-    dry_not_listed: int
-    #: goal zero: dry episodes with no listing for a reservoir reason in the cycle before them
-    dry_not_listed_for_reservoir: int
-    patients_with_dry_episode: int
-    days_dry_total: float
-    #: lead time (days) of the first reservoir-reason listing before a dry episode / a low-reservoir alarm
-    dry_lead_days_median: float | None
-    dry_lead_days_min: float | None
-    alarm_lead_days_median: float | None
-    alarm_lead_days_min: float | None
-    #: with reminders: the factor on ``missed_probability`` (``NotifySettings.reminder_miss_factor``,
-    #: an assumption) and the messages sent; None without reminders (nothing is counted)
-    reminder_miss_factor: float | None = None
-    messages: MessageCounts | None = None
-    episodes: tuple[DryEpisode, ...] = field(repr=False, default=())
-
-    @property
-    def miss_probability_used(self) -> float:
-        """The probability each booked refill was missed with in this run."""
-        factor = 1.0 if self.reminder_miss_factor is None else self.reminder_miss_factor
-        return self.missed_probability * factor
-
-    def lines(self) -> list[str]:
-        def d(x: float | None) -> str:
-            return "-" if x is None else f"{x:.2f}"
-
-        if self.reminder_miss_factor is None:
-            missed = f"missed {self.missed_probability:.0%}, no reminders"
-        else:
-            missed = (
-                f"missed {self.missed_probability:.0%} x {self.reminder_miss_factor:g} with reminders "
-                f"= {self.miss_probability_used:.1%} (assumed: NotifySettings.reminder_miss_factor)"
-            )
-        return [
-            f"patients {self.patients}, {self.years:g} years ({self.days} days, {self.clinic_days} clinic days), "
-            f"{self.pump_years:.1f} pump-years, {missed}, seed {self.seed}",
-            f"refills {self.refills} (pump replacements {self.pump_replacements}), "
-            f"titration changes {self.titration_changes}",
-            f"appointments booked {self.appointments_booked}, missed {self.appointments_missed}, "
-            f"pending {self.appointments_pending}; urgent recalls {self.urgent_recalls}, "
-            f"routine worklist bookings {self.routine_worklist_bookings}",
-            f"worklist listings {self.worklist_listings} pump-days (longest morning list {self.max_worklist_length})",
-            f"low-reservoir alarms {self.low_reservoir_alarms} (not listed before: {self.alarms_not_listed}), "
-            f"lead days median {d(self.alarm_lead_days_median)} min {d(self.alarm_lead_days_min)}",
-            f"dry episodes {self.dry_episodes} (drug exhausted {self.dry_drug_exhausted}, "
-            f"stopped empty {self.dry_stopped_empty}) in {self.patients_with_dry_episode} patients, "
-            f"{self.days_dry_total:.1f} days dry",
-            f"dry episodes NOT preceded by a worklist listing: {self.dry_not_listed} "
-            f"(by a reservoir-reason listing: {self.dry_not_listed_for_reservoir})",
-            f"warning lead before dry episodes: median {d(self.dry_lead_days_median)} days, "
-            f"min {d(self.dry_lead_days_min)} days",
-            f"end-of-service stops {self.end_of_service_stops}",
-            *self._message_lines(),
-        ]
-
-    def _message_lines(self) -> list[str]:
-        m = self.messages
-        if m is None:
-            return []
-
-        def per(n: int) -> str:
-            return f"{n} ({n / self.pump_years:.2f})"
-
-        return [
-            f"messages sent {m.total}, {m.total / self.pump_years:.2f} per patient-year; "
-            "by rule, total (per patient-year):",
-            f"  family visit reminders {per(m.family_reminders)}, missed-refill alerts to family "
-            f"{per(m.missed_refill_family)} and to staff {per(m.missed_refill_staff)}",
-            f"  staff alarm-no-refill alerts {per(m.alarm_alerts)}, ERI reached {per(m.eri_alerts)}, "
-            f"staff digest {per(m.digests)}" + (f", other {per(m.other)}" if m.other else ""),
-            f"  put off by quiet hours or the daily cap {m.deferred}, suppressed (no longer due) {m.suppressed}",
-        ]
-
-
-def _days(a: datetime | None, b: datetime) -> float | None:
-    return None if a is None else (b - a).total_seconds() / SECONDS_PER_DAY
-
-
-def caregivers(patient_id: int, patient_name: str) -> tuple[Recipient, ...]:
-    """A simulated patient's caregiver contacts (email), with ids no other contact has."""
-    return tuple(
-        Recipient(
-            contact_id=STAFF_CONTACT_ID + 1 + CAREGIVERS_PER_PATIENT * patient_id + k,
-            name=f"Caregiver {k + 1} of {patient_name}",
-            email=f"caregiver{k + 1}.patient{patient_id}@family.example",
-            patient_id=patient_id,
-        )
-        for k in range(CAREGIVERS_PER_PATIENT)
-    )
-
-
-ON_CALL_STAFF = Recipient(STAFF_CONTACT_ID, "On-call staff", email="on-call@clinic.example", on_call=True, digest=True)
-
-
-class OutboxCounter:
-    """What the outbox would send: :func:`~itb.domain.reminders.plan`'s messages at each pass,
-    stored once by ``Message.key`` (a set of keys, as ``uq_outbox_once``), sent when
-    :func:`~itb.domain.reminders.delivery` lets them go (quiet hours, a contact's daily cap of
-    non-urgent messages; urgent rules at once), put off otherwise, and suppressed when a later
-    pass no longer plans them (as ``itb.clinic.usecases.notify``). Sending always succeeds.
-
-    With :attr:`skip_stored` (the default), a booked visit whose current reminder window was
-    planned at an earlier pass, and whose messages are not waiting, is left out of the facts:
-    ``plan()`` makes each visit's messages from that visit alone, under keys naming it, so this
-    only leaves out keys already stored (the count is the same, see the tests), and a run of the
-    five-year benchmark does not render each reminder again at every pass of its window."""
-
-    skip_stored = True
-
-    def __init__(
-        self,
-        families: dict[int, tuple[Recipient, ...]],
-        staff: tuple[Recipient, ...] = (ON_CALL_STAFF,),
-        settings: NotifySettings = DEFAULT_NOTIFY,
-    ) -> None:
-        self.families = families
-        self.staff = staff
-        self.settings = settings
-        self._staff_ids = frozenset(r.contact_id for r in staff)
-        self.stored: set[Key] = set()
-        #: stored, not sent yet: the message and when it may be tried (insertion order = the outbox's ids)
-        self.waiting: dict[Key, tuple[Message, datetime]] = {}
-        #: (rule, to staff) -> messages sent
-        self.sent: Counter[tuple[Rule, bool]] = Counter()
-        self.deferred: set[Key] = set()
-        self.suppressed = 0
-        self._day: date | None = None
-        self._sent_today: Counter[int] = Counter()  # non-urgent messages sent to each contact on self._day
-        #: each booked visit's reminder windows (by appointment and time), and those already planned
-        self._windows: dict[tuple[int, datetime], list[tuple[str, datetime, datetime]]] = {}
-        self._planned_windows: set[tuple[int, datetime, str]] = set()
-
-    def _current_window(self, visit: Visit, now: datetime) -> str | None:
-        windows = self._windows.get((visit.appointment_id, visit.at))
-        if windows is None:
-            windows = self._windows[(visit.appointment_id, visit.at)] = reminder_windows(visit, self.settings)
-        return next((name for name, start, end in windows if start <= now < end), None)
-
-    def _to_plan(self, visits: Sequence[Visit], now: datetime) -> list[Visit]:
-        """The visits whose messages may not all be stored yet (see :attr:`skip_stored`)."""
-        waiting = {m.appointment_id for m, _ in self.waiting.values() if m.rule == Rule.VISIT_REMINDER}
-        out = []
-        for v in visits:
-            if v.status == "booked" and v.kind in self.settings.reminded_kinds and v.at >= now:
-                name = self._current_window(v, now)
-                if name is None:
-                    continue  # no reminder of it is due now (and it cannot be missed yet)
-                seen = (v.appointment_id, v.at, name)
-                if seen in self._planned_windows and v.appointment_id not in waiting:
-                    continue
-                self._planned_windows.add(seen)
-            out.append(v)
-        return out
-
-    def run_pass(
-        self,
-        now: datetime,
-        visits: Sequence[Visit] = (),
-        alerts: Sequence[Alert] = (),
-        digest: Sequence[DigestLine] = (),
-    ) -> int:
-        """One pass at ``now``: plan, store what is new, suppress what is no longer planned, send
-        what may go. Returns the number of messages sent in this pass."""
-        if self.skip_stored:
-            visits = self._to_plan(visits, now)
-        facts = Facts(
-            now=now,
-            visits=tuple(visits),
-            alerts=tuple(alerts),
-            families=self.families,
-            staff=self.staff,
-            digest=tuple(digest),
-            clinic_name=CLINIC_NAME,
-        )
-        planned = set()
-        for msg in plan(facts, self.settings):
-            key = msg.key
-            planned.add(key)
-            if key not in self.stored:
-                self.stored.add(key)
-                self.waiting[key] = (msg, now)
-        for key in [k for k in self.waiting if k not in planned]:
-            del self.waiting[key]
-            self.suppressed += 1
-        if not self.waiting:
-            return 0
-        if now.date() != self._day:
-            self._day, self._sent_today = now.date(), Counter()
-        urgent = self.settings.urgent_rules
-        # The outbox sends urgent messages first, then in the order they were stored.
-        order = sorted(self.waiting.items(), key=lambda kv: kv[1][0].rule not in urgent)
-        sent = 0
-        for key, (msg, not_before) in order:
-            if not_before > now:
-                continue
-            staff = msg.contact_id in self._staff_ids
-            when = delivery(msg.rule, now, self._sent_today[msg.contact_id], self.settings, staff=staff)
-            if when.at is not None:
-                self.waiting[key] = (msg, when.at)
-                self.deferred.add(key)
-                continue
-            del self.waiting[key]
-            if msg.rule not in urgent:
-                self._sent_today[msg.contact_id] += 1
-            self.sent[(msg.rule, staff)] += 1
-            sent += 1
-        return sent
-
-    def waiting_alert_patients(self) -> set[int]:
-        """Patients with a worklist alert stored but not sent yet (put off by quiet hours or the cap)."""
-        rules = (Rule.ALARM_NO_REFILL, Rule.ERI_REACHED)
-        return {m.patient_id for m, _ in self.waiting.values() if m.rule in rules and m.patient_id is not None}
-
-    def counts(self) -> MessageCounts:
-        sent = self.sent
-        known = {
-            (Rule.VISIT_REMINDER, False),
-            (Rule.MISSED_REFILL, False),
-            (Rule.MISSED_REFILL, True),
-            (Rule.ALARM_NO_REFILL, True),
-            (Rule.ERI_REACHED, True),
-            (Rule.STAFF_DIGEST, True),
-        }
-        return MessageCounts(
-            family_reminders=sent[(Rule.VISIT_REMINDER, False)],
-            missed_refill_family=sent[(Rule.MISSED_REFILL, False)],
-            missed_refill_staff=sent[(Rule.MISSED_REFILL, True)],
-            alarm_alerts=sent[(Rule.ALARM_NO_REFILL, True)],
-            eri_alerts=sent[(Rule.ERI_REACHED, True)],
-            digests=sent[(Rule.STAFF_DIGEST, True)],
-            other=sum(n for k, n in sent.items() if k not in known),
-            deferred=len(self.deferred),
-            suppressed=self.suppressed,
-        )
-
-
 class _Patient:
     __slots__ = (
         "alarm",
@@ -732,7 +387,7 @@ class _Clinic:
                     if p.first_reservoir_listing is None:
                         self.counts["alarms_not_listed"] += 1
                     else:
-                        self.alarm_leads.append(_days(p.first_reservoir_listing, at))  # type: ignore[arg-type]
+                        self.alarm_leads.append(days_between(p.first_reservoir_listing, at))  # type: ignore[arg-type]
                 elif kind in ("drug_exhausted", "empty_reservoir_alarm") and p.episode is None:
                     at = p.day0 + timedelta(seconds=e.t)
                     label = "drug_exhausted" if kind == "drug_exhausted" else "stopped_empty"
@@ -1003,7 +658,7 @@ def _report(
         dry_not_listed=sum(not e.listed_before for e in episodes),
         dry_not_listed_for_reservoir=sum(e.first_reservoir_listing_at is None for e in episodes),
         patients_with_dry_episode=len({e.patient_id for e in episodes}),
-        days_dry_total=sum(_days(e.started_at, e.ended_at or end) or 0.0 for e in episodes),
+        days_dry_total=sum(days_between(e.started_at, e.ended_at or end) or 0.0 for e in episodes),
         dry_lead_days_median=dry_median,
         dry_lead_days_min=dry_min,
         alarm_lead_days_median=alarm_median,
@@ -1015,4 +670,4 @@ def _report(
     )
 
 
-__all__ = ["ClinicYearsReport", "DryEpisode", "MessageCounts", "OutboxCounter", "caregivers", "run_clinic_years"]
+__all__ = ["run_clinic_years"]
